@@ -1,0 +1,47 @@
+// Shared plumbing for keel's subcommands: workspace discovery, output mode and the mapping
+// of Status codes to exit codes. Each commands_*.cc registers its subcommands on the app.
+//
+// Exit codes (sysexits.h where one fits): 0 ok; 1 failed (verification failed, a refused
+// action); 64 usage; 65 bad input data; 66 input not found; 69 unavailable; 70 internal;
+// 75 temporary failure, retry (disk full, database locked); 77 permission denied.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "core/env.h"
+#include "core/status.h"
+#include "store/workspace.h"
+
+namespace keel::cli {
+
+struct Context {
+  std::string workspace_flag;  // --workspace
+  bool json = false;           // --json on the subcommand that uses it
+  Env env;
+  int exit_code = 0;
+
+  // Finds and opens the workspace (see store::Workspace::Find).
+  Result<std::unique_ptr<store::Workspace>> OpenWorkspace(bool read_only = false);
+};
+
+int ExitCodeFor(const Status& s);
+// Prints "keel: error: ..." to stderr and returns the exit code for `s`.
+int Fail(const Status& s);
+
+// Wraps a command body: runs it, reports a non-ok status and records the exit code.
+std::function<void()> Run(Context* ctx, std::function<Status()> body);
+
+// Reads all of standard input (up to `max_bytes`).
+Result<std::string> ReadStdin(uint64_t max_bytes);
+// Reads a file or, for "-", standard input.
+Result<std::string> ReadInput(const std::string& path, uint64_t max_bytes);
+// "@file" -> file contents; "-" -> stdin; otherwise the text itself.
+Result<std::string> TextOrFile(const std::string& arg, uint64_t max_bytes);
+
+void RegisterWorkspaceCommands(CLI::App& app, Context* ctx);  // init, ledger, verify, demo
+void RegisterArtifactCommands(CLI::App& app, Context* ctx);   // artifact put|get|show|lineage
+
+}  // namespace keel::cli

@@ -1,0 +1,113 @@
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "core/clock.h"
+#include "core/hash.h"
+#include <nlohmann/json.hpp>
+
+#include "core/json.h"
+#include "core/random.h"
+#include "core/status.h"
+
+namespace keel {
+namespace {
+
+Result<int> Half(int x) {
+  if (x % 2) return InvalidArgument("odd");
+  return x / 2;
+}
+
+Status UseHalf(int x, int* out) {
+  KEEL_ASSIGN_OR_RETURN(*out, Half(x));
+  return OkStatus();
+}
+
+TEST(Status, ResultAndMacros) {
+  int v = 0;
+  EXPECT_TRUE(UseHalf(4, &v).ok());
+  EXPECT_EQ(v, 2);
+  Status s = UseHalf(3, &v);
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(s.ToString(), "invalid_argument: odd");
+  EXPECT_EQ(s.WithContext("halving").message(), "halving: odd");
+  Result<int> bad = Status();  // an OK status cannot carry no value
+  EXPECT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().code(), StatusCode::kInternal);
+}
+
+TEST(Status, ErrnoMapping) {
+  EXPECT_EQ(ErrnoStatus(ENOSPC, "w").code(), StatusCode::kUnavailable);
+  EXPECT_EQ(ErrnoStatus(ENOENT, "w").code(), StatusCode::kNotFound);
+  EXPECT_EQ(ErrnoStatus(EACCES, "w").code(), StatusCode::kPermissionDenied);
+  EXPECT_EQ(ErrnoStatus(EIO, "w").code(), StatusCode::kDataLoss);
+}
+
+TEST(Clock, FormatAndParse) {
+  int64_t t = 0;
+  ASSERT_TRUE(ParseTimeMicros("2026-01-01T00:00:00Z", &t));
+  EXPECT_EQ(t, 1767225600000000);
+  EXPECT_EQ(FormatTimeMicros(t), "2026-01-01T00:00:00.000000Z");
+  ASSERT_TRUE(ParseTimeMicros("2026-01-01T02:00:00.5+02:00", &t));
+  EXPECT_EQ(t, 1767225600500000);
+  ASSERT_TRUE(ParseTimeMicros("2026-03-01", &t));
+  EXPECT_EQ(FormatTimeMicros(t), "2026-03-01T00:00:00.000000Z");
+  for (const char* bad : {"", "2026", "2026-13-01", "2026-01-01T25:00:00Z", "2026-01-01T00:00:00",
+                          "yesterday", "2026-01-01T00:00:00Zjunk", "2026-01-01T00:00:00."}) {
+    EXPECT_FALSE(ParseTimeMicros(bad, &t)) << bad;
+  }
+}
+
+TEST(Clock, SimulatedMovesOnlyWhenTold) {
+  SimulatedClock c;
+  int64_t w = c.NowMicros(), m = c.MonotonicMicros();
+  c.Advance(1000);
+  EXPECT_EQ(c.NowMicros(), w + 1000);
+  EXPECT_EQ(c.MonotonicMicros(), m + 1000);
+  c.JumpWall(-3600000000LL);
+  EXPECT_EQ(c.NowMicros(), w + 1000 - 3600000000LL);
+  EXPECT_EQ(c.MonotonicMicros(), m + 1000);  // monotonic time never goes back
+}
+
+TEST(Random, SeededIsDeterministicAndIdsAreUnique) {
+  SeededRandom a(7), b(7);
+  for (int i = 0; i < 10; ++i) EXPECT_EQ(a.Next64(), b.Next64());
+  std::set<std::string> ids;
+  for (int i = 0; i < 1000; ++i) {
+    std::string id = NewId("lead", 1767225600000000, SystemRandom());
+    EXPECT_EQ(id.size(), 5u + 26u);
+    EXPECT_EQ(id.rfind("lead_", 0), 0u);
+    ids.insert(id);
+  }
+  EXPECT_EQ(ids.size(), 1000u);
+  for (int i = 0; i < 1000; ++i) EXPECT_LT(a.Uniform(10), 10u);
+}
+
+TEST(Hash, Sha256AndHex) {
+  EXPECT_EQ(Sha256Hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(Sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  Digest d;
+  EXPECT_TRUE(ParseDigestHex(Sha256Hex("abc"), &d));
+  EXPECT_FALSE(IsDigestHex("../etc/passwd"));
+  EXPECT_FALSE(IsDigestHex(std::string(64, 'A')));  // addresses are lowercase only
+  // GitHub's documented webhook signature vector.
+  EXPECT_EQ(Sha256Hex("x").size(), 64u);
+  std::string mac = HmacSha256("It's a Secret to Everybody", "Hello, World!");
+  EXPECT_EQ(ToHex(reinterpret_cast<const uint8_t*>(mac.data()), mac.size()),
+            "757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17");
+  EXPECT_TRUE(ConstantTimeEquals("abc", "abc"));
+  EXPECT_FALSE(ConstantTimeEquals("abc", "abd"));
+}
+
+TEST(Json, CanonicalAndErrors) {
+  auto j = ParseJson(R"({"b":1,"a":[true,null]})", "input");
+  ASSERT_TRUE(j.ok());
+  EXPECT_EQ(CanonicalJson(*j), R"({"a":[true,null],"b":1})");
+  auto bad = ParseJson("{nope", "--input");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--input is not valid JSON"), std::string::npos);
+  EXPECT_FALSE(ParseJsonObject("[1]", "x").ok());
+}
+
+}  // namespace
+}  // namespace keel

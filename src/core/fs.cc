@@ -1,0 +1,231 @@
+#include "core/fs.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+
+#include "core/crash_point.h"
+
+namespace keel {
+namespace {
+
+class PosixWritableFile final : public WritableFile {
+ public:
+  PosixWritableFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixWritableFile() override {
+    if (fd_ >= 0) ::close(fd_);
+  }
+
+  Status Append(std::string_view data) override {
+    while (!data.empty()) {
+      ssize_t n = ::write(fd_, data.data(), data.size());
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        return ErrnoStatus(errno, "writing " + path_);
+      }
+      data.remove_prefix(static_cast<size_t>(n));
+    }
+    return OkStatus();
+  }
+
+  Status Sync() override {
+    if (::fdatasync(fd_) != 0) {
+      return DataLoss("fsync of " + path_ + " failed (" + std::strerror(errno) +
+                      "); stopping writes: the data may not be on disk");
+    }
+    return OkStatus();
+  }
+
+  Status Close() override {
+    if (fd_ < 0) return OkStatus();
+    int rc = ::close(fd_);
+    fd_ = -1;
+    if (rc != 0) return ErrnoStatus(errno, "closing " + path_);
+    return OkStatus();
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+class PosixFileSystem final : public FileSystem {
+ public:
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
+                                                        int mode) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0) return ErrnoStatus(errno, "creating " + path);
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(fd, path));
+  }
+
+  Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path,
+                                                          int mode) override {
+    int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0) return ErrnoStatus(errno, "opening " + path);
+    return std::unique_ptr<WritableFile>(new PosixWritableFile(fd, path));
+  }
+
+  Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "reading " + path);
+    struct stat st;
+    if (::fstat(fd, &st) != 0) {
+      int e = errno;
+      ::close(fd);
+      return ErrnoStatus(e, "reading " + path);
+    }
+    if (static_cast<uint64_t>(st.st_size) > max_bytes) {
+      ::close(fd);
+      return InvalidArgument(path + " is " + std::to_string(st.st_size) +
+                             " bytes, more than the limit of " + std::to_string(max_bytes));
+    }
+    std::string out;
+    out.reserve(static_cast<size_t>(st.st_size));
+    char buf[65536];
+    for (;;) {
+      ssize_t n = ::read(fd, buf, sizeof buf);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        int e = errno;
+        ::close(fd);
+        return ErrnoStatus(e, "reading " + path);
+      }
+      if (n == 0) break;
+      out.append(buf, static_cast<size_t>(n));
+      if (out.size() > max_bytes) {
+        ::close(fd);
+        return InvalidArgument(path + " is larger than the limit of " +
+                               std::to_string(max_bytes) + " bytes");
+      }
+    }
+    ::close(fd);
+    return out;
+  }
+
+  bool Exists(const std::string& path) override {
+    struct stat st;
+    return ::lstat(path.c_str(), &st) == 0;
+  }
+
+  Result<uint64_t> FileSize(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "stat " + path);
+    return static_cast<uint64_t>(st.st_size);
+  }
+
+  Status Rename(const std::string& from, const std::string& to) override {
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return ErrnoStatus(errno, "renaming " + from + " to " + to);
+    }
+    return OkStatus();
+  }
+
+  Status SyncDir(const std::string& dir) override {
+    int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "opening folder " + dir);
+    int rc = ::fsync(fd);
+    int e = errno;
+    ::close(fd);
+    if (rc != 0) {
+      return DataLoss("fsync of folder " + dir + " failed (" + std::strerror(e) +
+                      "); stopping writes");
+    }
+    return OkStatus();
+  }
+
+  Status CreateDirs(const std::string& dir, int mode) override {
+    std::error_code ec;
+    std::filesystem::create_directories(dir, ec);
+    if (ec) return ErrnoStatus(ec.value(), "creating folder " + dir);
+    if (::chmod(dir.c_str(), static_cast<mode_t>(mode)) != 0) {
+      return ErrnoStatus(errno, "setting rights of " + dir);
+    }
+    return OkStatus();
+  }
+
+  Status RemoveFile(const std::string& path) override {
+    if (::unlink(path.c_str()) != 0) return ErrnoStatus(errno, "removing " + path);
+    return OkStatus();
+  }
+
+  Status RemoveTree(const std::string& path) override {
+    std::error_code ec;
+    std::filesystem::remove_all(path, ec);
+    if (ec) return ErrnoStatus(ec.value(), "removing " + path);
+    return OkStatus();
+  }
+
+  Result<std::vector<std::string>> ListDir(const std::string& dir) override {
+    DIR* d = ::opendir(dir.c_str());
+    if (d == nullptr) return ErrnoStatus(errno, "listing " + dir);
+    std::vector<std::string> names;
+    while (struct dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      if (n != "." && n != "..") names.push_back(std::move(n));
+    }
+    ::closedir(d);
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  Result<int> Mode(const std::string& path) override {
+    struct stat st;
+    if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "stat " + path);
+    return static_cast<int>(st.st_mode & 07777);
+  }
+};
+
+}  // namespace
+
+FileSystem* DefaultFileSystem() {
+  static PosixFileSystem fs;
+  return &fs;
+}
+
+Status WriteFileAtomic(FileSystem* fs, const std::string& path, std::string_view data, int mode) {
+  std::string tmp = path + ".tmp";
+  KEEL_ASSIGN_OR_RETURN(auto file, fs->NewWritableFile(tmp, mode));
+  Status s = file->Append(data);
+  if (s.ok()) s = file->Sync();
+  Status c = file->Close();
+  if (s.ok()) s = c;
+  if (!s.ok()) {
+    fs->RemoveFile(tmp).IgnoreError();
+    return s;
+  }
+  KEEL_CRASH_POINT("file.after_write_before_rename");
+  KEEL_RETURN_IF_ERROR(fs->Rename(tmp, path));
+  KEEL_CRASH_POINT("file.after_rename_before_dirsync");
+  return fs->SyncDir(DirName(path));
+}
+
+std::string JoinPath(std::string_view a, std::string_view b) {
+  if (a.empty()) return std::string(b);
+  if (!b.empty() && b.front() == '/') return std::string(b);
+  std::string out(a);
+  if (out.back() != '/') out += '/';
+  out += b;
+  return out;
+}
+
+std::string DirName(const std::string& path) {
+  auto pos = path.find_last_of('/');
+  if (pos == std::string::npos) return ".";
+  if (pos == 0) return "/";
+  return path.substr(0, pos);
+}
+
+std::string AbsolutePath(const std::string& path) {
+  std::error_code ec;
+  auto p = std::filesystem::absolute(path, ec);
+  if (ec) return path;
+  return p.lexically_normal().string();
+}
+
+}  // namespace keel

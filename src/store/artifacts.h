@@ -1,0 +1,63 @@
+// Artifacts: immutable, content-addressed blobs (drafts, notes, prompts, model responses,
+// invoices, raw pages). Content lives in artifacts/<first 2 hex>/<64 hex>; metadata (media
+// type, parent, name) in the database with an `artifact.put` ledger entry.
+//
+// Crash safety: the content file is written and made durable (temp file, fsync, rename,
+// fsync of the folder) before the metadata row and ledger entry are inserted, so a committed
+// entry never references a missing file. A crash in between leaves at most an orphan file,
+// which a later Put of the same content adopts.
+//
+// Errors: InvalidArgument (not a 64-hex address, over kMaxArtifactBytes, unknown parent),
+// NotFound, DataLoss (content does not match its address), Unavailable (disk full).
+// Thread-safety: as Workspace.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/status.h"
+#include "store/workspace.h"
+
+namespace keel::store {
+
+inline constexpr uint64_t kMaxArtifactBytes = 64ull * 1024 * 1024;
+
+struct ArtifactInfo {
+  std::string hash;  // 64 lowercase hex
+  uint64_t size = 0;
+  std::string media_type;
+  std::string parent;  // empty for a first version
+  std::string name;    // optional label (file name, "draft v2")
+  int64_t created_us = 0;
+  int64_t ledger_seq = 0;
+};
+
+struct PutArtifactOptions {
+  std::string media_type = "application/octet-stream";
+  std::string parent;  // the previous version, if this is a new version
+  std::string name;
+  std::string actor = "operator";
+  std::string run_id;
+  std::string step_id;
+};
+
+// Stores `content` in the transaction. Putting content that is already stored returns the
+// existing info and appends nothing.
+Result<ArtifactInfo> PutArtifact(Txn& txn, std::string_view content,
+                                 const PutArtifactOptions& opts);
+
+// Reads and re-hashes the content; DataLoss if the file does not match its address.
+Result<std::string> GetArtifact(Workspace& ws, const std::string& hash);
+Result<ArtifactInfo> GetArtifactInfo(Workspace& ws, const std::string& hash);
+// The artifact and its ancestors, newest first (walks `parent` links).
+Result<std::vector<ArtifactInfo>> ArtifactLineage(Workspace& ws, const std::string& hash);
+// The artifacts whose parent is `hash`.
+Result<std::vector<ArtifactInfo>> ArtifactChildren(Workspace& ws, const std::string& hash);
+Result<std::vector<ArtifactInfo>> ListArtifacts(Workspace& ws);
+
+// The content path of `hash` (which must be a valid address) inside `artifacts_dir`.
+std::string ArtifactPath(const std::string& artifacts_dir, const std::string& hash);
+
+}  // namespace keel::store

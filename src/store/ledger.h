@@ -1,0 +1,63 @@
+// The ledger: the append-only, hash-chained record of every action (docs/ledger-format.md).
+//
+// Entries are appended only through Txn::Append (store/workspace.h), inside the same
+// database transaction as the change they describe. This header holds the entry types and
+// the canonical encoding, which are pure functions.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "core/hash.h"
+
+namespace keel::store {
+
+// Upper bound of a payload; larger content belongs in an artifact.
+inline constexpr size_t kMaxPayloadBytes = 64 * 1024;
+
+// What a caller appends. `payload` must be a canonical JSON object (core/json.h
+// CanonicalJson); an empty payload is stored as "{}".
+struct NewEntry {
+  std::string actor;
+  std::string kind;
+  std::string subject;
+  std::string run_id;
+  std::string step_id;
+  std::string payload;
+  std::vector<std::string> artifacts;  // 64-hex SHA-256 digests
+};
+
+struct LedgerEntry {
+  int64_t seq = 0;
+  int64_t time_us = 0;
+  std::string actor;
+  std::string kind;
+  std::string subject;
+  std::string run_id;
+  std::string step_id;
+  std::string payload;
+  std::vector<Digest> artifacts;
+  Digest prev_hash{};
+  Digest hash{};
+};
+
+// Appends the canonical encoding of `e` (all fields but `hash`) to `out`.
+void EncodeEntry(const LedgerEntry& e, std::string* out);
+// SHA-256 of the canonical encoding. `scratch` is reused between calls to avoid allocation.
+Digest ComputeEntryHash(const LedgerEntry& e, std::string* scratch);
+
+// Filters for listing the ledger. Empty strings and zeros mean "any".
+struct LedgerQuery {
+  std::string subject;
+  std::string kind;  // exact, or a prefix when it ends with '*' ("record.*")
+  std::string actor;
+  std::string run_id;
+  int64_t since_us = 0;      // inclusive
+  int64_t until_us = 0;      // exclusive; 0 = no bound
+  int64_t after_seq = 0;     // entries with seq > after_seq
+  int64_t limit = 0;         // 0 = no limit
+  bool newest_first = false;
+};
+
+}  // namespace keel::store

@@ -1,0 +1,125 @@
+#include "store/schema.h"
+
+#include <string>
+#include <vector>
+
+#include "store/sql.h"
+
+namespace keel::store {
+namespace {
+
+struct Migration {
+  int version;
+  const char* sql;
+};
+
+// Append only. A released migration is never edited: add a new one instead.
+const std::vector<Migration>& Migrations() {
+  static const std::vector<Migration> m = {
+      {1, R"sql(
+CREATE TABLE meta (
+  key   TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) STRICT;
+
+-- The ledger: see docs/ledger-format.md. Never updated, never deleted.
+CREATE TABLE ledger (
+  seq       INTEGER PRIMARY KEY,
+  time_us   INTEGER NOT NULL,
+  actor     TEXT NOT NULL,
+  kind      TEXT NOT NULL,
+  subject   TEXT NOT NULL DEFAULT '',
+  run_id    TEXT NOT NULL DEFAULT '',
+  step_id   TEXT NOT NULL DEFAULT '',
+  payload   TEXT NOT NULL,
+  artifacts BLOB NOT NULL DEFAULT x'',
+  prev_hash BLOB NOT NULL,
+  hash      BLOB NOT NULL
+) STRICT;
+CREATE INDEX ledger_subject ON ledger(subject) WHERE subject <> '';
+CREATE INDEX ledger_kind ON ledger(kind);
+CREATE INDEX ledger_time ON ledger(time_us);
+CREATE INDEX ledger_run ON ledger(run_id) WHERE run_id <> '';
+CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: entries are never updated'); END;
+CREATE TRIGGER ledger_no_delete BEFORE DELETE ON ledger
+BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: entries are never deleted'); END;
+
+-- Signed Merkle checkpoints over the ledger (also in checkpoints.log).
+CREATE TABLE checkpoints (
+  tree_size  INTEGER PRIMARY KEY,
+  root       BLOB NOT NULL,
+  time_us    INTEGER NOT NULL,
+  public_key BLOB NOT NULL,
+  signature  BLOB NOT NULL
+) STRICT;
+CREATE TRIGGER checkpoints_no_update BEFORE UPDATE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are never updated'); END;
+CREATE TRIGGER checkpoints_no_delete BEFORE DELETE ON checkpoints
+BEGIN SELECT RAISE(ABORT, 'checkpoints are never deleted'); END;
+
+-- Artifact metadata; the content lives in artifacts/<aa>/<hash>.
+CREATE TABLE artifacts (
+  hash       TEXT PRIMARY KEY,
+  size       INTEGER NOT NULL,
+  media_type TEXT NOT NULL,
+  parent     TEXT REFERENCES artifacts(hash),
+  name       TEXT NOT NULL DEFAULT '',
+  created_us INTEGER NOT NULL,
+  ledger_seq INTEGER NOT NULL
+) STRICT;
+CREATE INDEX artifacts_parent ON artifacts(parent) WHERE parent IS NOT NULL;
+
+-- Typed business records (current state; every change is a ledger entry).
+CREATE TABLE records (
+  id         TEXT PRIMARY KEY,
+  type       TEXT NOT NULL,
+  data       TEXT NOT NULL,
+  email      TEXT,
+  version    INTEGER NOT NULL,
+  created_us INTEGER NOT NULL,
+  updated_us INTEGER NOT NULL
+) STRICT;
+CREATE INDEX records_type ON records(type, created_us);
+CREATE UNIQUE INDEX records_type_email ON records(type, email) WHERE email IS NOT NULL;
+
+-- The encrypted vault: values are sealed with the vault key; names are not secret.
+CREATE TABLE secrets (
+  name       TEXT PRIMARY KEY,
+  nonce      BLOB NOT NULL,
+  ciphertext BLOB NOT NULL,
+  updated_us INTEGER NOT NULL
+) STRICT;
+)sql"},
+  };
+  return m;
+}
+
+}  // namespace
+
+int CurrentSchemaVersion() { return Migrations().back().version; }
+
+Status Migrate(sql::Db* db) {
+  KEEL_ASSIGN_OR_RETURN(int64_t have, db->QueryInt("PRAGMA user_version"));
+  int want = CurrentSchemaVersion();
+  if (have > want) {
+    return FailedPrecondition("the workspace database has schema version " +
+                              std::to_string(have) + ", newer than this keel knows (" +
+                              std::to_string(want) + "); upgrade keel");
+  }
+  for (const Migration& m : Migrations()) {
+    if (m.version <= have) continue;
+    KEEL_RETURN_IF_ERROR(db->Begin());
+    Status s = db->Exec(m.sql);
+    if (s.ok()) s = db->Exec("PRAGMA user_version = " + std::to_string(m.version));
+    if (s.ok()) s = db->Commit();
+    if (!s.ok()) {
+      db->Rollback();
+      return s.WithContext("migrating the database to schema version " +
+                           std::to_string(m.version));
+    }
+  }
+  return OkStatus();
+}
+
+}  // namespace keel::store

@@ -1,0 +1,216 @@
+#include "store/sql.h"
+
+#include <sqlite3.h>
+
+#include <unordered_map>
+
+namespace keel::store::sql {
+
+struct Db::Cache {
+  std::unordered_map<const char*, std::unique_ptr<Stmt>> stmts;
+};
+
+namespace {
+// Maps SQLite's result codes to keel's, poisoning the connection on I/O failure.
+Status Convert(sqlite3* db, int rc, std::string_view context, bool* poisoned) {
+  std::string msg(context);
+  msg += ": ";
+  msg += db ? sqlite3_errmsg(db) : sqlite3_errstr(rc);
+  int primary = rc & 0xff;
+  switch (primary) {
+    case SQLITE_FULL:
+      return Unavailable(msg + " (disk full: free space, then retry; nothing was written)");
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+      return Unavailable(msg + " (the database is locked by another keel process)");
+    case SQLITE_CORRUPT:
+    case SQLITE_NOTADB:
+      return DataLoss(msg + " (the database file is damaged; run `keel verify`, restore a "
+                            "snapshot with `keel restore`)");
+    case SQLITE_IOERR:
+      if (poisoned) *poisoned = true;
+      if (rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_DIR_FSYNC) {
+        return DataLoss(msg + " (fsync failed: keel stops writing; restart keel to recover "
+                              "from the write-ahead log)");
+      }
+      return DataLoss(msg + " (I/O error: keel stops writing)");
+    case SQLITE_CANTOPEN:
+      return NotFound(msg);
+    case SQLITE_PERM:
+    case SQLITE_READONLY:
+    case SQLITE_AUTH:
+      return PermissionDenied(msg);
+    case SQLITE_CONSTRAINT:
+      if (rc == SQLITE_CONSTRAINT_UNIQUE || rc == SQLITE_CONSTRAINT_PRIMARYKEY) {
+        return AlreadyExists(msg);
+      }
+      return FailedPrecondition(msg);
+    case SQLITE_TOOBIG:
+    case SQLITE_MISMATCH:
+    case SQLITE_RANGE:
+      return InvalidArgument(msg);
+    case SQLITE_INTERRUPT:
+      return Cancelled(msg);
+    default:
+      return Internal(msg);
+  }
+}
+}  // namespace
+
+Stmt::~Stmt() { sqlite3_finalize(stmt_); }
+
+Stmt& Stmt::Bind(int i, int64_t v) {
+  int rc = sqlite3_bind_int64(stmt_, i, v);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = Convert(db_, rc, "bind", nullptr);
+  return *this;
+}
+
+Stmt& Stmt::Bind(int i, std::string_view text) {
+  int rc = sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()),
+                             SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = Convert(db_, rc, "bind", nullptr);
+  return *this;
+}
+
+Stmt& Stmt::BindBlob(int i, std::string_view bytes) { return BindBlob(i, bytes.data(), bytes.size()); }
+
+Stmt& Stmt::BindBlob(int i, const void* p, size_t n) {
+  int rc = sqlite3_bind_blob(stmt_, i, n == 0 ? "" : p, static_cast<int>(n), SQLITE_TRANSIENT);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = Convert(db_, rc, "bind", nullptr);
+  return *this;
+}
+
+Stmt& Stmt::BindNull(int i) {
+  sqlite3_bind_null(stmt_, i);
+  return *this;
+}
+
+Result<bool> Stmt::Step() {
+  if (!bind_error_.ok()) return bind_error_;
+  int rc = sqlite3_step(stmt_);
+  if (rc == SQLITE_ROW) return true;
+  if (rc == SQLITE_DONE) return false;
+  // sqlite3_step returns the extended code when extended codes are enabled.
+  Status s = Convert(db_, rc, "sql", poisoned_);
+  sqlite3_reset(stmt_);
+  return s;
+}
+
+Status Stmt::Run() {
+  auto r = Step();
+  if (!r.ok()) return r.status();
+  return OkStatus();
+}
+
+void Stmt::Reset() {
+  sqlite3_reset(stmt_);
+  sqlite3_clear_bindings(stmt_);
+  bind_error_ = OkStatus();
+}
+
+int64_t Stmt::Int(int col) const { return sqlite3_column_int64(stmt_, col); }
+
+std::string Stmt::Text(int col) const { return std::string(TextView(col)); }
+
+std::string_view Stmt::TextView(int col) const {
+  const auto* p = sqlite3_column_text(stmt_, col);
+  int n = sqlite3_column_bytes(stmt_, col);
+  if (p == nullptr) return {};
+  return std::string_view(reinterpret_cast<const char*>(p), static_cast<size_t>(n));
+}
+
+std::string_view Stmt::BlobView(int col) const {
+  const void* p = sqlite3_column_blob(stmt_, col);
+  int n = sqlite3_column_bytes(stmt_, col);
+  if (p == nullptr) return {};
+  return std::string_view(static_cast<const char*>(p), static_cast<size_t>(n));
+}
+
+bool Stmt::IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
+
+Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const OpenOptions& opts) {
+  sqlite3* db = nullptr;
+  int flags = SQLITE_OPEN_NOMUTEX;
+  flags |= opts.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
+  if (opts.create) flags |= SQLITE_OPEN_CREATE;
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, opts.vfs.empty() ? nullptr : opts.vfs.c_str());
+  if (rc != SQLITE_OK) {
+    Status s = Convert(db, rc, "opening database " + path, nullptr);
+    sqlite3_close(db);
+    return s;
+  }
+  sqlite3_extended_result_codes(db, 1);
+  sqlite3_busy_timeout(db, opts.busy_timeout_ms);
+  std::unique_ptr<Db> out(new Db(db, path));
+  out->cache_ = std::make_unique<Cache>();
+  return out;
+}
+
+Db::Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
+
+Db::~Db() {
+  cache_.reset();  // finalize statements before closing
+  sqlite3_close(db_);
+}
+
+Result<std::unique_ptr<Stmt>> Db::Prepare(std::string_view sql) {
+  sqlite3_stmt* stmt = nullptr;
+  int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
+                              SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
+  if (rc != SQLITE_OK) return Error(rc, "preparing SQL");
+  return std::make_unique<Stmt>(db_, stmt, &poisoned_);
+}
+
+Result<Stmt*> Db::Cached(const char* sql) {
+  auto it = cache_->stmts.find(sql);
+  if (it != cache_->stmts.end()) {
+    it->second->Reset();
+    return it->second.get();
+  }
+  KEEL_ASSIGN_OR_RETURN(auto stmt, Prepare(sql));
+  Stmt* p = stmt.get();
+  cache_->stmts.emplace(sql, std::move(stmt));
+  return p;
+}
+
+Status Db::Exec(std::string_view sql) {
+  std::string s(sql);
+  char* err = nullptr;
+  int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err);
+  sqlite3_free(err);
+  if (rc != SQLITE_OK) return Error(rc, "sql");
+  return OkStatus();
+}
+
+Result<int64_t> Db::QueryInt(std::string_view sql) {
+  KEEL_ASSIGN_OR_RETURN(auto stmt, Prepare(sql));
+  KEEL_ASSIGN_OR_RETURN(bool row, stmt->Step());
+  if (!row) return NotFound("query returned no row");
+  return stmt->Int(0);
+}
+
+Status Db::Begin() {
+  if (poisoned_) {
+    return DataLoss("an earlier write to " + path_ +
+                    " failed at the disk; keel refuses further writes until restarted");
+  }
+  return Exec("BEGIN IMMEDIATE");
+}
+
+Status Db::Commit() {
+  Status s = Exec("COMMIT");
+  if (!s.ok() && in_transaction()) Rollback();
+  return s;
+}
+
+void Db::Rollback() {
+  if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
+}
+
+bool Db::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
+
+Status Db::Error(int rc, std::string_view context) {
+  return Convert(db_, rc, context, &poisoned_);
+}
+
+}  // namespace keel::store::sql

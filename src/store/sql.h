@@ -1,0 +1,108 @@
+// INTERNAL to src/store: the thin SQL layer the store's repositories are written against.
+// Nothing above src/store includes this header; callers see typed store APIs only, so a
+// PostgreSQL backend can implement Db/Stmt without touching them (docs/architecture.md).
+//
+// SQL written against this layer uses `?` placeholders and the SQL subset shared by SQLite
+// and PostgreSQL where practical.
+//
+// Errors: SQLite result codes are converted here: SQLITE_FULL -> Unavailable ("disk full"),
+// SQLITE_BUSY/LOCKED -> Unavailable, SQLITE_CORRUPT/NOTADB -> DataLoss, SQLITE_IOERR_FSYNC
+// and other I/O errors -> DataLoss and the Db is poisoned: every later write fails until the
+// process reopens the database (a failed fsync cannot be retried safely).
+// SQLITE_CONSTRAINT -> AlreadyExists (unique) or FailedPrecondition (triggers, checks).
+//
+// Thread-safety: a Db is used by one thread at a time (the Workspace serialises access).
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "core/status.h"
+
+struct sqlite3;
+struct sqlite3_stmt;
+
+namespace keel::store::sql {
+
+class Stmt {
+ public:
+  Stmt(sqlite3* db, sqlite3_stmt* stmt, bool* poisoned)
+      : db_(db), stmt_(stmt), poisoned_(poisoned) {}
+  ~Stmt();
+  Stmt(const Stmt&) = delete;
+  Stmt& operator=(const Stmt&) = delete;
+
+  // Binding indexes are 1-based, as in SQL.
+  Stmt& Bind(int i, int64_t v);
+  Stmt& Bind(int i, std::string_view text);
+  Stmt& BindBlob(int i, std::string_view bytes);
+  Stmt& BindBlob(int i, const void* p, size_t n);
+  Stmt& BindNull(int i);
+
+  // Advances to the next row. Returns true if a row is available, false when done.
+  Result<bool> Step();
+  // Runs a statement that returns no rows (or ignores them).
+  Status Run();
+  // Resets for re-execution with new bindings (bindings are cleared).
+  void Reset();
+
+  int64_t Int(int col) const;
+  std::string Text(int col) const;
+  std::string_view TextView(int col) const;  // valid until the next Step/Reset
+  std::string_view BlobView(int col) const;  // valid until the next Step/Reset
+  bool IsNull(int col) const;
+
+ private:
+  sqlite3* db_;
+  sqlite3_stmt* stmt_;
+  bool* poisoned_;
+  Status bind_error_;
+};
+
+struct OpenOptions {
+  bool create = false;     // create the file if missing
+  bool read_only = false;  // open read-only (verify, ledger listing)
+  int busy_timeout_ms = 10000;
+  // The VFS to use (tests register a fault-injecting one); empty for the default.
+  std::string vfs;
+};
+
+class Db {
+ public:
+  static Result<std::unique_ptr<Db>> Open(const std::string& path, const OpenOptions& opts);
+  ~Db();
+  Db(const Db&) = delete;
+  Db& operator=(const Db&) = delete;
+
+  Result<std::unique_ptr<Stmt>> Prepare(std::string_view sql);
+  // Returns a cached prepared statement (reset, bindings cleared). The pointer stays owned
+  // by the Db and is valid until the Db is destroyed.
+  Result<Stmt*> Cached(const char* sql);
+  Status Exec(std::string_view sql);  // one or more statements, no results
+  Result<int64_t> QueryInt(std::string_view sql);
+
+  Status Begin();  // BEGIN IMMEDIATE: takes the write lock up front
+  Status Commit();
+  void Rollback();
+  bool in_transaction() const;
+
+  // A failed fsync or I/O error poisons the connection: writes are refused from then on.
+  bool poisoned() const { return poisoned_; }
+  const std::string& path() const { return path_; }
+  sqlite3* raw() { return db_; }  // for the backup API and tests inside src/store
+
+  // Converts the last SQLite error (result code `rc`) into a Status with `context`.
+  Status Error(int rc, std::string_view context);
+
+ private:
+  Db(sqlite3* db, std::string path);
+  sqlite3* db_;
+  std::string path_;
+  bool poisoned_ = false;
+  struct Cache;
+  std::unique_ptr<Cache> cache_;
+};
+
+}  // namespace keel::store::sql

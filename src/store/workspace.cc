@@ -1,0 +1,400 @@
+#include "store/workspace.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <cstdlib>
+#include <nlohmann/json.hpp>
+
+#include "core/crash_point.h"
+#include "core/json.h"
+#include "store/schema.h"
+#include "store/sql.h"
+
+namespace keel::store {
+namespace {
+
+constexpr char kConfigFile[] = "keel.yaml";
+constexpr char kDbFile[] = "keel.db";
+
+// Settings applied on every open. synchronous=FULL: with NORMAL a commit that was
+// acknowledged can roll back after a power loss (docs/architecture.md, "Durability").
+Status ApplyPragmas(sql::Db* db, bool read_only) {
+  KEEL_RETURN_IF_ERROR(db->Exec("PRAGMA foreign_keys = ON"));
+  if (read_only) return OkStatus();
+  KEEL_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode = WAL"));
+  KEEL_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous = FULL"));
+  return OkStatus();
+}
+
+bool ValidText(const std::string& s) { return s.find('\0') == std::string::npos; }
+
+}  // namespace
+
+std::string DefaultConfigText(const std::string& id, const std::string& name) {
+  nlohmann::json quoted = name;
+  return "# keel workspace configuration.\n"
+         "# Precedence: command-line flags > KEEL_* environment variables > this file >\n"
+         "# defaults. Secrets never go here: use `keel secret set NAME`.\n"
+         "workspace:\n"
+         "  # Fixed at creation; names this workspace in signed ledger checkpoints.\n"
+         "  id: " + id + "\n"
+         "  name: " + quoted.dump() + "\n"
+         "\n"
+         "# sandbox: every adapter records what it would send, with the same idempotency\n"
+         "# tokens and ledger entries, and sends nothing. live: adapters act for real\n"
+         "# (each adapter must also be switched live on its own).\n"
+         "mode: sandbox\n"
+         "\n"
+         "ledger:\n"
+         "  # A signed Merkle checkpoint is taken after this many new entries.\n"
+         "  checkpoint_every: 1000\n"
+         "\n"
+         "snapshots:\n"
+         "  # `keel snapshot` keeps this many snapshots and prunes older ones.\n"
+         "  keep: 7\n";
+}
+
+Result<WorkspaceConfig> ParseWorkspaceConfig(const std::string& text, const std::string& path) {
+  WorkspaceConfig c;
+  try {
+    YAML::Node root = YAML::Load(text);
+    if (!root.IsMap()) return InvalidArgument(path + ": the top level must be a mapping");
+    auto ws = root["workspace"];
+    if (!ws || !ws.IsMap() || !ws["id"]) {
+      return InvalidArgument(path + ": missing workspace.id (is this a keel workspace?)");
+    }
+    c.id = ws["id"].as<std::string>();
+    if (ws["name"]) c.name = ws["name"].as<std::string>();
+    if (root["mode"]) {
+      c.mode = root["mode"].as<std::string>();
+      if (c.mode != "sandbox" && c.mode != "live") {
+        return InvalidArgument(path + " line " + std::to_string(root["mode"].Mark().line + 1) +
+                               ": mode must be sandbox or live, not '" + c.mode + "'");
+      }
+    }
+    if (auto l = root["ledger"]; l && l["checkpoint_every"]) {
+      c.checkpoint_every = l["checkpoint_every"].as<int64_t>();
+      if (c.checkpoint_every < 1) {
+        return InvalidArgument(path + " line " +
+                               std::to_string(l["checkpoint_every"].Mark().line + 1) +
+                               ": ledger.checkpoint_every must be at least 1");
+      }
+    }
+    if (auto s = root["snapshots"]; s && s["keep"]) {
+      c.snapshot_keep = s["keep"].as<int>();
+      if (c.snapshot_keep < 1) {
+        return InvalidArgument(path + " line " + std::to_string(s["keep"].Mark().line + 1) +
+                               ": snapshots.keep must be at least 1");
+      }
+    }
+  } catch (const YAML::Exception& e) {
+    return InvalidArgument(path + " line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
+  }
+  return c;
+}
+
+Status Workspace::Init(const std::string& dir_in, const InitOptions& opts, const Env& env) {
+  std::string dir = AbsolutePath(dir_in);
+  FileSystem* fs = env.fs;
+  if (fs->Exists(JoinPath(dir, kConfigFile)) || fs->Exists(JoinPath(dir, kDbFile))) {
+    return AlreadyExists(dir + " already holds a keel workspace");
+  }
+  KEEL_RETURN_IF_ERROR(fs->CreateDirs(dir, 0755));
+  KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(dir, "artifacts"), 0755));
+  KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(dir, "snapshots"), 0755));
+  KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(dir, "keys"), 0700));
+
+  std::string id = NewId("ws", env.clock->NowMicros(), env.random);
+  {
+    sql::OpenOptions o;
+    o.create = true;
+    KEEL_ASSIGN_OR_RETURN(auto db, sql::Db::Open(JoinPath(dir, kDbFile), o));
+    // auto_vacuum must be chosen before the first table exists.
+    KEEL_RETURN_IF_ERROR(db->Exec("PRAGMA auto_vacuum = INCREMENTAL"));
+    KEEL_RETURN_IF_ERROR(ApplyPragmas(db.get(), false));
+    KEEL_RETURN_IF_ERROR(Migrate(db.get()));
+    KEEL_RETURN_IF_ERROR(db->Begin());
+    auto st = db->Prepare("INSERT INTO meta(key, value) VALUES ('workspace_id', ?)");
+    if (!st.ok()) return st.status();
+    (*st)->Bind(1, id);
+    Status s = (*st)->Run();
+    if (s.ok()) s = db->Commit();
+    if (!s.ok()) return s;
+  }
+  // The config is written last: its presence marks a complete workspace.
+  KEEL_RETURN_IF_ERROR(
+      WriteFileAtomic(fs, JoinPath(dir, kConfigFile), DefaultConfigText(id, opts.name)));
+
+  KEEL_ASSIGN_OR_RETURN(auto ws, Open(dir, WorkspaceOpenOptions{}, env));
+  nlohmann::json payload = {{"name", opts.name},
+                            {"schema_version", CurrentSchemaVersion()},
+                            {"workspace_id", id}};
+  return ws->Write([&](Txn& txn) {
+    return txn.Append({"operator", "workspace.created", id, "", "", CanonicalJson(payload), {}})
+        .status();
+  });
+}
+
+Result<std::unique_ptr<Workspace>> Workspace::Open(const std::string& dir_in,
+                                                   const WorkspaceOpenOptions& opts,
+                                                   const Env& env) {
+  std::string dir = AbsolutePath(dir_in);
+  FileSystem* fs = env.fs;
+  std::string cfg_path = JoinPath(dir, kConfigFile);
+  if (!fs->Exists(dir)) return NotFound("workspace folder " + dir + " does not exist");
+  if (!fs->Exists(cfg_path)) {
+    return NotFound(dir + " is not a keel workspace (no keel.yaml); create one with `keel init " +
+                    dir + "`");
+  }
+  auto text = fs->ReadFile(cfg_path, 1 << 20);
+  if (!text.ok()) return text.status();
+  KEEL_ASSIGN_OR_RETURN(WorkspaceConfig cfg, ParseWorkspaceConfig(*text, cfg_path));
+  std::string db_path = JoinPath(dir, kDbFile);
+  if (!fs->Exists(db_path)) {
+    return NotFound(dir + " has keel.yaml but no keel.db; restore it with `keel restore`");
+  }
+
+  std::unique_ptr<Workspace> ws(new Workspace(dir, env));
+  ws->config_ = cfg;
+  ws->config_text_ = std::move(*text);
+  ws->read_only_ = opts.read_only;
+  sql::OpenOptions o;
+  o.read_only = opts.read_only;
+  o.vfs = opts.sqlite_vfs;
+  auto db = sql::Db::Open(db_path, o);
+  if (!db.ok()) return db.status().WithContext("opening workspace " + dir);
+  ws->db_ = std::move(*db);
+  // Reading the schema catches a file that is not a database before anything else runs.
+  auto version = ws->db_->QueryInt("PRAGMA user_version");
+  if (!version.ok()) return version.status().WithContext("opening workspace " + dir);
+  KEEL_RETURN_IF_ERROR(ApplyPragmas(ws->db_.get(), opts.read_only));
+  if (opts.read_only) {
+    if (*version > CurrentSchemaVersion()) {
+      return FailedPrecondition("workspace " + dir + " has schema version " +
+                                std::to_string(*version) + ", newer than this keel knows (" +
+                                std::to_string(CurrentSchemaVersion()) + "); upgrade keel");
+    }
+    if (*version < CurrentSchemaVersion()) {
+      return FailedPrecondition("workspace " + dir + " needs a schema upgrade; open it once "
+                                "without read-only access (any keel write command)");
+    }
+  } else {
+    auto m = Migrate(ws->db_.get());
+    if (!m.ok()) return m.WithContext("opening workspace " + dir);
+  }
+  return ws;
+}
+
+Result<std::string> Workspace::Find(const std::string& flag, const std::string& cwd) {
+  if (!flag.empty()) return AbsolutePath(flag);
+  if (const char* env = std::getenv("KEEL_WORKSPACE"); env != nullptr && *env != '\0') {
+    return AbsolutePath(env);
+  }
+  std::string dir = AbsolutePath(cwd);
+  for (;;) {
+    if (DefaultFileSystem()->Exists(JoinPath(dir, kConfigFile))) return dir;
+    if (dir == "/" || dir.empty()) break;
+    dir = DirName(dir);
+  }
+  return NotFound("no keel workspace in " + AbsolutePath(cwd) +
+                  " or its parents; pass --workspace DIR, set KEEL_WORKSPACE, or run "
+                  "`keel init DIR`");
+}
+
+Workspace::Workspace(std::string dir, Env env) : dir_(std::move(dir)), env_(env) {}
+Workspace::~Workspace() = default;
+
+std::string Workspace::db_path() const { return JoinPath(dir_, kDbFile); }
+std::string Workspace::artifacts_dir() const { return JoinPath(dir_, "artifacts"); }
+std::string Workspace::snapshots_dir() const { return JoinPath(dir_, "snapshots"); }
+std::string Workspace::keys_dir() const { return JoinPath(dir_, "keys"); }
+std::string Workspace::config_path() const { return JoinPath(dir_, kConfigFile); }
+
+sql::Db* Txn::db() { return ws_->db(); }
+
+Status Workspace::Write(const std::function<Status(Txn&)>& fn) {
+  if (read_only_) return FailedPrecondition("workspace " + dir_ + " is open read-only");
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  if (db_->in_transaction()) return Internal("Workspace::Write is not reentrant");
+  KEEL_RETURN_IF_ERROR(db_->Begin());
+  Txn txn(this, env_.clock->NowMicros());
+  Status s = fn(txn);
+  if (!s.ok()) {
+    db_->Rollback();
+    return s;
+  }
+  KEEL_CRASH_POINT("txn.before_commit");
+  s = db_->Commit();
+  if (!s.ok()) return s;
+  for (auto& f : txn.on_commit_) f();
+  return OkStatus();
+}
+
+Result<LedgerEntry> Txn::Append(const NewEntry& in) {
+  if (in.actor.empty()) return InvalidArgument("ledger entry needs an actor");
+  if (in.kind.empty()) return InvalidArgument("ledger entry needs a kind");
+  const std::string& payload = in.payload.empty() ? std::string("{}") : in.payload;
+  if (payload.size() > kMaxPayloadBytes) {
+    return InvalidArgument("ledger payload of " + std::to_string(payload.size()) +
+                           " bytes exceeds " + std::to_string(kMaxPayloadBytes) +
+                           "; store large content as an artifact and reference it");
+  }
+  if (!ValidText(in.actor) || !ValidText(in.kind) || !ValidText(in.subject) ||
+      !ValidText(in.run_id) || !ValidText(in.step_id)) {
+    return InvalidArgument("ledger text fields must not contain NUL");
+  }
+  if (payload.front() != '{' || !nlohmann::json::accept(payload)) {
+    return InvalidArgument("ledger payload must be a JSON object");
+  }
+  LedgerEntry e;
+  e.artifacts.reserve(in.artifacts.size());
+  for (const std::string& a : in.artifacts) {
+    Digest d;
+    if (!IsDigestHex(a) || !ParseDigestHex(a, &d)) {
+      return InvalidArgument("artifact reference '" + a + "' is not a SHA-256 hex digest");
+    }
+    e.artifacts.push_back(d);
+  }
+  sql::Db* db = ws_->db();
+  if (!have_tail_) {
+    KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached("SELECT seq, hash FROM ledger ORDER BY seq DESC "
+                                                "LIMIT 1"));
+    KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
+    if (row) {
+      tail_seq_ = st->Int(0);
+      auto h = st->BlobView(1);
+      if (h.size() != 32) return DataLoss("ledger entry " + std::to_string(tail_seq_) +
+                                          " has a damaged hash");
+      std::copy(h.begin(), h.end(), tail_hash_.begin());
+    } else {
+      tail_seq_ = 0;
+      tail_hash_.fill(0);
+    }
+    st->Reset();
+    have_tail_ = true;
+  }
+  e.seq = tail_seq_ + 1;
+  e.time_us = now_us_;
+  e.actor = in.actor;
+  e.kind = in.kind;
+  e.subject = in.subject;
+  e.run_id = in.run_id;
+  e.step_id = in.step_id;
+  e.payload = payload;
+  e.prev_hash = tail_hash_;
+  e.hash = ComputeEntryHash(e, &scratch_);
+
+  std::string arts;
+  arts.reserve(32 * e.artifacts.size());
+  for (const Digest& d : e.artifacts) arts.append(reinterpret_cast<const char*>(d.data()), 32);
+  KEEL_ASSIGN_OR_RETURN(auto* ins,
+                        db->Cached("INSERT INTO ledger(seq, time_us, actor, kind, subject, run_id, "
+                                   "step_id, payload, artifacts, prev_hash, hash) VALUES "
+                                   "(?,?,?,?,?,?,?,?,?,?,?)"));
+  ins->Bind(1, e.seq)
+      .Bind(2, e.time_us)
+      .Bind(3, e.actor)
+      .Bind(4, e.kind)
+      .Bind(5, e.subject)
+      .Bind(6, e.run_id)
+      .Bind(7, e.step_id)
+      .Bind(8, e.payload)
+      .BindBlob(9, arts)
+      .BindBlob(10, e.prev_hash.data(), 32)
+      .BindBlob(11, e.hash.data(), 32);
+  KEEL_RETURN_IF_ERROR(ins->Run());
+  ins->Reset();
+  tail_seq_ = e.seq;
+  tail_hash_ = e.hash;
+  return e;
+}
+
+namespace {
+LedgerEntry ReadEntry(const sql::Stmt& st) {
+  LedgerEntry e;
+  e.seq = st.Int(0);
+  e.time_us = st.Int(1);
+  e.actor = st.Text(2);
+  e.kind = st.Text(3);
+  e.subject = st.Text(4);
+  e.run_id = st.Text(5);
+  e.step_id = st.Text(6);
+  e.payload = st.Text(7);
+  auto arts = st.BlobView(8);
+  for (size_t i = 0; i + 32 <= arts.size(); i += 32) {
+    Digest d;
+    std::copy(arts.begin() + i, arts.begin() + i + 32, d.begin());
+    e.artifacts.push_back(d);
+  }
+  auto prev = st.BlobView(9);
+  if (prev.size() == 32) std::copy(prev.begin(), prev.end(), e.prev_hash.begin());
+  auto h = st.BlobView(10);
+  if (h.size() == 32) std::copy(h.begin(), h.end(), e.hash.begin());
+  return e;
+}
+constexpr char kEntryColumns[] =
+    "SELECT seq, time_us, actor, kind, subject, run_id, step_id, payload, artifacts, prev_hash, "
+    "hash FROM ledger";
+}  // namespace
+
+Result<std::vector<LedgerEntry>> Workspace::QueryLedger(const LedgerQuery& q) {
+  std::string sql = kEntryColumns;
+  sql += " WHERE seq > ?";
+  if (!q.subject.empty()) sql += " AND subject = ?";
+  bool kind_prefix = !q.kind.empty() && q.kind.back() == '*';
+  if (!q.kind.empty()) sql += kind_prefix ? " AND substr(kind, 1, ?) = ?" : " AND kind = ?";
+  if (!q.actor.empty()) sql += " AND actor = ?";
+  if (!q.run_id.empty()) sql += " AND run_id = ?";
+  if (q.since_us != 0) sql += " AND time_us >= ?";
+  if (q.until_us != 0) sql += " AND time_us < ?";
+  sql += q.newest_first ? " ORDER BY seq DESC" : " ORDER BY seq";
+  if (q.limit > 0) sql += " LIMIT ?";
+
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  KEEL_ASSIGN_OR_RETURN(auto st, db_->Prepare(sql));
+  int i = 1;
+  st->Bind(i++, q.after_seq);
+  if (!q.subject.empty()) st->Bind(i++, q.subject);
+  if (!q.kind.empty()) {
+    if (kind_prefix) {
+      std::string prefix = q.kind.substr(0, q.kind.size() - 1);
+      st->Bind(i++, static_cast<int64_t>(prefix.size()));
+      st->Bind(i++, prefix);
+    } else {
+      st->Bind(i++, q.kind);
+    }
+  }
+  if (!q.actor.empty()) st->Bind(i++, q.actor);
+  if (!q.run_id.empty()) st->Bind(i++, q.run_id);
+  if (q.since_us != 0) st->Bind(i++, q.since_us);
+  if (q.until_us != 0) st->Bind(i++, q.until_us);
+  if (q.limit > 0) st->Bind(i++, q.limit);
+  std::vector<LedgerEntry> out;
+  for (;;) {
+    KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
+    if (!row) break;
+    out.push_back(ReadEntry(*st));
+  }
+  return out;
+}
+
+Status Workspace::ScanLedger(int64_t from_seq,
+                             const std::function<Status(const LedgerEntry&)>& fn) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  KEEL_ASSIGN_OR_RETURN(auto st, db_->Prepare(std::string(kEntryColumns) +
+                                              " WHERE seq >= ? ORDER BY seq"));
+  st->Bind(1, from_seq);
+  for (;;) {
+    KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
+    if (!row) break;
+    KEEL_RETURN_IF_ERROR(fn(ReadEntry(*st)));
+  }
+  return OkStatus();
+}
+
+Result<int64_t> Workspace::LedgerSize() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return db_->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM ledger");
+}
+
+}  // namespace keel::store

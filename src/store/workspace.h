@@ -1,0 +1,139 @@
+// Workspace: one business's folder — keel.yaml, keel.db (SQLite, WAL, synchronous=FULL),
+// artifacts/, snapshots/, keys/, checkpoints.log — and the only way to change its state.
+//
+// Every change happens inside Workspace::Write, one database transaction in which the
+// change and its ledger entries (Txn::Append) commit together or not at all.
+//
+// Ownership: the caller owns the Workspace; it owns its database connection. The Env's
+// pointees must outlive it.
+// Thread-safety: all public methods are safe to call from several threads; writes are
+// serialised. Several processes may open one workspace: SQLite's locking serialises writers
+// (a writer waits up to 10 s for the lock, then gets Unavailable).
+// Errors: NotFound (no workspace), PermissionDenied, FailedPrecondition (newer schema),
+// DataLoss (corrupt file, failed fsync: the workspace refuses writes until reopened),
+// Unavailable (disk full, locked), InvalidArgument (bad keel.yaml, bad entry).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "core/env.h"
+#include "core/status.h"
+#include "store/ledger.h"
+
+namespace keel::store {
+
+namespace sql {
+class Db;
+}
+
+// The settings this layer reads from keel.yaml. Upper layers read their own sections from
+// Workspace::config_text() at wiring time.
+struct WorkspaceConfig {
+  std::string id;    // "ws_…", fixed at init; named in signed checkpoints
+  std::string name;  // shown to the operator
+  std::string mode = "sandbox";  // sandbox | live (adapters send nothing in sandbox)
+  int64_t checkpoint_every = 1000;
+  int snapshot_keep = 7;
+};
+
+struct InitOptions {
+  std::string name = "My business";
+};
+
+struct WorkspaceOpenOptions {
+  bool read_only = false;  // for verify and listings; Write fails with FailedPrecondition
+  std::string sqlite_vfs;  // tests: a fault-injecting VFS name
+};
+
+class Workspace;
+
+// A write transaction. Obtained only inside Workspace::Write; invalid after it returns.
+class Txn {
+ public:
+  // Appends one ledger entry; returns it with seq, time and hashes filled in.
+  // InvalidArgument: empty actor/kind, payload not a JSON object or over kMaxPayloadBytes,
+  // an artifact reference that is not 64 lowercase hex, text containing NUL.
+  Result<LedgerEntry> Append(const NewEntry& entry);
+  // Time of this transaction (one Clock reading, shared by all its entries).
+  int64_t now_us() const { return now_us_; }
+  Workspace& workspace() { return *ws_; }
+  // INTERNAL to src/store.
+  sql::Db* db();
+  // Runs `fn` after the transaction commits (not on rollback).
+  void OnCommit(std::function<void()> fn) { on_commit_.push_back(std::move(fn)); }
+
+ private:
+  friend class Workspace;
+  Txn(Workspace* ws, int64_t now_us) : ws_(ws), now_us_(now_us) {}
+  Workspace* ws_;
+  int64_t now_us_;
+  bool have_tail_ = false;
+  int64_t tail_seq_ = 0;
+  Digest tail_hash_{};
+  std::string scratch_;
+  std::vector<std::function<void()>> on_commit_;
+};
+
+class Workspace {
+ public:
+  // Creates a workspace in `dir` (created if missing; must be empty of keel files).
+  // AlreadyExists if `dir` already holds a workspace.
+  static Status Init(const std::string& dir, const InitOptions& opts, const Env& env);
+
+  static Result<std::unique_ptr<Workspace>> Open(const std::string& dir,
+                                                 const WorkspaceOpenOptions& opts,
+                                                 const Env& env);
+
+  // Finds the workspace folder: `flag` if non-empty, else $KEEL_WORKSPACE, else `cwd` and
+  // its parents (the first holding keel.yaml). NotFound with a hint otherwise.
+  static Result<std::string> Find(const std::string& flag, const std::string& cwd);
+
+  ~Workspace();
+
+  // Runs `fn` in one transaction. If `fn` returns an error, nothing it did is kept.
+  // Not reentrant: `fn` must not call Write.
+  Status Write(const std::function<Status(Txn&)>& fn);
+
+  // Ledger reads.
+  Result<std::vector<LedgerEntry>> QueryLedger(const LedgerQuery& q);
+  // Calls `fn` for each entry with seq >= from_seq in order; stops at the first error.
+  Status ScanLedger(int64_t from_seq, const std::function<Status(const LedgerEntry&)>& fn);
+  Result<int64_t> LedgerSize();
+
+  const std::string& dir() const { return dir_; }
+  std::string db_path() const;
+  std::string artifacts_dir() const;
+  std::string snapshots_dir() const;
+  std::string keys_dir() const;
+  std::string config_path() const;
+  const WorkspaceConfig& config() const { return config_; }
+  const std::string& config_text() const { return config_text_; }
+  const Env& env() const { return env_; }
+  bool read_only() const { return read_only_; }
+
+  // INTERNAL to src/store: the connection, for repositories. Callers must hold mu().
+  sql::Db* db() { return db_.get(); }
+  std::recursive_mutex& mu() { return mu_; }
+
+ private:
+  Workspace(std::string dir, Env env);
+  std::string dir_;
+  Env env_;
+  WorkspaceConfig config_;
+  std::string config_text_;
+  bool read_only_ = false;
+  std::recursive_mutex mu_;
+  std::unique_ptr<sql::Db> db_;
+};
+
+// Parses keel.yaml text. InvalidArgument names the line and key on error.
+Result<WorkspaceConfig> ParseWorkspaceConfig(const std::string& yaml_text,
+                                             const std::string& path);
+// The documented keel.yaml written by `keel init`.
+std::string DefaultConfigText(const std::string& id, const std::string& name);
+
+}  // namespace keel::store

@@ -1,0 +1,247 @@
+#include "store/workspace.h"
+
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "core/json.h"
+#include "core/testing_util.h"
+#include "store/artifacts.h"
+#include "store/ledger.h"
+#include "store/schema.h"
+#include "store/sql.h"
+
+namespace keel::store {
+namespace {
+
+using keel::testing::TempDir;
+
+struct Fixture {
+  TempDir tmp;
+  SimulatedClock clock;
+  SeededRandom random{42};
+  Env env;
+  std::unique_ptr<Workspace> ws;
+  Fixture() {
+    env.clock = &clock;
+    env.random = &random;
+    EXPECT_TRUE(Workspace::Init(tmp.Sub("ws"), InitOptions{}, env).ok());
+    auto r = Workspace::Open(tmp.Sub("ws"), WorkspaceOpenOptions{}, env);
+    EXPECT_TRUE(r.ok()) << r.status().ToString();
+    ws = std::move(r).value();
+  }
+};
+
+TEST(LedgerFormat, PinnedVector) {
+  // The example from docs/ledger-format.md. Changing the encoding breaks every workspace.
+  LedgerEntry e;
+  e.seq = 1;
+  e.time_us = 1767225600000000;
+  e.actor = "system";
+  e.kind = "workspace.created";
+  e.payload = R"({"version":1})";
+  std::string scratch;
+  EncodeEntry(e, &scratch);
+  EXPECT_EQ(scratch.substr(0, 15), "keel.ledger.v1\n");
+  EXPECT_EQ(scratch.size(), 15u + 8 + 8 + (4 + 6) + (4 + 17) + 4 * 3 + (4 + 13) + 4 + 32);
+  EXPECT_EQ(ToHex(ComputeEntryHash(e, &scratch)),
+            "d36c0988bfa240809ff25dab8973bdf4c22b4edb065231e75987f771d2def49b");
+}
+
+TEST(Workspace, InitCreatesLayoutAndFirstEntry) {
+  Fixture f;
+  for (const char* p : {"keel.yaml", "keel.db", "artifacts", "snapshots", "keys"}) {
+    EXPECT_TRUE(f.env.fs->Exists(f.tmp.Sub("ws/") + p)) << p;
+  }
+  EXPECT_EQ(*f.env.fs->Mode(f.tmp.Sub("ws/keys")), 0700);
+  auto entries = f.ws->QueryLedger({});
+  ASSERT_TRUE(entries.ok());
+  ASSERT_EQ(entries->size(), 1u);
+  EXPECT_EQ((*entries)[0].kind, "workspace.created");
+  EXPECT_EQ((*entries)[0].seq, 1);
+  EXPECT_EQ(f.ws->config().mode, "sandbox");
+  EXPECT_EQ(Workspace::Init(f.tmp.Sub("ws"), InitOptions{}, f.env).code(),
+            StatusCode::kAlreadyExists);
+}
+
+TEST(Workspace, DurabilitySettingsAtOpen) {
+  Fixture f;
+  std::lock_guard<std::recursive_mutex> l(f.ws->mu());
+  // 2 = FULL. With NORMAL an acknowledged commit can roll back after a power loss.
+  EXPECT_EQ(*f.ws->db()->QueryInt("PRAGMA synchronous"), 2);
+  auto st = f.ws->db()->Prepare("PRAGMA journal_mode");
+  ASSERT_TRUE(st.ok());
+  ASSERT_TRUE(*(*st)->Step());
+  EXPECT_EQ((*st)->Text(0), "wal");
+  EXPECT_EQ(*f.ws->db()->QueryInt("PRAGMA foreign_keys"), 1);
+  EXPECT_EQ(*f.ws->db()->QueryInt("PRAGMA user_version"), CurrentSchemaVersion());
+}
+
+TEST(Workspace, ChainLinksAndRollbackKeepsNothing) {
+  Fixture f;
+  ASSERT_TRUE(f.ws->Write([](Txn& t) -> Status {
+                    for (int i = 0; i < 3; ++i) {
+                      KEEL_RETURN_IF_ERROR(
+                          t.Append({"operator", "note.added", "", "", "", "{}", {}}).status());
+                    }
+                    return OkStatus();
+                  }).ok());
+  Status s = f.ws->Write([](Txn& t) -> Status {
+    KEEL_RETURN_IF_ERROR(t.Append({"operator", "note.added", "", "", "", "{}", {}}).status());
+    return InvalidArgument("changed my mind");
+  });
+  EXPECT_EQ(s.code(), StatusCode::kInvalidArgument);
+  auto all = *f.ws->QueryLedger({});
+  ASSERT_EQ(all.size(), 4u);
+  std::string scratch;
+  for (size_t i = 1; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].seq, all[i - 1].seq + 1);
+    EXPECT_EQ(all[i].prev_hash, all[i - 1].hash);
+    EXPECT_EQ(all[i].hash, ComputeEntryHash(all[i], &scratch));
+  }
+}
+
+TEST(Workspace, AppendRejectsBadEntries) {
+  Fixture f;
+  auto try_append = [&](NewEntry e) {
+    return f.ws->Write([&](Txn& t) { return t.Append(e).status(); });
+  };
+  EXPECT_EQ(try_append({"", "k", "", "", "", "{}", {}}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(try_append({"a", "", "", "", "", "{}", {}}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(try_append({"a", "k", "", "", "", "[1]", {}}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(try_append({"a", "k", "", "", "", "{bad", {}}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(try_append({"a", "k", std::string("x\0y", 3), "", "", "{}", {}}).code(),
+            StatusCode::kInvalidArgument);
+  EXPECT_EQ(try_append({"a", "k", "", "", "", "{}", {"../../etc/passwd"}}).code(),
+            StatusCode::kInvalidArgument);
+  std::string big = "{\"x\":\"" + std::string(kMaxPayloadBytes, 'a') + "\"}";
+  EXPECT_EQ(try_append({"a", "k", "", "", "", big, {}}).code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(*f.ws->LedgerSize(), 1);
+}
+
+TEST(Workspace, LedgerIsAppendOnlyInTheDatabase) {
+  Fixture f;
+  std::lock_guard<std::recursive_mutex> l(f.ws->mu());
+  Status up = f.ws->db()->Exec("UPDATE ledger SET actor = 'mallory' WHERE seq = 1");
+  EXPECT_FALSE(up.ok());
+  EXPECT_NE(up.message().find("append-only"), std::string::npos);
+  Status del = f.ws->db()->Exec("DELETE FROM ledger");
+  EXPECT_FALSE(del.ok());
+  EXPECT_EQ(*f.ws->db()->QueryInt("SELECT COUNT(*) FROM ledger"), 1);
+}
+
+TEST(Workspace, QueryFilters) {
+  Fixture f;
+  ASSERT_TRUE(f.ws->Write([&](Txn& t) -> Status {
+                    KEEL_RETURN_IF_ERROR(
+                        t.Append({"agent:research", "fact.added", "lead_1", "", "", "{}", {}})
+                            .status());
+                    f.clock.Advance(1000000);
+                    return t.Append({"operator", "record.changed", "lead_2", "", "", "{}", {}})
+                        .status();
+                  }).ok());
+  LedgerQuery q;
+  q.subject = "lead_1";
+  EXPECT_EQ(f.ws->QueryLedger(q)->size(), 1u);
+  q = {};
+  q.kind = "record.*";
+  EXPECT_EQ(f.ws->QueryLedger(q)->size(), 1u);
+  q = {};
+  q.actor = "agent:research";
+  EXPECT_EQ(f.ws->QueryLedger(q)->size(), 1u);
+  q = {};
+  q.limit = 2;
+  q.newest_first = true;
+  auto r = *f.ws->QueryLedger(q);
+  ASSERT_EQ(r.size(), 2u);
+  EXPECT_GT(r[0].seq, r[1].seq);
+}
+
+TEST(Workspace, OpenErrorsAreClear) {
+  TempDir tmp;
+  Env env;
+  auto missing = Workspace::Open(tmp.Sub("nope"), {}, env);
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  auto empty = Workspace::Open(tmp.path(), {}, env);
+  EXPECT_EQ(empty.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(empty.status().message().find("keel init"), std::string::npos);
+
+  ASSERT_TRUE(Workspace::Init(tmp.Sub("ws"), {}, env).ok());
+  // A corrupt database file.
+  keel::testing::WriteFile(tmp.Sub("ws/keel.db"), std::string(8192, 'x'));
+  std::remove(tmp.Sub("ws/keel.db-wal").c_str());
+  std::remove(tmp.Sub("ws/keel.db-shm").c_str());
+  auto corrupt = Workspace::Open(tmp.Sub("ws"), {}, env);
+  EXPECT_EQ(corrupt.status().code(), StatusCode::kDataLoss) << corrupt.status().ToString();
+
+  // A bad keel.yaml names the line.
+  ASSERT_TRUE(Workspace::Init(tmp.Sub("ws2"), {}, env).ok());
+  keel::testing::WriteFile(tmp.Sub("ws2/keel.yaml"), "workspace:\n  id: ws_x\nmode: [oops\n");
+  auto bad_yaml = Workspace::Open(tmp.Sub("ws2"), {}, env);
+  EXPECT_EQ(bad_yaml.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(bad_yaml.status().message().find("line"), std::string::npos);
+  keel::testing::WriteFile(tmp.Sub("ws2/keel.yaml"), "workspace:\n  id: ws_x\nmode: yolo\n");
+  EXPECT_EQ(Workspace::Open(tmp.Sub("ws2"), {}, env).status().code(),
+            StatusCode::kInvalidArgument);
+}
+
+TEST(Workspace, NewerSchemaIsRefused) {
+  TempDir tmp;
+  Env env;
+  ASSERT_TRUE(Workspace::Init(tmp.Sub("ws"), {}, env).ok());
+  {
+    auto db = sql::Db::Open(tmp.Sub("ws/keel.db"), {});
+    ASSERT_TRUE(db.ok());
+    ASSERT_TRUE((*db)->Exec("PRAGMA user_version = 999").ok());
+  }
+  auto r = Workspace::Open(tmp.Sub("ws"), {}, env);
+  EXPECT_EQ(r.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(r.status().message().find("newer"), std::string::npos);
+}
+
+TEST(Artifacts, PutGetLineageAndRefusals) {
+  Fixture f;
+  ArtifactInfo v1, v2;
+  ASSERT_TRUE(f.ws->Write([&](Txn& t) -> Status {
+                    PutArtifactOptions o;
+                    o.media_type = "text/plain";
+                    KEEL_ASSIGN_OR_RETURN(v1, PutArtifact(t, "draft one", o));
+                    o.parent = v1.hash;
+                    KEEL_ASSIGN_OR_RETURN(v2, PutArtifact(t, "draft two", o));
+                    return OkStatus();
+                  }).ok());
+  EXPECT_EQ(v1.hash, Sha256Hex("draft one"));
+  EXPECT_EQ(*GetArtifact(*f.ws, v2.hash), "draft two");
+  auto lineage = *ArtifactLineage(*f.ws, v2.hash);
+  ASSERT_EQ(lineage.size(), 2u);
+  EXPECT_EQ(lineage[1].hash, v1.hash);
+  // Same content again: no new entry.
+  int64_t before = *f.ws->LedgerSize();
+  ASSERT_TRUE(f.ws->Write([&](Txn& t) { return PutArtifact(t, "draft one", {}).status(); }).ok());
+  EXPECT_EQ(*f.ws->LedgerSize(), before);
+  for (const char* bad : {"../../keel.db", "", "ABCDEF", "/etc/passwd"}) {
+    EXPECT_EQ(GetArtifact(*f.ws, bad).status().code(), StatusCode::kInvalidArgument) << bad;
+  }
+  EXPECT_EQ(GetArtifact(*f.ws, Sha256Hex("never stored")).status().code(),
+            StatusCode::kNotFound);
+  Status unknown_parent = f.ws->Write([&](Txn& t) {
+    PutArtifactOptions o;
+    o.parent = Sha256Hex("nope");
+    return PutArtifact(t, "x", o).status();
+  });
+  EXPECT_EQ(unknown_parent.code(), StatusCode::kInvalidArgument);
+  Status bad_type = f.ws->Write([&](Txn& t) {
+    PutArtifactOptions o;
+    o.media_type = "nonsense";
+    return PutArtifact(t, "x", o).status();
+  });
+  EXPECT_EQ(bad_type.code(), StatusCode::kInvalidArgument);
+  // A damaged file is detected on read.
+  std::string path = ArtifactPath(f.ws->artifacts_dir(), v1.hash);
+  ::chmod(path.c_str(), 0644);
+  keel::testing::WriteFile(path, "draft 0ne");
+  EXPECT_EQ(GetArtifact(*f.ws, v1.hash).status().code(), StatusCode::kDataLoss);
+}
+
+}  // namespace
+}  // namespace keel::store
