@@ -3,7 +3,9 @@
 // docs/workflows.md ("Schedules"); this header is the contract for callers.
 //
 // Time zones come from the system's IANA database (/usr/share/zoneinfo, read through the
-// howardhinnant date/tz library); nothing is downloaded. Daylight-saving rules:
+// howardhinnant date/tz library); nothing is downloaded. The zone files list transitions up
+// to 2037; later times follow the rule each file ends with (its POSIX TZ footer), so summer
+// time keeps working after 2037. Daylight-saving rules:
 //  - a local time that does not exist (skipped when clocks go forward) fires once, at the
 //    first instant after the gap (02:30 on the spring-forward night fires at 03:00);
 //  - a local time that happens twice (clocks go back) fires once, at its first occurrence.
@@ -18,15 +20,15 @@
 
 #include "core/status.h"
 
-namespace date {
-class time_zone;
-}
-
 namespace keel::flow {
 
+// A time zone resolved once per process (its tz database entry and its rule for the years
+// after the database's last listed transition); defined in cron.cc.
+struct CronZone;
+
 struct CronSchedule {
-  std::string expr;       // the expression as given ("0 9 * * MON-FRI", "@daily")
-  std::string time_zone;  // the IANA zone name ("Europe/Paris"; "UTC" when none was given)
+  std::string expr;            // the expression as given ("0 9 * * MON-FRI", "@daily")
+  std::string time_zone;       // the IANA zone name ("Europe/Paris"; "UTC" when none was given)
   uint64_t minutes = 0;        // bit m set: fires at minute m (0-59)
   uint32_t hours = 0;          // bit h: hour h (0-23)
   uint32_t days_of_month = 0;  // bit d: day d (1-31)
@@ -36,8 +38,8 @@ struct CronSchedule {
   // matches if EITHER field matches (the Vixie cron rule); otherwise both must match.
   bool dom_star = true;
   bool dow_star = true;
-  // The zone in the process-wide tz database; never freed, so copies may share it.
-  const date::time_zone* zone = nullptr;
+  // Interned per process and never freed, so copies of a schedule may share it.
+  const CronZone* zone = nullptr;
 };
 
 // Parses a 5-field cron expression (minute hour day-of-month month day-of-week) with lists

@@ -158,6 +158,24 @@ TEST(Cron, TimeZones) {
   EXPECT_EQ(Fires("0 8 * * MON", "Pacific/Auckland", "2026-01-01T00:00:00Z", 1),
             V{"2026-01-04T19:00:00Z"});
   EXPECT_EQ(Parse("0 9 * * *", "").time_zone, "UTC");
+  // Far from today the zone's rules still apply (summer time in 2040 and 2100).
+  EXPECT_EQ(Fires("0 9 * * *", "Europe/Paris", "2040-07-15T00:00:00Z", 1),
+            V{"2040-07-15T07:00:00Z"});
+  EXPECT_EQ(Fires("0 9 * * *", "America/New_York", "2100-07-15T00:00:00Z", 1),
+            V{"2100-07-15T13:00:00Z"});
+  EXPECT_EQ(Fires("0 9 * * *", "America/New_York", "2100-12-15T00:00:00Z", 1),
+            V{"2100-12-15T14:00:00Z"});
+  EXPECT_EQ(Fires("0 12 * * *", "Australia/Sydney", "2045-01-15T00:00:00Z", 1),
+            V{"2045-01-15T01:00:00Z"});  // southern summer: +11
+  EXPECT_EQ(Fires("0 12 * * *", "Australia/Sydney", "2045-07-15T00:00:00Z", 1),
+            V{"2045-07-15T02:00:00Z"});
+  EXPECT_EQ(Fires("0 9 * * *", "Asia/Kolkata", "2060-01-15T00:00:00Z", 1),
+            V{"2060-01-15T03:30:00Z"});
+  // The daylight-saving rules below hold after 2037 too (2040-03-25 and 2040-10-28).
+  EXPECT_EQ(Fires("30 2 * * *", "Europe/Paris", "2040-03-24T12:00:00Z", 2),
+            (V{"2040-03-25T01:00:00Z", "2040-03-26T00:30:00Z"}));
+  EXPECT_EQ(Fires("30 2 * * *", "Europe/Paris", "2040-10-27T12:00:00Z", 2),
+            (V{"2040-10-28T00:30:00Z", "2040-10-29T01:30:00Z"}));
 }
 
 // Spring forward in Paris: on 2026-03-29 local time jumps from 02:00 CET to 03:00 CEST
@@ -208,36 +226,36 @@ TEST(Cron, DaylightSavingNewYork) {
 }
 
 // A year of daily fires in each zone: exactly one per local day, none lost or doubled
-// across both daylight-saving changes.
+// across both daylight-saving changes; in 2045 too, past the zone files' listed transitions.
 TEST(Cron, OneFirePerDayThroughAYear) {
-  for (const char* zone : {"Europe/Paris", "America/New_York", "Australia/Sydney"}) {
-    for (const char* expr : {"30 2 * * *", "0 0 * * *", "59 23 * * *", "30 1 * * *"}) {
-      CronSchedule s = Parse(expr, zone);
-      int64_t t = T("2026-01-01T12:00:00Z");
-      int count = 0;
-      int64_t prev = 0;
-      while (true) {
-        auto next = NextFire(s, t);
-        ASSERT_TRUE(next.ok());
-        if (*next >= T("2027-01-01T12:00:00Z")) break;
-        if (prev) {
-          ASSERT_GT(*next - prev, int64_t{22} * 3600 * 1000000) << zone << " " << expr;
-          ASSERT_LT(*next - prev, int64_t{26} * 3600 * 1000000) << zone << " " << expr;
+  for (int year : {2026, 2045})
+    for (const char* zone : {"Europe/Paris", "America/New_York", "Australia/Sydney"}) {
+      for (const char* expr : {"30 2 * * *", "0 0 * * *", "59 23 * * *", "30 1 * * *"}) {
+        CronSchedule s = Parse(expr, zone);
+        int64_t t = T(std::to_string(year) + "-01-01T12:00:00Z");
+        int count = 0;
+        int64_t prev = 0;
+        while (true) {
+          auto next = NextFire(s, t);
+          ASSERT_TRUE(next.ok());
+          if (*next >= T(std::to_string(year + 1) + "-01-01T12:00:00Z")) break;
+          if (prev) {
+            ASSERT_GT(*next - prev, int64_t{22} * 3600 * 1000000) << zone << " " << expr;
+            ASSERT_LT(*next - prev, int64_t{26} * 3600 * 1000000) << zone << " " << expr;
+          }
+          prev = *next;
+          t = *next;
+          ++count;
         }
-        prev = *next;
-        t = *next;
-        ++count;
+        EXPECT_EQ(count, 365) << zone << " " << expr << " " << year;
       }
-      EXPECT_EQ(count, 365) << zone << " " << expr;
     }
-  }
 }
 
 TEST(Cron, BadExpressions) {
   EXPECT_EQ(ParseError("61 * * * *"), "cron \"61 * * * *\": minute: 61 is out of range 0-59");
   EXPECT_EQ(ParseError("0 24 * * *"), "cron \"0 24 * * *\": hour: 24 is out of range 0-23");
-  EXPECT_EQ(ParseError("0 0 0 * *"),
-            "cron \"0 0 0 * *\": day of month: 0 is out of range 1-31");
+  EXPECT_EQ(ParseError("0 0 0 * *"), "cron \"0 0 0 * *\": day of month: 0 is out of range 1-31");
   EXPECT_EQ(ParseError("0 0 * 13 *"), "cron \"0 0 * 13 *\": month: 13 is out of range 1-12");
   EXPECT_EQ(ParseError("0 0 * * 8"), "cron \"0 0 * * 8\": day of week: 8 is out of range 0-7");
   EXPECT_EQ(ParseError("0 0 * * FOO"),
@@ -257,7 +275,8 @@ TEST(Cron, BadExpressions) {
             "cron \"*/0 * * * *\": minute: step '0' must be a number from 1 to 59");
   EXPECT_EQ(ParseError("*/ * * * *"),
             "cron \"*/ * * * *\": minute: step '' must be a number from 1 to 59");
-  EXPECT_EQ(ParseError("5-1 * * * *"), "cron \"5-1 * * * *\": minute: range '5-1' ends before it starts");
+  EXPECT_EQ(ParseError("5-1 * * * *"),
+            "cron \"5-1 * * * *\": minute: range '5-1' ends before it starts");
   EXPECT_EQ(ParseError("1,,2 * * * *"), "cron \"1,,2 * * * *\": minute: empty list item");
   EXPECT_EQ(ParseError("- * * * *"), "cron \"- * * * *\": minute: missing value");
   EXPECT_EQ(ParseError("0 0 L * *"), "cron \"0 0 L * *\": day of month: 'L' is not a number");
@@ -314,22 +333,24 @@ TEST(Cron, MatchesBruteForce) {
       case 0:
         if (allow_star) return std::string("*");
         [[fallthrough]];
-      case 1: return std::to_string(pick(lo, hi));
+      case 1:
+        return std::to_string(pick(lo, hi));
       case 2: {
         int a = pick(lo, hi), b = pick(a, hi);
         return std::to_string(a) + "-" + std::to_string(b) + "/" + std::to_string(pick(1, 5));
       }
-      default: return "*/" + std::to_string(pick(1, 7));
+      default:
+        return "*/" + std::to_string(pick(1, 7));
     }
   };
   int checked = 0;
   for (int i = 0; i < 150; ++i) {
-    std::string expr = field(0, 59, true) + " " + field(0, 23, true) + " " +
-                       field(1, 28, true) + " " + field(1, 12, true) + " " + field(0, 6, true);
+    std::string expr = field(0, 59, true) + " " + field(0, 23, true) + " " + field(1, 28, true) +
+                       " " + field(1, 12, true) + " " + field(0, 6, true);
     auto s = ParseCron(expr, "UTC");
     ASSERT_TRUE(s.ok()) << expr;
-    int64_t after = T("2026-01-01T00:00:00Z") + static_cast<int64_t>(rnd.Next64() % 400) *
-                                                     86400000000LL +
+    int64_t after = T("2026-01-01T00:00:00Z") +
+                    static_cast<int64_t>(rnd.Next64() % 400) * 86400000000LL +
                     static_cast<int64_t>(rnd.Next64() % 86400) * 1000000;
     auto next = NextFire(*s, after);
     ASSERT_TRUE(next.ok()) << expr;
@@ -374,8 +395,8 @@ TEST(Cron, NextFireIsFast) {
     ASSERT_TRUE(y.ok());
     t = *y;
   }
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
-                  .count();
+  double ms =
+      std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LT(ms, 2000.0) << "4000 NextFire calls took " << ms << " ms";
 }
 

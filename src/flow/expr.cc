@@ -2,8 +2,8 @@
 
 #include <charconv>
 #include <cmath>
-#include <cstdlib>
 #include <cstdint>
+#include <cstdlib>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -64,33 +64,56 @@ struct FnInfo {
   int arity;
 };
 constexpr FnInfo kFunctions[] = {
-    {"len", Fn::kLen, 1},          {"lower", Fn::kLower, 1},
-    {"upper", Fn::kUpper, 1},      {"trim", Fn::kTrim, 1},
-    {"contains", Fn::kContains, 2}, {"starts_with", Fn::kStartsWith, 2},
-    {"ends_with", Fn::kEndsWith, 2}, {"default", Fn::kDefault, 2},
-    {"string", Fn::kString, 1},    {"number", Fn::kNumber, 1},
+    {"len", Fn::kLen, 1},
+    {"lower", Fn::kLower, 1},
+    {"upper", Fn::kUpper, 1},
+    {"trim", Fn::kTrim, 1},
+    {"contains", Fn::kContains, 2},
+    {"starts_with", Fn::kStartsWith, 2},
+    {"ends_with", Fn::kEndsWith, 2},
+    {"default", Fn::kDefault, 2},
+    {"string", Fn::kString, 1},
+    {"number", Fn::kNumber, 1},
 };
 
 std::string_view OpText(Op op) {
   switch (op) {
-    case Op::kNeg: return "-";
-    case Op::kNot: return "not";
-    case Op::kAnd: return "and";
-    case Op::kOr: return "or";
-    case Op::kEq: return "==";
-    case Op::kNe: return "!=";
-    case Op::kLt: return "<";
-    case Op::kLe: return "<=";
-    case Op::kGt: return ">";
-    case Op::kGe: return ">=";
-    case Op::kIn: return "in";
-    case Op::kNotIn: return "not in";
-    case Op::kAdd: return "+";
-    case Op::kSub: return "-";
-    case Op::kMul: return "*";
-    case Op::kDiv: return "/";
-    case Op::kMod: return "%";
-    case Op::kNone: break;
+    case Op::kNeg:
+      return "-";
+    case Op::kNot:
+      return "not";
+    case Op::kAnd:
+      return "and";
+    case Op::kOr:
+      return "or";
+    case Op::kEq:
+      return "==";
+    case Op::kNe:
+      return "!=";
+    case Op::kLt:
+      return "<";
+    case Op::kLe:
+      return "<=";
+    case Op::kGt:
+      return ">";
+    case Op::kGe:
+      return ">=";
+    case Op::kIn:
+      return "in";
+    case Op::kNotIn:
+      return "not in";
+    case Op::kAdd:
+      return "+";
+    case Op::kSub:
+      return "-";
+    case Op::kMul:
+      return "*";
+    case Op::kDiv:
+      return "/";
+    case Op::kMod:
+      return "%";
+    case Op::kNone:
+      break;
   }
   return "?";
 }
@@ -167,8 +190,12 @@ struct Token {
 bool IsIdentStart(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_';
 }
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
-bool IsIdentChar(char c) { return IsIdentStart(c) || IsDigit(c); }
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
+bool IsIdentChar(char c) {
+  return IsIdentStart(c) || IsDigit(c);
+}
 
 void AppendUtf8(std::string* out, uint32_t cp) {
   if (cp < 0x80) {
@@ -238,14 +265,22 @@ Status Lex(std::string_view s, std::vector<Token>* out) {
       while (i < s.size() && IsIdentChar(s[i])) ++i;
       std::string_view w = s.substr(start, i - start);
       t.text = std::string(w);
-      if (w == "true") t.tok = Tok::kTrue;
-      else if (w == "false") t.tok = Tok::kFalse;
-      else if (w == "null") t.tok = Tok::kNull;
-      else if (w == "and") t.tok = Tok::kAnd;
-      else if (w == "or") t.tok = Tok::kOr;
-      else if (w == "not") t.tok = Tok::kNot;
-      else if (w == "in") t.tok = Tok::kIn;
-      else t.tok = Tok::kIdent;
+      if (w == "true")
+        t.tok = Tok::kTrue;
+      else if (w == "false")
+        t.tok = Tok::kFalse;
+      else if (w == "null")
+        t.tok = Tok::kNull;
+      else if (w == "and")
+        t.tok = Tok::kAnd;
+      else if (w == "or")
+        t.tok = Tok::kOr;
+      else if (w == "not")
+        t.tok = Tok::kNot;
+      else if (w == "in")
+        t.tok = Tok::kIn;
+      else
+        t.tok = Tok::kIdent;
       out->push_back(std::move(t));
       continue;
     }
@@ -267,12 +302,24 @@ Status Lex(std::string_view s, std::vector<Token>* out) {
         if (i + 1 >= s.size()) return ErrorAt(t.column, "unterminated string");
         char e = s[i + 1];
         switch (e) {
-          case '\\': t.text.push_back('\\'); break;
-          case '\'': t.text.push_back('\''); break;
-          case '"': t.text.push_back('"'); break;
-          case 'n': t.text.push_back('\n'); break;
-          case 't': t.text.push_back('\t'); break;
-          case 'r': t.text.push_back('\r'); break;
+          case '\\':
+            t.text.push_back('\\');
+            break;
+          case '\'':
+            t.text.push_back('\'');
+            break;
+          case '"':
+            t.text.push_back('"');
+            break;
+          case 'n':
+            t.text.push_back('\n');
+            break;
+          case 't':
+            t.text.push_back('\t');
+            break;
+          case 'r':
+            t.text.push_back('\r');
+            break;
           case 'u': {
             uint32_t cp = 0;
             if (i + 6 > s.size()) return ErrorAt(col(i), "\\u needs four hex digits");
@@ -310,32 +357,60 @@ Status Lex(std::string_view s, std::vector<Token>* out) {
       i += 1;
     };
     switch (c) {
-      case '(': one(Tok::kLParen); break;
-      case ')': one(Tok::kRParen); break;
-      case '[': one(Tok::kLBracket); break;
-      case ']': one(Tok::kRBracket); break;
-      case ',': one(Tok::kComma); break;
-      case '.': one(Tok::kDot); break;
-      case '+': one(Tok::kPlus); break;
-      case '-': one(Tok::kMinus); break;
-      case '*': one(Tok::kStar); break;
-      case '/': one(Tok::kSlash); break;
-      case '%': one(Tok::kPercent); break;
+      case '(':
+        one(Tok::kLParen);
+        break;
+      case ')':
+        one(Tok::kRParen);
+        break;
+      case '[':
+        one(Tok::kLBracket);
+        break;
+      case ']':
+        one(Tok::kRBracket);
+        break;
+      case ',':
+        one(Tok::kComma);
+        break;
+      case '.':
+        one(Tok::kDot);
+        break;
+      case '+':
+        one(Tok::kPlus);
+        break;
+      case '-':
+        one(Tok::kMinus);
+        break;
+      case '*':
+        one(Tok::kStar);
+        break;
+      case '/':
+        one(Tok::kSlash);
+        break;
+      case '%':
+        one(Tok::kPercent);
+        break;
       case '=':
         if (n != '=') return ErrorAt(t.column, "'=' is not an operator; use '==' to compare");
         two(Tok::kEq);
         break;
       case '!':
-        if (n == '=') two(Tok::kNe);
-        else one(Tok::kNot);
+        if (n == '=')
+          two(Tok::kNe);
+        else
+          one(Tok::kNot);
         break;
       case '<':
-        if (n == '=') two(Tok::kLe);
-        else one(Tok::kLt);
+        if (n == '=')
+          two(Tok::kLe);
+        else
+          one(Tok::kLt);
         break;
       case '>':
-        if (n == '=') two(Tok::kGe);
-        else one(Tok::kGt);
+        if (n == '=')
+          two(Tok::kGe);
+        else
+          one(Tok::kGt);
         break;
       case '&':
         if (n != '&') return ErrorAt(t.column, "'&' is not an operator; use 'and' or '&&'");
@@ -347,12 +422,11 @@ Status Lex(std::string_view s, std::vector<Token>* out) {
         break;
       default: {
         unsigned char u = static_cast<unsigned char>(c);
-        std::string shown = (u >= 0x20 && u < 0x7F) ? "'" + std::string(1, c) + "'"
-                                                     : "byte 0x" + [u] {
-                                                         const char* hex = "0123456789abcdef";
-                                                         return std::string{hex[u >> 4],
-                                                                            hex[u & 15]};
-                                                       }();
+        std::string shown =
+            (u >= 0x20 && u < 0x7F) ? "'" + std::string(1, c) + "'" : "byte 0x" + [u] {
+              const char* hex = "0123456789abcdef";
+              return std::string{hex[u >> 4], hex[u & 15]};
+            }();
         return ErrorAt(t.column, "unexpected character " + shown);
       }
     }
@@ -362,15 +436,24 @@ Status Lex(std::string_view s, std::vector<Token>* out) {
 
 std::string_view TokName(const Token& t) {
   switch (t.tok) {
-    case Tok::kEnd: return "end of expression";
-    case Tok::kNumber: return "a number";
-    case Tok::kString: return "a string";
-    case Tok::kIdent: return "a name";
-    case Tok::kRParen: return "')'";
-    case Tok::kRBracket: return "']'";
-    case Tok::kComma: return "','";
-    case Tok::kDot: return "'.'";
-    default: return "an operator";
+    case Tok::kEnd:
+      return "end of expression";
+    case Tok::kNumber:
+      return "a number";
+    case Tok::kString:
+      return "a string";
+    case Tok::kIdent:
+      return "a name";
+    case Tok::kRParen:
+      return "')'";
+    case Tok::kRBracket:
+      return "']'";
+    case Tok::kComma:
+      return "','";
+    case Tok::kDot:
+      return "'.'";
+    default:
+      return "an operator";
   }
 }
 
@@ -424,9 +507,8 @@ class Parser {
     int depth = 1;
     for (int k : n.kids) depth = std::max(depth, tree_.nodes[k].depth + 1);
     if (depth > kMaxTreeDepth) {
-      return ErrorAt(n.column,
-                     "expression too complex (more than " + std::to_string(kMaxTreeDepth) +
-                         " operators deep); split it");
+      return ErrorAt(n.column, "expression too complex (more than " +
+                                   std::to_string(kMaxTreeDepth) + " operators deep); split it");
     }
     n.depth = depth;
     tree_.nodes.push_back(std::move(n));
@@ -443,8 +525,8 @@ class Parser {
 
   Status Expect(Tok tok, std::string_view what) {
     if (Peek().tok != tok) {
-      return ErrorAt(Peek().column, "expected " + std::string(what) + ", found " +
-                                        std::string(TokName(Peek())));
+      return ErrorAt(Peek().column,
+                     "expected " + std::string(what) + ", found " + std::string(TokName(Peek())));
     }
     Take();
     return OkStatus();
@@ -486,17 +568,25 @@ class Parser {
 
   std::optional<Op> ComparisonOp() const {
     switch (Peek().tok) {
-      case Tok::kEq: return Op::kEq;
-      case Tok::kNe: return Op::kNe;
-      case Tok::kLt: return Op::kLt;
-      case Tok::kLe: return Op::kLe;
-      case Tok::kGt: return Op::kGt;
-      case Tok::kGe: return Op::kGe;
-      case Tok::kIn: return Op::kIn;
+      case Tok::kEq:
+        return Op::kEq;
+      case Tok::kNe:
+        return Op::kNe;
+      case Tok::kLt:
+        return Op::kLt;
+      case Tok::kLe:
+        return Op::kLe;
+      case Tok::kGt:
+        return Op::kGt;
+      case Tok::kGe:
+        return Op::kGe;
+      case Tok::kIn:
+        return Op::kIn;
       case Tok::kNot:
         if (Peek(1).tok == Tok::kIn) return Op::kNotIn;
         return std::nullopt;
-      default: return std::nullopt;
+      default:
+        return std::nullopt;
     }
   }
 
@@ -526,8 +616,7 @@ class Parser {
 
   Result<int> ParseMultiplicative() {
     KEEL_ASSIGN_OR_RETURN(int left, ParseUnary());
-    while (Peek().tok == Tok::kStar || Peek().tok == Tok::kSlash ||
-           Peek().tok == Tok::kPercent) {
+    while (Peek().tok == Tok::kStar || Peek().tok == Tok::kSlash || Peek().tok == Tok::kPercent) {
       Token t = Take();
       Op op = t.tok == Tok::kStar ? Op::kMul : t.tok == Tok::kSlash ? Op::kDiv : Op::kMod;
       KEEL_ASSIGN_OR_RETURN(int right, ParseUnary());
@@ -557,10 +646,9 @@ class Parser {
         int column = Take().column;
         const Token& name = Peek();
         // After a dot any word is a field name, keywords included (`x.in`, `x.null`).
-        bool word = name.tok == Tok::kIdent || name.tok == Tok::kTrue ||
-                    name.tok == Tok::kFalse || name.tok == Tok::kNull ||
-                    name.tok == Tok::kAnd || name.tok == Tok::kOr || name.tok == Tok::kNot ||
-                    name.tok == Tok::kIn;
+        bool word = name.tok == Tok::kIdent || name.tok == Tok::kTrue || name.tok == Tok::kFalse ||
+                    name.tok == Tok::kNull || name.tok == Tok::kAnd || name.tok == Tok::kOr ||
+                    name.tok == Tok::kNot || name.tok == Tok::kIn;
         if (!word) {
           return ErrorAt(name.column, "expected a field name after '.', found " +
                                           std::string(TokName(name)) +
@@ -675,7 +763,8 @@ class Parser {
         }
         return Add(std::move(n));
       }
-      case Tok::kEnd: return ErrorAt(t.column, "unexpected end of expression");
+      case Tok::kEnd:
+        return ErrorAt(t.column, "unexpected end of expression");
       default:
         return ErrorAt(t.column, "unexpected " + std::string(TokName(t)) + "; expected a value");
     }
@@ -706,15 +795,22 @@ struct Val {
 
 std::string_view TypeName(const json& j) {
   switch (j.type()) {
-    case json::value_t::null: return "null";
-    case json::value_t::boolean: return "boolean";
+    case json::value_t::null:
+      return "null";
+    case json::value_t::boolean:
+      return "boolean";
     case json::value_t::number_integer:
     case json::value_t::number_unsigned:
-    case json::value_t::number_float: return "number";
-    case json::value_t::string: return "string";
-    case json::value_t::array: return "list";
-    case json::value_t::object: return "object";
-    default: return "value";
+    case json::value_t::number_float:
+      return "number";
+    case json::value_t::string:
+      return "string";
+    case json::value_t::array:
+      return "list";
+    case json::value_t::object:
+      return "object";
+    default:
+      return "value";
   }
 }
 
@@ -731,8 +827,9 @@ Status TypeError(const Node& n, const json& a, const json& b) {
 }
 
 Result<json> FiniteNumber(const Node& n, double v) {
-  if (!std::isfinite(v)) return ErrorAt(n.column, "result of '" + std::string(OpText(n.op)) +
-                                                       "' is not a finite number");
+  if (!std::isfinite(v))
+    return ErrorAt(n.column,
+                   "result of '" + std::string(OpText(n.op)) + "' is not a finite number");
   return json(v);
 }
 
@@ -759,20 +856,25 @@ Result<json> Arithmetic(const Node& n, const json& a, const json& b) {
         if (y == 0) return ErrorAt(n.column, "modulo by zero");
         if (y == -1) return json(int64_t{0});
         return json(x % y);
-      default: break;
+      default:
+        break;
     }
   } else if (n.op == Op::kMod) {
     return ErrorAt(n.column, "'%' needs whole numbers");
   }
   double x = a.get<double>(), y = b.get<double>();
   switch (n.op) {
-    case Op::kAdd: return FiniteNumber(n, x + y);
-    case Op::kSub: return FiniteNumber(n, x - y);
-    case Op::kMul: return FiniteNumber(n, x * y);
+    case Op::kAdd:
+      return FiniteNumber(n, x + y);
+    case Op::kSub:
+      return FiniteNumber(n, x - y);
+    case Op::kMul:
+      return FiniteNumber(n, x * y);
     case Op::kDiv:
       if (y == 0) return ErrorAt(n.column, "division by zero");
       return FiniteNumber(n, x / y);
-    default: return Internal("unexpected arithmetic operator");
+    default:
+      return Internal("unexpected arithmetic operator");
   }
 }
 
@@ -820,7 +922,8 @@ class Evaluator {
   Result<Val> Eval(int index) {
     const Node& n = tree_.nodes[index];
     switch (n.kind) {
-      case Kind::kLiteral: return Val::Borrow(n.literal);
+      case Kind::kLiteral:
+        return Val::Borrow(n.literal);
       case Kind::kName: {
         if (!scope_.is_object()) return Val::Borrow(NullJson());
         auto it = scope_.find(n.name);
@@ -830,7 +933,8 @@ class Evaluator {
         KEEL_ASSIGN_OR_RETURN(Val base, Eval(n.kids[0]));
         return Child(std::move(base), n.name);
       }
-      case Kind::kIndex: return EvalIndex(n);
+      case Kind::kIndex:
+        return EvalIndex(n);
       case Kind::kList: {
         json list = json::array();
         for (int k : n.kids) {
@@ -851,8 +955,10 @@ class Evaluator {
         }
         return Val::Own(-x.get<double>());
       }
-      case Kind::kBinary: return EvalBinary(n);
-      case Kind::kCall: return EvalCall(n);
+      case Kind::kBinary:
+        return EvalBinary(n);
+      case Kind::kCall:
+        return EvalCall(n);
     }
     return Internal("unknown expression node");
   }
@@ -873,9 +979,9 @@ class Evaluator {
     const json& k = key.get();
     if (k.is_null()) return Val::Borrow(NullJson());
     if (k.is_string()) return Child(std::move(base), k.get<std::string>());
-    bool whole = IsInt(k) || (k.is_number_float() && std::floor(k.get<double>()) ==
-                                                         k.get<double>() &&
-                              std::fabs(k.get<double>()) < 9e15);
+    bool whole =
+        IsInt(k) || (k.is_number_float() && std::floor(k.get<double>()) == k.get<double>() &&
+                     std::fabs(k.get<double>()) < 9e15);
     if (!whole) {
       return ErrorAt(n.column, "an index must be a string or a whole number, not " +
                                    std::string(k.is_number() ? "a fraction" : TypeName(k)));
@@ -902,8 +1008,10 @@ class Evaluator {
     const json& a = va.get();
     const json& b = vb.get();
     switch (n.op) {
-      case Op::kEq: return Val::Own(a == b);
-      case Op::kNe: return Val::Own(a != b);
+      case Op::kEq:
+        return Val::Own(a == b);
+      case Op::kNe:
+        return Val::Own(a != b);
       case Op::kLt:
       case Op::kLe:
       case Op::kGt:
@@ -955,14 +1063,15 @@ class Evaluator {
         }
         return Val::Own(AsciiCase(std::move(s), n.fn == Fn::kUpper));
       }
-      case Fn::kString: return Val::Own(Render(x));
+      case Fn::kString:
+        return Val::Own(Render(x));
       case Fn::kNumber: {
         if (x.is_number()) return a;
         if (!x.is_string()) return ArgError(n, "a string or number", x);
         json parsed = json::parse(x.get_ref<const std::string&>(), nullptr, false);
         if (!parsed.is_number()) {
-          return ErrorAt(n.column, "number() cannot read \"" +
-                                       x.get<std::string>().substr(0, 40) + "\" as a number");
+          return ErrorAt(n.column, "number() cannot read \"" + x.get<std::string>().substr(0, 40) +
+                                       "\" as a number");
         }
         return Val::Own(std::move(parsed));
       }
@@ -992,7 +1101,8 @@ class Evaluator {
         if (n.fn == Fn::kStartsWith) return Val::Own(s.compare(0, p.size(), p) == 0);
         return Val::Own(s.compare(s.size() - p.size(), p.size(), p) == 0);
       }
-      case Fn::kNone: break;
+      case Fn::kNone:
+        break;
     }
     return Internal("unknown function");
   }
@@ -1011,8 +1121,10 @@ size_t FindClose(std::string_view s, size_t from) {
   for (size_t i = from; i < s.size(); ++i) {
     char c = s[i];
     if (quote) {
-      if (c == '\\') ++i;
-      else if (c == quote) quote = 0;
+      if (c == '\\')
+        ++i;
+      else if (c == quote)
+        quote = 0;
     } else if (c == '\'' || c == '"') {
       quote = c;
     } else if (c == '}') {
@@ -1097,7 +1209,8 @@ Result<json> RenderValue(const json& v, const json* scope, const std::string& pa
     json out = json::object();
     for (auto it = v.begin(); it != v.end(); ++it) {
       KEEL_ASSIGN_OR_RETURN(
-          json item, RenderValue(it.value(), scope, path.empty() ? it.key() : path + "." + it.key()));
+          json item,
+          RenderValue(it.value(), scope, path.empty() ? it.key() : path + "." + it.key()));
       out[it.key()] = std::move(item);
     }
     return out;
@@ -1109,15 +1222,23 @@ Result<json> RenderValue(const json& v, const json* scope, const std::string& pa
 
 bool Truthy(const json& v) {
   switch (v.type()) {
-    case json::value_t::null: return false;
-    case json::value_t::boolean: return v.get<bool>();
-    case json::value_t::number_integer: return v.get<int64_t>() != 0;
-    case json::value_t::number_unsigned: return v.get<uint64_t>() != 0;
-    case json::value_t::number_float: return v.get<double>() != 0;
-    case json::value_t::string: return !v.get_ref<const std::string&>().empty();
+    case json::value_t::null:
+      return false;
+    case json::value_t::boolean:
+      return v.get<bool>();
+    case json::value_t::number_integer:
+      return v.get<int64_t>() != 0;
+    case json::value_t::number_unsigned:
+      return v.get<uint64_t>() != 0;
+    case json::value_t::number_float:
+      return v.get<double>() != 0;
+    case json::value_t::string:
+      return !v.get_ref<const std::string&>().empty();
     case json::value_t::array:
-    case json::value_t::object: return !v.empty();
-    default: return false;
+    case json::value_t::object:
+      return !v.empty();
+    default:
+      return false;
   }
 }
 

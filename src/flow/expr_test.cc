@@ -124,8 +124,7 @@ TEST(Expr, Comparisons) {
 
 TEST(Expr, OrderingAcrossTypesIsAnError) {
   // A missing amount must not silently skip an approval gate: it is an error, not false.
-  EXPECT_EQ(Error("input.lead.missing > 1000"),
-            "column 20: '>' cannot take null and number");
+  EXPECT_EQ(Error("input.lead.missing > 1000"), "column 20: '>' cannot take null and number");
   EXPECT_EQ(Error("'10' < 9"), "column 6: '<' cannot take string and number");
   EXPECT_EQ(Error("true >= false"), "column 6: '>=' cannot take boolean and boolean");
   EXPECT_EQ(Error("[1] < [2]"), "column 5: '<' cannot take list and list");
@@ -159,7 +158,7 @@ TEST(Expr, Membership) {
   EXPECT_EQ(Eval("20 in input.items"), json(true));
   EXPECT_EQ(Eval("20.0 in input.items"), json(true));
   EXPECT_EQ(Eval("'example.com' in input.lead.email"), json(true));  // substring
-  EXPECT_EQ(Eval("'lead' in input"), json(true));                     // object key
+  EXPECT_EQ(Eval("'lead' in input"), json(true));                    // object key
   EXPECT_EQ(Eval("contains(input.lead.tags, 'eu')"), json(true));
   EXPECT_EQ(Eval("contains('abc', 'bc')"), json(true));
   EXPECT_EQ(Error("1 in 'abc'"), "column 3: 'in' cannot take number and string");
@@ -216,8 +215,9 @@ TEST(Expr, SyntaxErrorsNameTheColumn) {
   EXPECT_EQ(Error("a & b"), "column 3: '&' is not an operator; use 'and' or '&&'");
   EXPECT_EQ(Error("(1 + 2"), "column 7: expected ')', found end of expression");
   EXPECT_EQ(Error("'abc"), "column 1: unterminated string");
-  EXPECT_EQ(Error("a.1"), "column 3: expected a field name after '.', found a number (use "
-                          "[\"...\"] for other keys, [0] for indexes)");
+  EXPECT_EQ(Error("a.1"),
+            "column 3: expected a field name after '.', found a number (use "
+            "[\"...\"] for other keys, [0] for indexes)");
   EXPECT_EQ(Error("1 < 2 < 3"), "column 7: comparisons cannot be chained; join them with 'and'");
   EXPECT_EQ(Error("system('rm -rf /')"),
             "column 1: unknown function 'system' (known: len, lower, upper, trim, contains, "
@@ -319,12 +319,29 @@ TEST(Expr, SharedAcrossThreads) {
 // Builds a random expression from the grammar (with random mistakes mixed in when
 // `sloppy`), so that many inputs parse and reach the evaluator.
 std::string RandomExpr(Random& rnd, int depth, bool sloppy) {
-  static const char* kLeaves[] = {"input", "input.lead.score", "input.items", "input.none",
-                                  "steps.research.output", "input.lead.tags", "0", "1", "-3",
-                                  "2.5", "1e308", "'x'", "\"vip\"", "''", "null", "true",
-                                  "false", "[]", "9223372036854775807", "input.big"};
-  static const char* kBinary[] = {" + ", " - ", " * ", " / ", " % ", " == ", " != ", " < ",
-                                  " >= ", " and ", " or ", " in ", " not in ", " && ", " || "};
+  static const char* kLeaves[] = {"input",
+                                  "input.lead.score",
+                                  "input.items",
+                                  "input.none",
+                                  "steps.research.output",
+                                  "input.lead.tags",
+                                  "0",
+                                  "1",
+                                  "-3",
+                                  "2.5",
+                                  "1e308",
+                                  "'x'",
+                                  "\"vip\"",
+                                  "''",
+                                  "null",
+                                  "true",
+                                  "false",
+                                  "[]",
+                                  "9223372036854775807",
+                                  "input.big"};
+  static const char* kBinary[] = {" + ",  " - ",  " * ",      " / ",  " % ",
+                                  " == ", " != ", " < ",      " >= ", " and ",
+                                  " or ", " in ", " not in ", " && ", " || "};
   static const char* kJunk[] = {"(", ")", "[", "]", ",", ".", "'", "\\", "=", "&", "#", "$"};
   auto pick = [&](size_t n) { return static_cast<size_t>(rnd.Next64() % n); };
   std::string out;
@@ -337,14 +354,18 @@ std::string RandomExpr(Random& rnd, int depth, bool sloppy) {
         out = RandomExpr(rnd, depth - 1, sloppy) + kBinary[pick(std::size(kBinary))] +
               RandomExpr(rnd, depth - 1, sloppy);
         break;
-      case 2: out = "(" + RandomExpr(rnd, depth - 1, sloppy) + ")"; break;
-      case 3: out = (pick(2) ? "not " : "-") + RandomExpr(rnd, depth - 1, sloppy); break;
+      case 2:
+        out = "(" + RandomExpr(rnd, depth - 1, sloppy) + ")";
+        break;
+      case 3:
+        out = (pick(2) ? "not " : "-") + RandomExpr(rnd, depth - 1, sloppy);
+        break;
       case 4:
         out = RandomExpr(rnd, depth - 1, sloppy) + "[" + RandomExpr(rnd, depth - 1, sloppy) + "]";
         break;
       case 5: {
-        static const char* kFns[] = {"len(", "lower(", "default(", "contains(", "number(",
-                                     "string(", "starts_with("};
+        static const char* kFns[] = {"len(",    "lower(",  "default(",    "contains(",
+                                     "number(", "string(", "starts_with("};
         const char* fn = kFns[pick(std::size(kFns))];
         bool two = std::string(fn) == "default(" || std::string(fn) == "contains(" ||
                    std::string(fn) == "starts_with(";
