@@ -235,8 +235,9 @@ bool ValidIdShape(std::string_view id, std::string_view prefix) {
     return false;
   }
   for (char c : id.substr(prefix.size() + 1)) {
-    bool ok = IsDigit(c) || (c >= 'A' && c <= 'Z' && c != 'I' && c != 'L' && c != 'O' &&
-                             c != 'U');
+    // NewId's alphabet: lowercase Crockford base32 (no i, l, o, u).
+    bool ok = IsDigit(c) || (c >= 'a' && c <= 'z' && c != 'i' && c != 'l' && c != 'o' &&
+                             c != 'u');
     if (!ok) return false;
   }
   return true;
@@ -369,7 +370,7 @@ Result<Json> NormalizeValue(const FieldSpec& f, std::string_view raw) {
     case FieldType::kRef: {
       const RecordTypeSpec* t = RecordTypeOfId(v);
       if (!t || !ValidIdShape(v, t->prefix)) {
-        return Bad(f, v, "is not a record id (like " + f.ref_type + "_01J...)");
+        return Bad(f, v, "is not a record id (like " + f.ref_type + "_01j...)");
       }
       if (t->type != f.ref_type) return Bad(f, v, "must be the id of a " + f.ref_type);
       return Json(v);
@@ -864,7 +865,9 @@ Result<std::vector<Record>> ListRecords(Workspace& ws, const RecordQuery& q) {
   std::lock_guard<std::recursive_mutex> lock(ws.mu());
   std::string sql = kRecordColumns;
   if (spec) sql += " WHERE type = ?";
-  sql += " ORDER BY created_us, id";
+  // Rows of one transaction share created_us; rowid keeps them in insertion order (file
+  // order for an import). A PostgreSQL backend uses an identity column for the same.
+  sql += " ORDER BY created_us, rowid";
   KEEL_ASSIGN_OR_RETURN(auto st, ws.db()->Prepare(sql));
   if (spec) st->Bind(1, spec->type);
   std::vector<Record> out;

@@ -1,5 +1,5 @@
 // Records: the business's typed objects — leads, contacts, companies (customers), deals,
-// projects, documents, invoices — with stable ids ("lead_01J…", core/random.h NewId).
+// projects, documents, invoices — with stable ids ("lead_01j…", core/random.h NewId).
 //
 // Each type has a field schema defined in code (RecordTypes(); docs/records.md lists it).
 // Values arrive as text (from flags, CSV cells, agents), are validated and normalised
@@ -79,7 +79,7 @@ struct RecordTypeSpec {
 const std::vector<RecordTypeSpec>& RecordTypes();
 // nullptr if unknown.
 const RecordTypeSpec* FindRecordType(std::string_view type);
-// The type of an id by its prefix ("deal_01J…" -> deal); nullptr if none matches.
+// The type of an id by its prefix ("deal_01j…" -> deal); nullptr if none matches.
 const RecordTypeSpec* RecordTypeOfId(std::string_view id);
 
 // Validates and normalises one value ("Ann@Example.COM" -> "ann@example.com"). Returns the
