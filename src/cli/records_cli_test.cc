@@ -53,7 +53,7 @@ TEST(RecordCli, AddPrintsTheIdAndShowHasHistory) {
   ASSERT_EQ(show.exit_code, 0) << show.err;
   EXPECT_NE(show.out.find("status  contacted"), std::string::npos) << show.out;
   EXPECT_NE(show.out.find("record.created"), std::string::npos);
-  EXPECT_NE(show.out.find("record.changed  status: new -> contacted"), std::string::npos)
+  EXPECT_NE(show.out.find("record.changed  name: Ann Lee -> (unset); status: new -> contacted"), std::string::npos)
       << show.out;
 
   auto j = w.Json({"record", "show", id, "--json"});

@@ -64,7 +64,7 @@ TEST(Csv, BlankLinesSkippedButCounted) {
 }
 
 TEST(Csv, Utf8BomDroppedAndUtf8Kept) {
-  auto rows = MustParse("\xEF\xBB\xBFemail,name\nx@example.com,Am\xC3\xA9lie\n");
+  auto rows = MustParse("\xEF\xBB\xBF" "email,name\nx@example.com,Am\xC3\xA9lie\n");
   EXPECT_EQ(rows[0].fields[0], "email");
   EXPECT_EQ(rows[1].fields[1], "Am\xC3\xA9lie");
 }
