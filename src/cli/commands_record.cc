@@ -102,8 +102,9 @@ void PrintProblems(const store::ImportReport& r) {
 
 void RegisterRecordCommands(CLI::App& app, Context* ctx) {
   auto* rec = app.add_subcommand(
-      "record", "Business records: leads, contacts, companies, deals, projects, documents, "
-                "invoices (every change is a ledger entry)");
+      "record",
+      "Business records: leads, contacts, companies, deals, projects, documents, "
+      "invoices (every change is a ledger entry)");
   rec->require_subcommand(1);
 
   // keel record add TYPE --set k=v...
@@ -142,8 +143,9 @@ void RegisterRecordCommands(CLI::App& app, Context* ctx) {
 
   // keel record show ID
   {
-    auto* cmd = rec->add_subcommand("show", "Show a record's fields and its history from the "
-                                            "ledger");
+    auto* cmd = rec->add_subcommand("show",
+                                    "Show a record's fields and its history from the "
+                                    "ledger");
     struct Opts {
       std::string id;
       bool json = false;
@@ -179,11 +181,10 @@ void RegisterRecordCommands(CLI::App& app, Context* ctx) {
       for (const auto& f : spec ? spec->fields : std::vector<store::FieldSpec>{}) {
         std::string v = r.Get(f.name);
         if (v.empty()) continue;
-        std::cout << "  " << f.name << std::string(width - f.name.size(), ' ') << "  " << v
-                  << "\n";
+        std::cout << "  " << f.name << std::string(width - f.name.size(), ' ') << "  " << v << "\n";
       }
-      std::cout << "  created " << FormatTimeMicros(r.created_us).substr(0, 19)
-                << "Z, updated " << FormatTimeMicros(r.updated_us).substr(0, 19) << "Z\n";
+      std::cout << "  created " << FormatTimeMicros(r.created_us).substr(0, 19) << "Z, updated "
+                << FormatTimeMicros(r.updated_us).substr(0, 19) << "Z\n";
       std::cout << "history:\n";
       for (const auto& e : history) std::cout << "  " << HistoryLine(e) << "\n";
       return OkStatus();
@@ -201,8 +202,9 @@ void RegisterRecordCommands(CLI::App& app, Context* ctx) {
     };
     auto o = std::make_shared<Opts>();
     cmd->add_option("type", o->type, "Only this type (lead, deal, ...)");
-    cmd->add_option("--where", o->where, "FIELD=VALUE filter (needs TYPE); repeat to combine; "
-                                         "FIELD= matches records without the field")
+    cmd->add_option("--where", o->where,
+                    "FIELD=VALUE filter (needs TYPE); repeat to combine; "
+                    "FIELD= matches records without the field")
         ->allow_extra_args(false);
     cmd->add_option("--limit", o->limit, "At most N records");
     cmd->add_flag("--json", o->json, "Print a JSON array of records");
@@ -376,10 +378,10 @@ void RegisterRecordCommands(CLI::App& app, Context* ctx) {
       bool refused = !r.problems.empty() && (!o->skip_bad || r.imported == 0);
       if (o->json) {
         json problems = json::array();
-        for (const auto& p : r.problems) problems.push_back({{"line", p.line}, {"reason", p.reason}});
-        json j = {{"file_hash", r.file_hash}, {"rows", r.rows},
-                  {"imported", r.imported},   {"skipped", r.skipped},
-                  {"problems", problems},     {"ids", r.ids},
+        for (const auto& p : r.problems)
+          problems.push_back({{"line", p.line}, {"reason", p.reason}});
+        json j = {{"file_hash", r.file_hash}, {"rows", r.rows},       {"imported", r.imported},
+                  {"skipped", r.skipped},     {"problems", problems}, {"ids", r.ids},
                   {"written", r.written},     {"dry_run", o->dry_run}};
         if (r.ledger_seq) j["ledger_seq"] = r.ledger_seq;
         std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";

@@ -29,15 +29,13 @@ struct Ws {
     EXPECT_EQ(r.exit_code, 0) << r.err;
     return nlohmann::json::parse(r.out, nullptr, false);
   }
-  std::string Trimmed(const std::string& s) {
-    return s.substr(0, s.find_last_not_of("\n") + 1);
-  }
+  std::string Trimmed(const std::string& s) { return s.substr(0, s.find_last_not_of("\n") + 1); }
 };
 
 TEST(RecordCli, AddPrintsTheIdAndShowHasHistory) {
   Ws w;
-  auto r = w.Run({"record", "add", "lead", "--set", "email=ann@example.com", "--set",
-                  "name=Ann Lee"});
+  auto r =
+      w.Run({"record", "add", "lead", "--set", "email=ann@example.com", "--set", "name=Ann Lee"});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   std::string id = w.Trimmed(r.out);
   EXPECT_EQ(id.substr(0, 5), "lead_");
@@ -53,7 +51,8 @@ TEST(RecordCli, AddPrintsTheIdAndShowHasHistory) {
   ASSERT_EQ(show.exit_code, 0) << show.err;
   EXPECT_NE(show.out.find("status  contacted"), std::string::npos) << show.out;
   EXPECT_NE(show.out.find("record.created"), std::string::npos);
-  EXPECT_NE(show.out.find("record.changed  name: Ann Lee -> (unset); status: new -> contacted"), std::string::npos)
+  EXPECT_NE(show.out.find("record.changed  name: Ann Lee -> (unset); status: new -> contacted"),
+            std::string::npos)
       << show.out;
 
   auto j = w.Json({"record", "show", id, "--json"});
@@ -86,11 +85,10 @@ TEST(RecordCli, BadInputExitCodes) {
   EXPECT_EQ(w.Run({"record", "add", "lead", "--set", "email="}).exit_code, 65);
   EXPECT_EQ(w.Run({"record", "add", "lead", "--set", "email=not-an-email"}).exit_code, 65);
   EXPECT_EQ(w.Run({"record", "show", "lead_01m87vh7dpa1zpr11a9g3s1xkk"}).exit_code, 66);
-  EXPECT_EQ(w.Run({"record", "set", "lead_01m87vh7dpa1zpr11a9g3s1xkk", "--set", "name=x"})
-                .exit_code,
-            66);
-  auto stale = w.Run({"record", "set", w.Trimmed(dup1.out), "--set", "name=x",
-                      "--expect-version", "9"});
+  EXPECT_EQ(
+      w.Run({"record", "set", "lead_01m87vh7dpa1zpr11a9g3s1xkk", "--set", "name=x"}).exit_code, 66);
+  auto stale =
+      w.Run({"record", "set", w.Trimmed(dup1.out), "--set", "name=x", "--expect-version", "9"});
   EXPECT_EQ(stale.exit_code, 1);
   EXPECT_EQ(w.Run({"record", "add"}).exit_code, 64);  // usage
   auto deal = w.Run({"record", "add", "deal", "--set", "title=Site"});
@@ -132,9 +130,10 @@ TEST(ImportCli, BadFileExits65AndWritesNothing) {
   auto before = w.Json({"ledger", "--json"}).size();
   auto r = w.Run({"import", "leads", fixture});
   EXPECT_EQ(r.exit_code, 65);
-  for (const char* line : {"line 3: missing required field email", "line 4: email:",
-                           "line 5: duplicate email ann@example.com (first on line 2)",
-                           "line 6: too few fields", "line 7: website", "line 8: too many fields"}) {
+  for (const char* line :
+       {"line 3: missing required field email",
+        "line 4: email:", "line 5: duplicate email ann@example.com (first on line 2)",
+        "line 6: too few fields", "line 7: website", "line 8: too many fields"}) {
     EXPECT_NE(r.err.find(line), std::string::npos) << line << "\n" << r.err;
   }
   EXPECT_NE(r.err.find("nothing imported"), std::string::npos);

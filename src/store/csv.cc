@@ -168,20 +168,22 @@ Result<std::vector<CsvRow>> ParseCsv(std::string_view text, const CsvLimits& lim
       }
       // After the closing quote: a separator, a line ending or the end.
       if (i < n && text[i] != ',' && text[i] != '\r' && text[i] != '\n') {
-        return LineError(line, "unexpected text after a closing quote (a quote inside a quoted "
-                               "field must be doubled: \"\")");
+        return LineError(line,
+                         "unexpected text after a closing quote (a quote inside a quoted "
+                         "field must be doubled: \"\")");
       }
     } else {
       while (i < n && text[i] != ',' && text[i] != '\r' && text[i] != '\n') {
         if (text[i] == '"') {
-          return LineError(line, "a quote inside an unquoted field (quote the whole field and "
-                                 "double the quote: \"5\"\" screen\")");
+          return LineError(line,
+                           "a quote inside an unquoted field (quote the whole field and "
+                           "double the quote: \"5\"\" screen\")");
         }
         field.push_back(text[i]);
         ++i;
         if (field.size() > limits.max_field_bytes) {
-          return LineError(line, "a field is longer than " +
-                                     std::to_string(limits.max_field_bytes) + " bytes");
+          return LineError(
+              line, "a field is longer than " + std::to_string(limits.max_field_bytes) + " bytes");
         }
       }
     }

@@ -64,7 +64,9 @@ TEST(Csv, BlankLinesSkippedButCounted) {
 }
 
 TEST(Csv, Utf8BomDroppedAndUtf8Kept) {
-  auto rows = MustParse("\xEF\xBB\xBF" "email,name\nx@example.com,Am\xC3\xA9lie\n");
+  auto rows = MustParse(
+      "\xEF\xBB\xBF"
+      "email,name\nx@example.com,Am\xC3\xA9lie\n");
   EXPECT_EQ(rows[0].fields[0], "email");
   EXPECT_EQ(rows[1].fields[1], "Am\xC3\xA9lie");
 }
@@ -101,8 +103,7 @@ TEST(Csv, Limits) {
   l.max_field_bytes = 10;
   EXPECT_NE(ErrorOf("a\n" + std::string(11, 'x') + "\n", l).find("line 2: a field is longer"),
             std::string::npos);
-  EXPECT_NE(ErrorOf("a\n\"" + std::string(11, 'x') + "\"\n", l).find("line 2"),
-            std::string::npos);
+  EXPECT_NE(ErrorOf("a\n\"" + std::string(11, 'x') + "\"\n", l).find("line 2"), std::string::npos);
   MustParse("a\n" + std::string(10, 'x') + "\n", l);
 
   CsvLimits f;

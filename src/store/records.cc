@@ -48,8 +48,8 @@ std::vector<RecordTypeSpec> BuildTypes() {
   using T = FieldType;
   std::vector<RecordTypeSpec> v;
   {
-    RecordTypeSpec s{"lead", "lead", "a person or business that may buy; unique by email", {}, {},
-                     {}};
+    RecordTypeSpec s{"lead", "lead", "a person or business that may buy; unique by email",
+                     {},     {},     {}};
     s.fields = {F("email", T::kEmail, "work email; unique among leads"),
                 F("name", T::kString, "full name"),
                 F("company", T::kString, "company name as written by the lead"),
@@ -78,13 +78,13 @@ std::vector<RecordTypeSpec> BuildTypes() {
   }
   {
     RecordTypeSpec s{"company", "company", "a customer or prospect organisation", {}, {}, {}};
-    s.fields = {F("name", T::kString, "company name", true),
-                F("website", T::kUrl, "company site"),
-                F("industry", T::kString, "industry"),
-                F("phone", T::kPhone, "main phone number"),
-                Enum("status", {"prospect", "customer", "partner", "former"}, "prospect",
-                     "relationship"),
-                F("notes", T::kText, "free text")};
+    s.fields = {
+        F("name", T::kString, "company name", true),
+        F("website", T::kUrl, "company site"),
+        F("industry", T::kString, "industry"),
+        F("phone", T::kPhone, "main phone number"),
+        Enum("status", {"prospect", "customer", "partner", "former"}, "prospect", "relationship"),
+        F("notes", T::kText, "free text")};
     v.push_back(std::move(s));
   }
   {
@@ -104,29 +104,30 @@ std::vector<RecordTypeSpec> BuildTypes() {
                 Ref("company_id", "company"),
                 F("notes", T::kText, "free text")};
     s.fields[3].default_value = "new";
-    s.rules = {"value needs currency", "an open deal needs next_action_at (every open deal has a "
+    s.rules = {"value needs currency",
+               "an open deal needs next_action_at (every open deal has a "
                "next step and a date)",
                "a lost deal needs lost_reason"};
     v.push_back(std::move(s));
   }
   {
     RecordTypeSpec s{"project", "project", "work delivered for a customer", {}, {}, {}};
-    s.fields = {F("name", T::kString, "project name", true),
-                Enum("status", {"planned", "active", "paused", "done", "cancelled"}, "active",
-                     "progress"),
-                Ref("company_id", "company"),
-                Ref("deal_id", "deal"),
-                F("start_date", T::kDate, "first day"),
-                F("due_date", T::kDate, "deadline"),
-                F("notes", T::kText, "free text")};
+    s.fields = {
+        F("name", T::kString, "project name", true),
+        Enum("status", {"planned", "active", "paused", "done", "cancelled"}, "active", "progress"),
+        Ref("company_id", "company"),
+        Ref("deal_id", "deal"),
+        F("start_date", T::kDate, "first day"),
+        F("due_date", T::kDate, "deadline"),
+        F("notes", T::kText, "free text")};
     s.rules = {"due_date is not before start_date"};
     v.push_back(std::move(s));
   }
   {
     RecordTypeSpec s{"document", "document", "a proposal, contract or other file", {}, {}, {}};
     s.fields = {F("title", T::kString, "document title", true),
-                Enum("kind", {"proposal", "contract", "brief", "report", "note", "other"},
-                     "other", "kind of document"),
+                Enum("kind", {"proposal", "contract", "brief", "report", "note", "other"}, "other",
+                     "kind of document"),
                 F("artifact", T::kArtifact, "SHA-256 of the stored content (keel artifact put)"),
                 F("url", T::kUrl, "where it lives outside keel"),
                 Ref("deal_id", "deal"),
@@ -182,7 +183,9 @@ Status Bad(const FieldSpec& f, std::string_view value, const std::string& why) {
   return InvalidArgument(f.name + " " + Quote(value) + " " + why);
 }
 
-bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsDigit(char c) {
+  return c >= '0' && c <= '9';
+}
 
 // Checks a decimal "[-]digits[.digits]" and returns its value; no exponent, inf or nan.
 bool ParseDecimal(const std::string& s, bool allow_negative, int max_fraction, double* out,
@@ -236,8 +239,7 @@ bool ValidIdShape(std::string_view id, std::string_view prefix) {
   }
   for (char c : id.substr(prefix.size() + 1)) {
     // NewId's alphabet: lowercase Crockford base32 (no i, l, o, u).
-    bool ok = IsDigit(c) || (c >= 'a' && c <= 'z' && c != 'i' && c != 'l' && c != 'o' &&
-                             c != 'u');
+    bool ok = IsDigit(c) || (c >= 'a' && c <= 'z' && c != 'i' && c != 'l' && c != 'o' && c != 'u');
     if (!ok) return false;
   }
   return true;
@@ -343,17 +345,17 @@ Result<Json> NormalizeValue(const FieldSpec& f, std::string_view raw) {
       bool is_int;
       if (v.front() == '-') return Bad(f, v, "must not be negative");
       if (!ParseDecimal(v, false, 2, &d, &is_int) || d > kMaxMoney) {
-        return Bad(f, v, "is not an amount (digits with up to 2 decimals after '.', no "
-                         "thousands separators or currency signs)");
+        return Bad(f, v,
+                   "is not an amount (digits with up to 2 decimals after '.', no "
+                   "thousands separators or currency signs)");
       }
       return NumberJson(d, is_int);
     }
     case FieldType::kCurrency: {
       std::string up = v;
       for (char& c : up) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-      if (up.size() != 3 || !std::all_of(up.begin(), up.end(), [](char c) {
-            return c >= 'A' && c <= 'Z';
-          })) {
+      if (up.size() != 3 ||
+          !std::all_of(up.begin(), up.end(), [](char c) { return c >= 'A' && c <= 'Z'; })) {
         return Bad(f, v, "is not an ISO 4217 currency code (3 letters, like EUR or USD)");
       }
       return Json(up);
@@ -458,8 +460,9 @@ Status CheckShape(const RecordTypeSpec& spec, const Json& data) {
     }
     std::string status = Str(data, "status");
     if (status == "open" && !data.contains("next_action_at")) {
-      return InvalidArgument("an open deal needs next_action_at (YYYY-MM-DD): every open deal "
-                             "has a next step and a date");
+      return InvalidArgument(
+          "an open deal needs next_action_at (YYYY-MM-DD): every open deal "
+          "has a next step and a date");
     }
     if (status == "lost" && !data.contains("lost_reason")) {
       return InvalidArgument("a lost deal needs lost_reason");
@@ -475,8 +478,8 @@ Status CheckShape(const RecordTypeSpec& spec, const Json& data) {
   if (spec.type == "project") KEEL_RETURN_IF_ERROR(order("start_date", "due_date"));
   if (spec.type == "invoice") KEEL_RETURN_IF_ERROR(order("issue_date", "due_date"));
   if (CanonicalJson(data).size() > kMaxDataBytes) {
-    return InvalidArgument("the record's fields total more than " +
-                           std::to_string(kMaxDataBytes) + " bytes; store long content as an "
+    return InvalidArgument("the record's fields total more than " + std::to_string(kMaxDataBytes) +
+                           " bytes; store long content as an "
                            "artifact and reference it");
   }
   return OkStatus();
@@ -513,14 +516,13 @@ Status CheckAgainstStore(Workspace& ws, const RecordTypeSpec& spec, const Json& 
     std::string email = Str(data, "email");
     KEEL_ASSIGN_OR_RETURN(auto r, FindOne(db, "type = ? AND email = ?", {spec.type, email}));
     if (r && r->id != self) {
-      return AlreadyExists("a " + spec.type + " with email " + email + " already exists: " +
-                           r->id);
+      return AlreadyExists("a " + spec.type + " with email " + email + " already exists: " + r->id);
     }
   }
   if (spec.type == "invoice" && data.contains("number")) {
     // Few invoices per solo business: a scan keeps the SQL portable (no JSON operators).
-    KEEL_ASSIGN_OR_RETURN(auto st, db->Prepare(std::string(kRecordColumns) +
-                                               " WHERE type = 'invoice'"));
+    KEEL_ASSIGN_OR_RETURN(auto st,
+                          db->Prepare(std::string(kRecordColumns) + " WHERE type = 'invoice'"));
     std::string number = Str(data, "number");
     for (;;) {
       KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
@@ -572,20 +574,34 @@ Json SourceJson(const RecordWriteOptions& opts) {
 
 std::string_view FieldTypeName(FieldType t) {
   switch (t) {
-    case FieldType::kString: return "string";
-    case FieldType::kText: return "text";
-    case FieldType::kEmail: return "email";
-    case FieldType::kUrl: return "url";
-    case FieldType::kPhone: return "phone";
-    case FieldType::kDate: return "date";
-    case FieldType::kNumber: return "number";
-    case FieldType::kInteger: return "integer";
-    case FieldType::kPercent: return "percent";
-    case FieldType::kMoney: return "money";
-    case FieldType::kCurrency: return "currency";
-    case FieldType::kEnum: return "enum";
-    case FieldType::kRef: return "ref";
-    case FieldType::kArtifact: return "artifact";
+    case FieldType::kString:
+      return "string";
+    case FieldType::kText:
+      return "text";
+    case FieldType::kEmail:
+      return "email";
+    case FieldType::kUrl:
+      return "url";
+    case FieldType::kPhone:
+      return "phone";
+    case FieldType::kDate:
+      return "date";
+    case FieldType::kNumber:
+      return "number";
+    case FieldType::kInteger:
+      return "integer";
+    case FieldType::kPercent:
+      return "percent";
+    case FieldType::kMoney:
+      return "money";
+    case FieldType::kCurrency:
+      return "currency";
+    case FieldType::kEnum:
+      return "enum";
+    case FieldType::kRef:
+      return "ref";
+    case FieldType::kArtifact:
+      return "artifact";
   }
   return "?";
 }
@@ -641,8 +657,8 @@ Result<std::string> NormalizeEmail(std::string_view text) {
   }
   for (char c : local) {
     auto u = static_cast<unsigned char>(c);
-    bool ok = std::isalnum(u) || std::string_view("!#$%&'*+/=?^_`{|}~.-").find(c) !=
-                                     std::string_view::npos;
+    bool ok = std::isalnum(u) ||
+              std::string_view("!#$%&'*+/=?^_`{|}~.-").find(c) != std::string_view::npos;
     if (u >= 0x80) return InvalidArgument(Quote(e) + " has non-ASCII characters (not supported)");
     if (!ok) return InvalidArgument(Quote(e) + " has a character not allowed before the @");
   }
@@ -655,16 +671,15 @@ Result<std::string> NormalizeEmail(std::string_view text) {
   size_t start = 0;
   for (;;) {
     size_t dot = domain.find('.', start);
-    std::string label = domain.substr(start, dot == std::string::npos ? std::string::npos
-                                                                      : dot - start);
-    bool ok = !label.empty() && label.size() <= 63 && label.front() != '-' &&
-              label.back() != '-' && std::all_of(label.begin(), label.end(), [](char c) {
-                return (c >= 'a' && c <= 'z') || IsDigit(c) || c == '-';
-              });
+    std::string label =
+        domain.substr(start, dot == std::string::npos ? std::string::npos : dot - start);
+    bool ok = !label.empty() && label.size() <= 63 && label.front() != '-' && label.back() != '-' &&
+              std::all_of(label.begin(), label.end(),
+                          [](char c) { return (c >= 'a' && c <= 'z') || IsDigit(c) || c == '-'; });
     if (!ok) return InvalidArgument(Quote(e) + " has an invalid domain after the @");
     if (dot == std::string::npos) {
-      if (label.size() < 2 || !std::all_of(label.begin(), label.end(),
-                                           [](char c) { return c >= 'a' && c <= 'z'; })) {
+      if (label.size() < 2 ||
+          !std::all_of(label.begin(), label.end(), [](char c) { return c >= 'a' && c <= 'z'; })) {
         return InvalidArgument(Quote(e) + " has an invalid top-level domain");
       }
       break;
@@ -817,9 +832,8 @@ Result<Record> CreateRecord(Workspace& ws, const std::string& type, const FieldV
   return out;
 }
 
-Result<UpdateResult> UpdateRecord(Workspace& ws, const std::string& id,
-                                  const RecordUpdate& update, const RecordWriteOptions& opts,
-                                  bool dry_run) {
+Result<UpdateResult> UpdateRecord(Workspace& ws, const std::string& id, const RecordUpdate& update,
+                                  const RecordWriteOptions& opts, bool dry_run) {
   UpdateResult out;
   Status s = ws.Write([&](Txn& txn) -> Status {
     KEEL_ASSIGN_OR_RETURN(out, UpdateRecord(txn, id, update, opts));
@@ -914,16 +928,17 @@ Result<ImportPlan> PlanImport(Workspace& ws, const std::vector<CsvRow>& rows) {
     if (name.empty()) {
       plan.problems.push_back({header.line, "a column has no name"});
     } else if (!spec.Field(name)) {
-      plan.problems.push_back({header.line, "unknown column " + Quote(raw) +
-                                                " (allowed: " + spec.FieldList() + ")"});
+      plan.problems.push_back(
+          {header.line, "unknown column " + Quote(raw) + " (allowed: " + spec.FieldList() + ")"});
     } else if (!seen.insert(name).second) {
       plan.problems.push_back({header.line, "column " + name + " appears twice"});
     }
     columns.push_back(name);
   }
   if (!seen.count("email")) {
-    plan.problems.push_back({header.line, "the header has no email column (imported leads are "
-                                          "matched by email)"});
+    plan.problems.push_back({header.line,
+                             "the header has no email column (imported leads are "
+                             "matched by email)"});
   }
   plan.rows = static_cast<int64_t>(rows.size()) - 1;
   if (!plan.problems.empty()) {
@@ -1030,12 +1045,20 @@ Result<ImportReport> ImportLeads(Workspace& ws, std::string_view csv, const Impo
       if (skipped_lines.size() >= 1000) break;  // keeps the payload bounded
       skipped_lines.push_back(p.line);
     }
-    Json payload = {{"import", "leads"},     {"file", opts.file_name},
-                    {"file_hash", art.hash}, {"rows", report.rows},
-                    {"imported", report.imported}, {"skipped", report.skipped},
+    Json payload = {{"import", "leads"},
+                    {"file", opts.file_name},
+                    {"file_hash", art.hash},
+                    {"rows", report.rows},
+                    {"imported", report.imported},
+                    {"skipped", report.skipped},
                     {"skipped_lines", skipped_lines}};
-    KEEL_ASSIGN_OR_RETURN(LedgerEntry e, txn.Append({opts.actor, "import.completed", art.hash, "",
-                                                     "", CanonicalJson(payload), {art.hash}}));
+    KEEL_ASSIGN_OR_RETURN(LedgerEntry e, txn.Append({opts.actor,
+                                                     "import.completed",
+                                                     art.hash,
+                                                     "",
+                                                     "",
+                                                     CanonicalJson(payload),
+                                                     {art.hash}}));
     report.ledger_seq = e.seq;
     return OkStatus();
   });

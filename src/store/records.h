@@ -140,8 +140,7 @@ Result<UpdateResult> UpdateRecord(Txn& txn, const std::string& id, const RecordU
 // checked and rolled back, so the result shows exactly what would happen.
 Result<Record> CreateRecord(Workspace& ws, const std::string& type, const FieldValues& values,
                             const RecordWriteOptions& opts = {}, bool dry_run = false);
-Result<UpdateResult> UpdateRecord(Workspace& ws, const std::string& id,
-                                  const RecordUpdate& update,
+Result<UpdateResult> UpdateRecord(Workspace& ws, const std::string& id, const RecordUpdate& update,
                                   const RecordWriteOptions& opts = {}, bool dry_run = false);
 
 Result<Record> GetRecord(Workspace& ws, const std::string& id);
@@ -175,10 +174,10 @@ struct ImportProblem {
 };
 
 struct ImportReport {
-  std::string file_hash;  // SHA-256 of the file; the artifact address once written
-  int64_t rows = 0;       // data rows (header and blank rows excluded)
-  int64_t imported = 0;   // rows written (or that would be, with dry_run)
-  int64_t skipped = 0;    // bad rows left out (skip_bad)
+  std::string file_hash;                // SHA-256 of the file; the artifact address once written
+  int64_t rows = 0;                     // data rows (header and blank rows excluded)
+  int64_t imported = 0;                 // rows written (or that would be, with dry_run)
+  int64_t skipped = 0;                  // bad rows left out (skip_bad)
   std::vector<ImportProblem> problems;  // every bad row, by line
   std::vector<std::string> ids;         // ids created, in file order
   bool written = false;                 // true once the transaction committed

@@ -37,7 +37,9 @@ struct Fixture {
   int64_t LedgerSize() { return *ws->LedgerSize(); }
 };
 
-nlohmann::json Payload(const LedgerEntry& e) { return nlohmann::json::parse(e.payload); }
+nlohmann::json Payload(const LedgerEntry& e) {
+  return nlohmann::json::parse(e.payload);
+}
 LedgerQuery After(int64_t seq) {
   LedgerQuery q;
   q.after_seq = seq;
@@ -51,8 +53,9 @@ LedgerQuery Kind(const std::string& kind) {
 
 TEST(Records, CreateNormalisesAndWritesLedgerEntry) {
   Fixture f;
-  Record r = f.Add("lead", {{"email", "  Ann.Lee@Example.COM "}, {"name", "Ann Lee"},
-                            {"website", "Example.com/about"}});
+  Record r = f.Add(
+      "lead",
+      {{"email", "  Ann.Lee@Example.COM "}, {"name", "Ann Lee"}, {"website", "Example.com/about"}});
   EXPECT_EQ(r.id.substr(0, 5), "lead_");
   EXPECT_EQ(r.id.size(), 5u + 26);
   EXPECT_EQ(r.Get("email"), "ann.lee@example.com");
@@ -104,8 +107,8 @@ TEST(Records, RequiredAndOneOf) {
 
 TEST(Records, EmailValidation) {
   for (const char* bad : {"plain", "a@b", "a@@example.com", "a b@example.com", ".a@example.com",
-                          "a..b@example.com", "a@-x.example.com", "a@example.c0m",
-                          "a@example..com", "\xC3\xA9@example.com", "a@exa_mple.com"}) {
+                          "a..b@example.com", "a@-x.example.com", "a@example.c0m", "a@example..com",
+                          "\xC3\xA9@example.com", "a@exa_mple.com"}) {
     EXPECT_FALSE(NormalizeEmail(bad).ok()) << bad;
   }
   EXPECT_EQ(*NormalizeEmail("Ann Lee <Ann@Example.org>"), "ann@example.org");
@@ -184,18 +187,20 @@ TEST(Records, ReferencesMustExist) {
   EXPECT_EQ(deal.Get("status"), "open");
   // A contact id in a lead field is refused by shape.
   Record contact = f.Add("contact", {{"name", "Bo"}});
-  EXPECT_FALSE(f.AddStatus("deal", {{"title", "x"}, {"next_action_at", "2026-02-01"},
-                                    {"lead_id", contact.id}})
-                   .ok());
+  EXPECT_FALSE(
+      f.AddStatus("deal",
+                  {{"title", "x"}, {"next_action_at", "2026-02-01"}, {"lead_id", contact.id}})
+          .ok());
   // Documents reference stored artifacts only.
-  EXPECT_FALSE(f.AddStatus("document", {{"title", "Proposal"}, {"artifact", std::string(64, 'a')}})
-                   .ok());
+  EXPECT_FALSE(
+      f.AddStatus("document", {{"title", "Proposal"}, {"artifact", std::string(64, 'a')}}).ok());
   std::string hash;
   ASSERT_TRUE(f.ws->Write([&](Txn& txn) -> Status {
-                   KEEL_ASSIGN_OR_RETURN(auto info, PutArtifact(txn, "proposal text", {}));
-                   hash = info.hash;
-                   return OkStatus();
-                 }).ok());
+                    KEEL_ASSIGN_OR_RETURN(auto info, PutArtifact(txn, "proposal text", {}));
+                    hash = info.hash;
+                    return OkStatus();
+                  })
+                  .ok());
   f.Add("document", {{"title", "Proposal"}, {"artifact", hash}, {"deal_id", deal.id}});
 }
 
@@ -203,25 +208,24 @@ TEST(Records, DealRules) {
   Fixture f;
   EXPECT_NE(f.AddStatus("deal", {{"title", "x"}}).message().find("next_action_at"),
             std::string::npos);
-  EXPECT_NE(f.AddStatus("deal", {{"title", "x"}, {"next_action_at", "2026-02-01"},
-                                 {"value", "10"}})
+  EXPECT_NE(f.AddStatus("deal", {{"title", "x"}, {"next_action_at", "2026-02-01"}, {"value", "10"}})
                 .message()
                 .find("needs a currency"),
             std::string::npos);
-  EXPECT_NE(f.AddStatus("deal", {{"title", "x"}, {"status", "lost"}}).message().find(
-                "lost_reason"),
+  EXPECT_NE(f.AddStatus("deal", {{"title", "x"}, {"status", "lost"}}).message().find("lost_reason"),
             std::string::npos);
   f.Add("deal", {{"title", "x"}, {"status", "lost"}, {"lost_reason", "budget"}});
-  EXPECT_FALSE(f.AddStatus("project", {{"name", "p"}, {"start_date", "2026-03-01"},
-                                       {"due_date", "2026-02-01"}})
-                   .ok());
+  EXPECT_FALSE(
+      f.AddStatus("project",
+                  {{"name", "p"}, {"start_date", "2026-03-01"}, {"due_date", "2026-02-01"}})
+          .ok());
 }
 
 TEST(Records, InvoiceNumberUnique) {
   Fixture f;
   f.Add("invoice", {{"number", "2026-001"}, {"amount", "1500"}, {"currency", "EUR"}});
-  Status s = f.AddStatus("invoice", {{"number", "2026-001"}, {"amount", "10"},
-                                     {"currency", "EUR"}});
+  Status s =
+      f.AddStatus("invoice", {{"number", "2026-001"}, {"amount", "10"}, {"currency", "EUR"}});
   EXPECT_EQ(s.code(), StatusCode::kAlreadyExists);
   EXPECT_FALSE(f.AddStatus("invoice", {{"number", "2026-002"}, {"amount", "10"}}).ok());
 }
@@ -238,8 +242,8 @@ TEST(Records, UpdateRecordsDiffAndVersion) {
   EXPECT_TRUE(res->changed);
   EXPECT_EQ(res->record.version, 2);
   EXPECT_EQ(res->record.Get("title"), "");
-  EXPECT_EQ(res->changes.at("status"), std::make_pair(std::string("new"),
-                                                      std::string("contacted")));
+  EXPECT_EQ(res->changes.at("status"),
+            std::make_pair(std::string("new"), std::string("contacted")));
   auto got = *GetRecord(*f.ws, r.id);
   EXPECT_EQ(got.Get("name"), "Ann Lee");
   EXPECT_EQ(got.updated_us, f.clock.NowMicros());
@@ -277,8 +281,7 @@ TEST(Records, UpdateRefusals) {
   RecordUpdate stale;
   stale.set = {{"name", "x"}};
   stale.expected_version = 5;
-  EXPECT_EQ(UpdateRecord(*f.ws, a.id, stale).status().code(),
-            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(UpdateRecord(*f.ws, a.id, stale).status().code(), StatusCode::kFailedPrecondition);
   RecordUpdate unset_all;
   unset_all.unset = {"email"};
   EXPECT_NE(UpdateRecord(*f.ws, a.id, unset_all).status().message().find("needs email or name"),
@@ -400,16 +403,16 @@ TEST(Import, AllRowsInOneTransactionWithProvenance) {
 
 const char kBad[] =
     "email,name,website\n"
-    "ann@example.com,Ann,example.com\n"        // 2 ok
-    ",No Email,\n"                             // 3 missing email
-    "nope,Bad,\n"                              // 4 invalid email
-    "Ann@Example.com,Dup,\n"                   // 5 duplicate of 2
-    "old@example.com,Existing,\n"              // 6 duplicate of an existing lead
-    "x@example.com,Short\n"                    // 7 too few
+    "ann@example.com,Ann,example.com\n"         // 2 ok
+    ",No Email,\n"                              // 3 missing email
+    "nope,Bad,\n"                               // 4 invalid email
+    "Ann@Example.com,Dup,\n"                    // 5 duplicate of 2
+    "old@example.com,Existing,\n"               // 6 duplicate of an existing lead
+    "x@example.com,Short\n"                     // 7 too few
     "y@example.com,Long,a.example.com,extra\n"  // 8 too many
-    "z@example.com,Zed,not a url\n"            // 9 bad website
-    "w@example.com,\"Wanda\nMaximoff\",\n"     // 10-11 a newline in a one-line field
-    "ok@example.com,Fine,fine.example.com\n";  // 12 ok
+    "z@example.com,Zed,not a url\n"             // 9 bad website
+    "w@example.com,\"Wanda\nMaximoff\",\n"      // 10-11 a newline in a one-line field
+    "ok@example.com,Fine,fine.example.com\n";   // 12 ok
 
 TEST(Import, BadFileImportsNothingAndNamesEveryLine) {
   Fixture f;
@@ -499,9 +502,9 @@ TEST(Import, MalformedFilesAreErrors) {
             std::string::npos);
   EXPECT_NE(ImportLeads(*f.ws, "email\n\"a@example.com\n", {}).status().message().find("line 2"),
             std::string::npos);
-  EXPECT_NE(ImportLeads(*f.ws, "email\nx\xE9@example.com\n", {}).status().message().find(
-                "not UTF-8"),
-            std::string::npos);
+  EXPECT_NE(
+      ImportLeads(*f.ws, "email\nx\xE9@example.com\n", {}).status().message().find("not UTF-8"),
+      std::string::npos);
   EXPECT_EQ(f.LedgerSize(), 1);
 }
 
