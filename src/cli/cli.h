@@ -44,5 +44,6 @@ Result<std::string> TextOrFile(const std::string& arg, uint64_t max_bytes);
 void RegisterWorkspaceCommands(CLI::App& app, Context* ctx);  // init, ledger, verify, demo
 void RegisterArtifactCommands(CLI::App& app, Context* ctx);   // artifact put|get|show|lineage
 void RegisterDemoCommands(CLI::App& app, Context* ctx);       // demo
+void RegisterRecordCommands(CLI::App& app, Context* ctx);  // record add|show|list|set|types, import
 
 }  // namespace keel::cli

@@ -19,6 +19,7 @@ int main(int argc, char** argv) {
   keel::cli::RegisterWorkspaceCommands(app, &ctx);
   keel::cli::RegisterArtifactCommands(app, &ctx);
   keel::cli::RegisterDemoCommands(app, &ctx);
+  keel::cli::RegisterRecordCommands(app, &ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
