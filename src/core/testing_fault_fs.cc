@@ -91,7 +91,7 @@ Status FaultInjectionFileSystem::FileSync(uint64_t gen, const std::string& path,
   // A failed fsync leaves the durable size where it was: the kernel may have dropped the
   // dirty pages, so nothing written since the last good sync may be relied on.
   KEEL_RETURN_IF_ERROR(MaybeSyncFault(path));
-  KEEL_RETURN_IF_ERROR(real->Sync());
+  if (real_syncs_) KEEL_RETURN_IF_ERROR(real->Sync());
   auto& st = files_[path];
   st.synced_size = st.size;
   return OkStatus();
@@ -174,7 +174,7 @@ Status FaultInjectionFileSystem::SyncDir(const std::string& dir) {
   std::lock_guard<std::mutex> l(mu_);
   KEEL_RETURN_IF_ERROR(CountOp());
   KEEL_RETURN_IF_ERROR(MaybeSyncFault("folder " + dir));
-  KEEL_RETURN_IF_ERROR(base_->SyncDir(dir));
+  if (real_syncs_) KEEL_RETURN_IF_ERROR(base_->SyncDir(dir));
   std::vector<DirOp> keep;
   for (DirOp& op : ops_) {
     if (DirName(op.path) == dir) op.dir_synced = true;
@@ -335,6 +335,11 @@ void FaultInjectionFileSystem::ResetAfterCrash() {
   std::lock_guard<std::mutex> l(mu_);
   crashed_ = false;
   crash_after_ = -1;
+}
+
+void FaultInjectionFileSystem::SetRealSyncs(bool on) {
+  std::lock_guard<std::mutex> l(mu_);
+  real_syncs_ = on;
 }
 
 void FaultInjectionFileSystem::SetDiskFullAfterWrites(int64_t n) {

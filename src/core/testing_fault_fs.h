@@ -83,6 +83,11 @@ class FaultInjectionFileSystem final : public FileSystem {
   // After a crash: accept calls again (a new "process"). Open WritableFiles stay dead.
   void ResetAfterCrash();
 
+  // Whether Sync and SyncDir also reach the real disk (default true). The crash model
+  // decides what is durable either way; tests that only use the model turn real syncs off
+  // to run at memory speed.
+  void SetRealSyncs(bool on);
+
   // --- fault knobs ---
   void SetDiskFullAfterWrites(int64_t n);
   void FreeSpace();
@@ -133,6 +138,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   bool crashed_ = false;
   int64_t crash_after_ = -1;
   bool crash_power_loss_ = true;
+  bool real_syncs_ = true;
   int64_t full_after_ = -1;
   int64_t fail_sync_at_ = -1;
   bool fail_sync_sticky_ = false;

@@ -3,6 +3,7 @@
 // (core/testing_fault_fs.h). Each test states the rule it checks.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <nlohmann/json.hpp>
 #include <random>
 
@@ -23,14 +24,38 @@ using keel::testing::FaultInjectionFileSystem;
 using keel::testing::TempDir;
 using namespace keel::store::testing;
 
-// Disarms the process-wide VFS knobs whatever the test's outcome.
+// Disarms the process-wide VFS knobs whatever the test's outcome. Real syncs are off:
+// these tests simulate no power loss of the database (only of the files around it), so
+// waiting for the disk would add minutes and prove nothing more. Syncs are still counted
+// and can still be failed.
 struct VfsGuard {
   VfsGuard() {
     RegisterFaultVfs();
     FaultVfsClear();
+    FaultVfsSetRealSyncs(false);
   }
-  ~VfsGuard() { FaultVfsClear(); }
+  ~VfsGuard() {
+    FaultVfsClear();
+    FaultVfsSetRealSyncs(true);
+  }
 };
+
+// A workspace initialised once per test program; fixtures copy it (Init costs fsyncs).
+const std::string& TemplateWorkspace() {
+  static const std::string* dir = [] {
+    auto* tmp = new TempDir;  // lives until exit
+    static SimulatedClock clock;
+    static SeededRandom random{7};
+    Env env;
+    env.clock = &clock;
+    env.random = &random;
+    auto* path = new std::string(tmp->Sub("template"));
+    Status s = Workspace::Init(*path, InitOptions{}, env);
+    EXPECT_TRUE(s.ok()) << s.ToString();
+    return path;
+  }();
+  return *dir;
+}
 
 struct Fixture {
   TempDir tmp;
@@ -38,15 +63,25 @@ struct Fixture {
   SeededRandom random{7};
   Env env;
   std::string dir;
-  explicit Fixture(FileSystem* fs = nullptr) {
+  // `fs`: the file system seam (default: the real one). `fresh`: run Workspace::Init
+  // through it instead of copying the template.
+  explicit Fixture(FileSystem* fs = nullptr, bool fresh = false) {
     env.clock = &clock;
     env.random = &random;
     if (fs != nullptr) env.fs = fs;
     dir = tmp.Sub("ws");
-    Status s = Workspace::Init(dir, InitOptions{}, env);
-    EXPECT_TRUE(s.ok()) << s.ToString();
+    if (fresh) {
+      Status s = Workspace::Init(dir, InitOptions{}, env);
+      EXPECT_TRUE(s.ok()) << s.ToString();
+    } else {
+      std::error_code ec;
+      std::filesystem::copy(TemplateWorkspace(), dir, std::filesystem::copy_options::recursive,
+                            ec);
+      EXPECT_FALSE(ec) << ec.message();
+    }
   }
-  std::unique_ptr<Workspace> Open(const std::string& vfs = "") {
+  // Through the fault VFS unless another is named ("" = SQLite's default).
+  std::unique_ptr<Workspace> Open(const std::string& vfs = kFaultVfsName) {
     WorkspaceOpenOptions o;
     o.sqlite_vfs = vfs;
     auto r = Workspace::Open(dir, o, env);
@@ -139,9 +174,9 @@ TEST(Durability, DiskFullInDatabaseAtEveryWrite) {
     ASSERT_TRUE(AppendOne(*ws, 2000).ok());
     size += 1;
     ExpectConsistent(*ws, size);
-    // ...and after a reopen (default VFS).
+    // ...and after a reopen (SQLite's default VFS).
     ws.reset();
-    ws = f.Open();
+    ws = f.Open("");
     ASSERT_NE(ws, nullptr);
     ExpectConsistent(*ws, size);
     ASSERT_TRUE(AppendOne(*ws, 3000).ok());
@@ -181,9 +216,11 @@ TEST(Durability, DiskFullByBytesInDatabase) {
 // every write k: Unavailable "disk full", no temp or partial file left behind, nothing in
 // the database, and the same put succeeds once space is freed.
 TEST(Durability, DiskFullInArtifactFilesAtEveryWrite) {
+  VfsGuard guard;
   for (int k = 1; k <= 6; ++k) {
     SCOPED_TRACE("disk full at file write " + std::to_string(k));
     FaultInjectionFileSystem fs;
+    fs.SetRealSyncs(false);
     Fixture f(&fs);
     auto ws = f.Open();
     ASSERT_NE(ws, nullptr);
@@ -286,11 +323,13 @@ TEST(Durability, DatabaseFsyncFailureStopsWrites) {
 // fails the put with DataLoss, stops the workspace's writes (a retry is refused without
 // syncing again), and a reopen recovers.
 TEST(Durability, ArtifactFsyncFailureStopsWrites) {
+  VfsGuard guard;
   // Syncs of a first put in a fresh process: artifacts/ (for the new shard folder), the
   // temp file, the shard folder after the rename.
   for (int k = 1; k <= 3; ++k) {
     SCOPED_TRACE("artifact fsync " + std::to_string(k) + " fails");
     FaultInjectionFileSystem fs;
+    fs.SetRealSyncs(false);
     Fixture f(&fs);
     auto ws = f.Open();
     ASSERT_NE(ws, nullptr);
@@ -395,14 +434,6 @@ TEST(FaultFs, CrashDropsWhatWasNotDurable) {
   ASSERT_TRUE(fs.SyncDir(tmp.path()).ok());
   // Durable: written, synced, folder synced.
   ASSERT_TRUE(WriteFileAtomic(&fs, d + "/kept", "kept").ok());
-  // Synced data but the folder entry not synced: disappears.
-  {
-    auto w = fs.NewWritableFile(d + "/nodirsync", 0644);
-    ASSERT_TRUE(w.ok());
-    ASSERT_TRUE((*w)->Append("x").ok());
-    ASSERT_TRUE((*w)->Sync().ok());
-    ASSERT_TRUE((*w)->Close().ok());
-  }
   // An appendable file with a synced prefix and an unsynced tail: truncated.
   {
     auto w = fs.NewAppendableFile(d + "/log", 0644);
@@ -411,6 +442,14 @@ TEST(FaultFs, CrashDropsWhatWasNotDurable) {
     ASSERT_TRUE((*w)->Sync().ok());
     ASSERT_TRUE(fs.SyncDir(d).ok());
     ASSERT_TRUE((*w)->Append("lost").ok());
+    ASSERT_TRUE((*w)->Close().ok());
+  }
+  // Synced data but the folder entry not synced: disappears.
+  {
+    auto w = fs.NewWritableFile(d + "/nodirsync", 0644);
+    ASSERT_TRUE(w.ok());
+    ASSERT_TRUE((*w)->Append("x").ok());
+    ASSERT_TRUE((*w)->Sync().ok());
     ASSERT_TRUE((*w)->Close().ok());
   }
   // A rename over "kept" not followed by a folder sync: undone, old content back.
@@ -514,6 +553,7 @@ void CheckAfterCrash(Fixture& f, int64_t acknowledged, const std::string& what) 
 }
 
 TEST(Durability, CrashAtEveryFileOperationKeepsReferencedArtifacts) {
+  VfsGuard guard;
   int crash_points = 0;
   for (bool power_loss : {true, false}) {
     for (int64_t n = 0;; ++n) {
@@ -521,6 +561,7 @@ TEST(Durability, CrashAtEveryFileOperationKeepsReferencedArtifacts) {
                          " at file operation " + std::to_string(n);
       SCOPED_TRACE(what);
       FaultInjectionFileSystem fs;
+      fs.SetRealSyncs(false);
       Fixture f(&fs);
       std::mt19937_64 rng(static_cast<uint64_t>(n) * 31 + 5);
       CrashRun run;
@@ -528,7 +569,7 @@ TEST(Durability, CrashAtEveryFileOperationKeepsReferencedArtifacts) {
         auto ws = f.Open();
         ASSERT_NE(ws, nullptr);
         fs.CrashAfterOps(n, power_loss);
-        run = RunWorkload(*ws, fs, rng, 6, 1);
+        run = RunWorkload(*ws, fs, rng, 5, 1);
       }
       if (!run.crashed) break;  // n is past the workload's last operation
       ++crash_points;
@@ -538,7 +579,7 @@ TEST(Durability, CrashAtEveryFileOperationKeepsReferencedArtifacts) {
         // crash), commits more work, then the power goes.
         auto ws = f.Open();
         ASSERT_NE(ws, nullptr);
-        CrashRun more = RunWorkload(*ws, fs, rng, 4, 1);
+        CrashRun more = RunWorkload(*ws, fs, rng, 3, 1);
         EXPECT_FALSE(more.crashed);
         run.acknowledged = more.acknowledged;
       }
@@ -548,7 +589,7 @@ TEST(Durability, CrashAtEveryFileOperationKeepsReferencedArtifacts) {
       {
         auto ws = f.Open();
         ASSERT_NE(ws, nullptr);
-        CrashRun after = RunWorkload(*ws, fs, rng, 3, 1);
+        CrashRun after = RunWorkload(*ws, fs, rng, 2, 1);
         EXPECT_FALSE(after.crashed);
         fs.SimulateCrash();
         CheckAfterCrash(f, after.acknowledged, what + ", then more work and a power loss");
@@ -562,10 +603,12 @@ TEST(Durability, CrashAtEveryFileOperationKeepsReferencedArtifacts) {
 // Random variant: random workloads, a power loss at random moments between and inside
 // transactions, several seeds (leveldb runs 3 iterations of random sizes).
 TEST(Durability, RandomPowerLossKeepsReferencedArtifacts) {
+  VfsGuard guard;
   for (uint64_t seed = 1; seed <= 6; ++seed) {
     SCOPED_TRACE("seed " + std::to_string(seed));
     FaultInjectionFileSystem fs;
-    Fixture f(&fs);
+    fs.SetRealSyncs(false);
+    Fixture f(&fs, /*fresh=*/true);  // Init itself runs through the fault file system
     std::mt19937_64 rng(seed);
     int64_t acknowledged = 1;
     for (int round = 0; round < 8; ++round) {

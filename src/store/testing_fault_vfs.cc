@@ -18,6 +18,7 @@ std::atomic<int64_t> g_write_limit{-1};
 std::atomic<int64_t> g_byte_limit{-1};
 std::atomic<int64_t> g_sync_fail_at{-1};
 std::atomic<bool> g_sync_sticky{false};
+std::atomic<bool> g_real_syncs{true};
 
 sqlite3_vfs* g_base = nullptr;
 sqlite3_vfs g_vfs;
@@ -58,6 +59,7 @@ int FSync(sqlite3_file* f, int flags) {
     ++g_injected;
     return SQLITE_IOERR_FSYNC;
   }
+  if (!g_real_syncs.load()) return SQLITE_OK;
   return Real(f)->pMethods->xSync(Real(f), flags);
 }
 int FFileSize(sqlite3_file* f, sqlite3_int64* size) {
@@ -181,6 +183,7 @@ void FaultVfsClear() {
   g_sync_fail_at = -1;
   g_sync_sticky = false;
 }
+void FaultVfsSetRealSyncs(bool on) { g_real_syncs = on; }
 
 int64_t FaultVfsWrites() { return g_writes.load(); }
 int64_t FaultVfsSyncs() { return g_syncs.load(); }

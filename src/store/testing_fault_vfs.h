@@ -30,6 +30,10 @@ void FaultVfsFreeSpace();
 void FaultVfsFailSyncAt(int64_t n, bool sticky = false);
 // Disarms every fault.
 void FaultVfsClear();
+// Whether xSync reaches the real disk (default true). Tests that simulate no power loss of
+// the database turn it off to avoid waiting for the disk; the sync is still counted and
+// can still be failed.
+void FaultVfsSetRealSyncs(bool on);
 
 // Counters since registration.
 int64_t FaultVfsWrites();
