@@ -133,7 +133,9 @@ Result<std::string> FaultInjectionFileSystem::ReadFile(const std::string& path,
   return base_->ReadFile(path, max_bytes);
 }
 
-bool FaultInjectionFileSystem::Exists(const std::string& path) { return base_->Exists(path); }
+bool FaultInjectionFileSystem::Exists(const std::string& path) {
+  return base_->Exists(path);
+}
 
 Result<uint64_t> FaultInjectionFileSystem::FileSize(const std::string& path) {
   return base_->FileSize(path);
@@ -239,12 +241,13 @@ Result<std::vector<std::string>> FaultInjectionFileSystem::ListDir(const std::st
   return base_->ListDir(dir);
 }
 
-Result<int> FaultInjectionFileSystem::Mode(const std::string& path) { return base_->Mode(path); }
+Result<int> FaultInjectionFileSystem::Mode(const std::string& path) {
+  return base_->Mode(path);
+}
 
 namespace {
 // Writes `content` to `path` with `mode`, bypassing the bookkeeping (crash recovery only).
-void RestoreFile(FileSystem* base, const std::string& path, const std::string& content,
-                 int mode) {
+void RestoreFile(FileSystem* base, const std::string& path, const std::string& content, int mode) {
   if (base->Exists(path)) {
     ::chmod(path.c_str(), 0600);
     base->RemoveFile(path).IgnoreError();

@@ -52,8 +52,7 @@ class FaultInjectionFileSystem final : public FileSystem {
   ~FaultInjectionFileSystem() override;
 
   // --- FileSystem ---
-  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
-                                                        int mode) override;
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path, int mode) override;
   Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path,
                                                           int mode) override;
   Result<std::string> ReadFile(const std::string& path, uint64_t max_bytes) override;
@@ -108,13 +107,13 @@ class FaultInjectionFileSystem final : public FileSystem {
   enum class OpKind { kCreateFile, kCreateDir, kRename, kRemove };
   struct DirOp {
     OpKind kind;
-    std::string path;             // created/removed path, or rename target
-    std::string from;             // rename source
-    bool has_backup = false;      // rename replaced / remove removed a file: its content
+    std::string path;         // created/removed path, or rename target
+    std::string from;         // rename source
+    bool has_backup = false;  // rename replaced / remove removed a file: its content
     std::string backup;
     int backup_mode = 0644;
-    bool dir_synced = false;      // folder of `path` synced since
-    bool from_dir_synced = false; // folder of `from` synced since (renames)
+    bool dir_synced = false;       // folder of `path` synced since
+    bool from_dir_synced = false;  // folder of `from` synced since (renames)
   };
 
   // All with mu_ held.

@@ -75,8 +75,7 @@ struct Fixture {
       EXPECT_TRUE(s.ok()) << s.ToString();
     } else {
       std::error_code ec;
-      std::filesystem::copy(TemplateWorkspace(), dir, std::filesystem::copy_options::recursive,
-                            ec);
+      std::filesystem::copy(TemplateWorkspace(), dir, std::filesystem::copy_options::recursive, ec);
       EXPECT_FALSE(ec) << ec.message();
     }
   }
@@ -93,8 +92,13 @@ struct Fixture {
 Status AppendOne(Workspace& ws, int i, bool* committed_hook = nullptr) {
   return ws.Write([&](Txn& txn) -> Status {
     nlohmann::json p = {{"i", i}};
-    KEEL_RETURN_IF_ERROR(txn.Append({"operator", "test.entry", "subj_" + std::to_string(i), "",
-                                     "", CanonicalJson(p), {}})
+    KEEL_RETURN_IF_ERROR(txn.Append({"operator",
+                                     "test.entry",
+                                     "subj_" + std::to_string(i),
+                                     "",
+                                     "",
+                                     CanonicalJson(p),
+                                     {}})
                              .status());
     if (committed_hook != nullptr) txn.OnCommit([committed_hook] { *committed_hook = true; });
     return OkStatus();
@@ -113,7 +117,9 @@ Status PutOne(Workspace& ws, const std::string& content, std::string* hash = nul
   });
 }
 
-std::string Content(int i) { return "artifact content number " + std::to_string(i) + "\n"; }
+std::string Content(int i) {
+  return "artifact content number " + std::to_string(i) + "\n";
+}
 
 void ExpectDiskFull(const Status& s) {
   EXPECT_EQ(s.code(), StatusCode::kUnavailable) << s.ToString();
@@ -372,8 +378,9 @@ TEST(Durability, FsyncErrorPoisonsDbThroughExecAndStep) {
     o.vfs = kFaultVfsName;
     auto db = sql::Db::Open(tmp.Sub(via_stmt ? "a.db" : "b.db"), o);
     ASSERT_TRUE(db.ok()) << db.status().ToString();
-    ASSERT_TRUE((*db)->Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-                            "CREATE TABLE t(x INTEGER) STRICT")
+    ASSERT_TRUE((*db)
+                    ->Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                           "CREATE TABLE t(x INTEGER) STRICT")
                     .ok());
     ASSERT_TRUE((*db)->Begin().ok());
     ASSERT_TRUE((*db)->Exec("INSERT INTO t VALUES (1)").ok());
@@ -404,8 +411,9 @@ TEST(Durability, CheckpointFsyncFailurePoisons) {
   o.vfs = kFaultVfsName;
   auto db = sql::Db::Open(tmp.Sub("c.db"), o);
   ASSERT_TRUE(db.ok());
-  ASSERT_TRUE((*db)->Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-                          "CREATE TABLE t(x BLOB) STRICT")
+  ASSERT_TRUE((*db)
+                  ->Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                         "CREATE TABLE t(x BLOB) STRICT")
                   .ok());
   ASSERT_TRUE((*db)->Begin().ok());
   // Over 1000 pages in the WAL, so the commit triggers a checkpoint.

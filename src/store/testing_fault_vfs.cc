@@ -24,11 +24,13 @@ sqlite3_vfs* g_base = nullptr;
 sqlite3_vfs g_vfs;
 
 struct FaultFile {
-  sqlite3_file base;  // must be first: SQLite sees this
+  sqlite3_file base;   // must be first: SQLite sees this
   sqlite3_file* real;  // the base VFS's file, allocated right after this struct
 };
 
-sqlite3_file* Real(sqlite3_file* f) { return reinterpret_cast<FaultFile*>(f)->real; }
+sqlite3_file* Real(sqlite3_file* f) {
+  return reinterpret_cast<FaultFile*>(f)->real;
+}
 
 int FClose(sqlite3_file* f) {
   sqlite3_file* r = Real(f);
@@ -65,24 +67,36 @@ int FSync(sqlite3_file* f, int flags) {
 int FFileSize(sqlite3_file* f, sqlite3_int64* size) {
   return Real(f)->pMethods->xFileSize(Real(f), size);
 }
-int FLock(sqlite3_file* f, int l) { return Real(f)->pMethods->xLock(Real(f), l); }
-int FUnlock(sqlite3_file* f, int l) { return Real(f)->pMethods->xUnlock(Real(f), l); }
+int FLock(sqlite3_file* f, int l) {
+  return Real(f)->pMethods->xLock(Real(f), l);
+}
+int FUnlock(sqlite3_file* f, int l) {
+  return Real(f)->pMethods->xUnlock(Real(f), l);
+}
 int FCheckReserved(sqlite3_file* f, int* out) {
   return Real(f)->pMethods->xCheckReservedLock(Real(f), out);
 }
 int FFileControl(sqlite3_file* f, int op, void* arg) {
   return Real(f)->pMethods->xFileControl(Real(f), op, arg);
 }
-int FSectorSize(sqlite3_file* f) { return Real(f)->pMethods->xSectorSize(Real(f)); }
-int FDeviceChar(sqlite3_file* f) { return Real(f)->pMethods->xDeviceCharacteristics(Real(f)); }
+int FSectorSize(sqlite3_file* f) {
+  return Real(f)->pMethods->xSectorSize(Real(f));
+}
+int FDeviceChar(sqlite3_file* f) {
+  return Real(f)->pMethods->xDeviceCharacteristics(Real(f));
+}
 int FShmMap(sqlite3_file* f, int pg, int sz, int extend, void volatile** pp) {
   return Real(f)->pMethods->xShmMap(Real(f), pg, sz, extend, pp);
 }
 int FShmLock(sqlite3_file* f, int off, int n, int flags) {
   return Real(f)->pMethods->xShmLock(Real(f), off, n, flags);
 }
-void FShmBarrier(sqlite3_file* f) { Real(f)->pMethods->xShmBarrier(Real(f)); }
-int FShmUnmap(sqlite3_file* f, int del) { return Real(f)->pMethods->xShmUnmap(Real(f), del); }
+void FShmBarrier(sqlite3_file* f) {
+  Real(f)->pMethods->xShmBarrier(Real(f));
+}
+int FShmUnmap(sqlite3_file* f, int del) {
+  return Real(f)->pMethods->xShmUnmap(Real(f), del);
+}
 int FFetch(sqlite3_file* f, sqlite3_int64 off, int n, void** pp) {
   return Real(f)->pMethods->xFetch(Real(f), off, n, pp);
 }
@@ -92,16 +106,14 @@ int FUnfetch(sqlite3_file* f, sqlite3_int64 off, void* p) {
 
 // Version 1 (no shared memory, no mmap) for files whose real methods are version 1, and
 // version 3 for the rest; SQLite checks iVersion before calling the later methods.
-const sqlite3_io_methods kMethodsV1 = {1,          FClose,      FRead,     FWrite,
-                                       FTruncate,  FSync,       FFileSize, FLock,
-                                       FUnlock,    FCheckReserved, FFileControl, FSectorSize,
-                                       FDeviceChar, nullptr,    nullptr,   nullptr,
-                                       nullptr,    nullptr,     nullptr};
-const sqlite3_io_methods kMethodsV3 = {3,           FClose,      FRead,        FWrite,
-                                       FTruncate,   FSync,       FFileSize,    FLock,
-                                       FUnlock,     FCheckReserved, FFileControl, FSectorSize,
-                                       FDeviceChar, FShmMap,     FShmLock,     FShmBarrier,
-                                       FShmUnmap,   FFetch,      FUnfetch};
+const sqlite3_io_methods kMethodsV1 = {
+    1,       FClose,  FRead,          FWrite,       FTruncate,   FSync,       FFileSize,
+    FLock,   FUnlock, FCheckReserved, FFileControl, FSectorSize, FDeviceChar, nullptr,
+    nullptr, nullptr, nullptr,        nullptr,      nullptr};
+const sqlite3_io_methods kMethodsV3 = {
+    3,        FClose,      FRead,          FWrite,       FTruncate,   FSync,       FFileSize,
+    FLock,    FUnlock,     FCheckReserved, FFileControl, FSectorSize, FDeviceChar, FShmMap,
+    FShmLock, FShmBarrier, FShmUnmap,      FFetch,       FUnfetch};
 
 int VOpen(sqlite3_vfs*, sqlite3_filename name, sqlite3_file* f, int flags, int* out_flags) {
   auto* ff = reinterpret_cast<FaultFile*>(f);
@@ -124,15 +136,27 @@ int VAccess(sqlite3_vfs*, const char* name, int flags, int* out) {
 int VFullPathname(sqlite3_vfs*, const char* name, int n, char* out) {
   return g_base->xFullPathname(g_base, name, n, out);
 }
-void* VDlOpen(sqlite3_vfs*, const char* name) { return g_base->xDlOpen(g_base, name); }
-void VDlError(sqlite3_vfs*, int n, char* msg) { g_base->xDlError(g_base, n, msg); }
+void* VDlOpen(sqlite3_vfs*, const char* name) {
+  return g_base->xDlOpen(g_base, name);
+}
+void VDlError(sqlite3_vfs*, int n, char* msg) {
+  g_base->xDlError(g_base, n, msg);
+}
 void (*VDlSym(sqlite3_vfs*, void* h, const char* sym))(void) {
   return g_base->xDlSym(g_base, h, sym);
 }
-void VDlClose(sqlite3_vfs*, void* h) { g_base->xDlClose(g_base, h); }
-int VRandomness(sqlite3_vfs*, int n, char* out) { return g_base->xRandomness(g_base, n, out); }
-int VSleep(sqlite3_vfs*, int us) { return g_base->xSleep(g_base, us); }
-int VCurrentTime(sqlite3_vfs*, double* out) { return g_base->xCurrentTime(g_base, out); }
+void VDlClose(sqlite3_vfs*, void* h) {
+  g_base->xDlClose(g_base, h);
+}
+int VRandomness(sqlite3_vfs*, int n, char* out) {
+  return g_base->xRandomness(g_base, n, out);
+}
+int VSleep(sqlite3_vfs*, int us) {
+  return g_base->xSleep(g_base, us);
+}
+int VCurrentTime(sqlite3_vfs*, double* out) {
+  return g_base->xCurrentTime(g_base, out);
+}
 int VGetLastError(sqlite3_vfs*, int n, char* out) {
   return g_base->xGetLastError ? g_base->xGetLastError(g_base, n, out) : 0;
 }
@@ -168,8 +192,12 @@ void RegisterFaultVfs() {
   });
 }
 
-void FaultVfsFullAfterWrites(int64_t n) { g_write_limit = g_writes.load() + n; }
-void FaultVfsFullAfterBytes(int64_t bytes) { g_byte_limit = g_bytes.load() + bytes; }
+void FaultVfsFullAfterWrites(int64_t n) {
+  g_write_limit = g_writes.load() + n;
+}
+void FaultVfsFullAfterBytes(int64_t bytes) {
+  g_byte_limit = g_bytes.load() + bytes;
+}
 void FaultVfsFreeSpace() {
   g_write_limit = -1;
   g_byte_limit = -1;
@@ -183,10 +211,18 @@ void FaultVfsClear() {
   g_sync_fail_at = -1;
   g_sync_sticky = false;
 }
-void FaultVfsSetRealSyncs(bool on) { g_real_syncs = on; }
+void FaultVfsSetRealSyncs(bool on) {
+  g_real_syncs = on;
+}
 
-int64_t FaultVfsWrites() { return g_writes.load(); }
-int64_t FaultVfsSyncs() { return g_syncs.load(); }
-int64_t FaultVfsInjectedFaults() { return g_injected.load(); }
+int64_t FaultVfsWrites() {
+  return g_writes.load();
+}
+int64_t FaultVfsSyncs() {
+  return g_syncs.load();
+}
+int64_t FaultVfsInjectedFaults() {
+  return g_injected.load();
+}
 
 }  // namespace keel::store::testing

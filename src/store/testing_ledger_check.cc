@@ -24,7 +24,8 @@ Result<int64_t> CheckLedgerChain(Workspace& ws) {
                       std::to_string(expect) + " was expected");
     }
     if (e.prev_hash != prev) {
-      return DataLoss("ledger entry " + std::to_string(e.seq) + " does not link to its predecessor");
+      return DataLoss("ledger entry " + std::to_string(e.seq) +
+                      " does not link to its predecessor");
     }
     if (ComputeEntryHash(e, &scratch) != e.hash) {
       return DataLoss("ledger entry " + std::to_string(e.seq) + " does not match its hash");
@@ -59,8 +60,8 @@ Result<int64_t> CheckReferencedArtifacts(Workspace& ws) {
       }
       auto content = GetArtifact(ws, hex);
       if (!content.ok()) {
-        return DataLoss("entry " + std::to_string(e.seq) + " references artifact " + hex +
-                        ": " + content.status().ToString());
+        return DataLoss("entry " + std::to_string(e.seq) + " references artifact " + hex + ": " +
+                        content.status().ToString());
       }
     }
     return OkStatus();
@@ -71,16 +72,16 @@ Result<int64_t> CheckReferencedArtifacts(Workspace& ws) {
 Status CheckRowCounts(Workspace& ws) {
   std::lock_guard<std::recursive_mutex> l(ws.mu());
   KEEL_ASSIGN_OR_RETURN(int64_t rows, ws.db()->QueryInt("SELECT COUNT(*) FROM artifacts"));
-  KEEL_ASSIGN_OR_RETURN(int64_t puts, ws.db()->QueryInt(
-                                          "SELECT COUNT(*) FROM ledger WHERE kind = 'artifact.put'"));
+  KEEL_ASSIGN_OR_RETURN(
+      int64_t puts, ws.db()->QueryInt("SELECT COUNT(*) FROM ledger WHERE kind = 'artifact.put'"));
   if (rows != puts) {
     return DataLoss(std::to_string(rows) + " artifact rows but " + std::to_string(puts) +
                     " artifact.put entries");
   }
-  KEEL_ASSIGN_OR_RETURN(int64_t bad, ws.db()->QueryInt(
-                                         "SELECT COUNT(*) FROM artifacts a LEFT JOIN ledger l ON "
-                                         "l.seq = a.ledger_seq WHERE l.seq IS NULL OR "
-                                         "l.subject <> a.hash"));
+  KEEL_ASSIGN_OR_RETURN(int64_t bad,
+                        ws.db()->QueryInt("SELECT COUNT(*) FROM artifacts a LEFT JOIN ledger l ON "
+                                          "l.seq = a.ledger_seq WHERE l.seq IS NULL OR "
+                                          "l.subject <> a.hash"));
   if (bad != 0) return DataLoss(std::to_string(bad) + " artifact rows without their entry");
   return OkStatus();
 }
@@ -99,13 +100,13 @@ int64_t RunKillLoop(const std::string& ws_dir, const KillLoopOptions& opts) {
   std::set<int64_t> acked;
   int64_t killed_mid_run = 0;
   for (int i = 0; i < opts.kills; ++i) {
-    std::vector<std::string> args = {"-w", ws_dir, "debug", "append", "--count", "100000000",
-                                      "--batch", std::to_string(opts.batch)};
+    std::vector<std::string> args = {"-w",      ws_dir,      "debug",   "append",
+                                     "--count", "100000000", "--batch", std::to_string(opts.batch)};
     if (opts.artifacts) args.push_back("--artifacts");
     keel::testing::ChildProcess child(keel::testing::KeelBinary(), args);
-    int delay = opts.min_delay_ms +
-                static_cast<int>(rng() % static_cast<uint64_t>(opts.max_delay_ms -
-                                                               opts.min_delay_ms + 1));
+    int delay =
+        opts.min_delay_ms +
+        static_cast<int>(rng() % static_cast<uint64_t>(opts.max_delay_ms - opts.min_delay_ms + 1));
     // One kill in eight lands at a random moment of start-up (opening, migrating); the
     // others wait for the first acknowledgement, then kill while appends are under way.
     if (rng() % 8 == 0) {

@@ -218,9 +218,9 @@ sql::Db* Txn::db() { return ws_->db(); }
 void Workspace::StopWrites(const Status& cause) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   if (!stopped_.ok()) return;
-  stopped_ = DataLoss("writes to workspace " + dir_ + " are stopped after a failed disk write (" +
-                      cause.message() +
-                      "); nothing more is written until keel restarts and reopens it");
+  stopped_ =
+      DataLoss("writes to workspace " + dir_ + " are stopped after a failed disk write (" +
+               cause.message() + "); nothing more is written until keel restarts and reopens it");
 }
 
 Status Workspace::WriteState() {

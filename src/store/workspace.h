@@ -145,7 +145,7 @@ class Workspace {
   bool read_only_ = false;
   std::recursive_mutex mu_;
   std::unique_ptr<sql::Db> db_;
-  Status stopped_;  // non-ok once StopWrites was called (guarded by mu_)
+  Status stopped_;                      // non-ok once StopWrites was called (guarded by mu_)
   std::set<std::string> durable_dirs_;  // guarded by mu_
 };
 
