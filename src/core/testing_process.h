@@ -27,7 +27,7 @@ class ChildProcess {
   // Reads whatever stdout/stderr have ready, waiting at most `timeout_ms` for the first
   // bytes. Returns false once both pipes are closed (the child exited or was killed).
   bool Pump(int timeout_ms);
-  // Pumps until `deadline_ms` from now has passed or the pipes close.
+  // Pumps for `duration_ms`, or until the pipes close.
   void PumpFor(int duration_ms);
   // Sends `sig` (SIGKILL by default).
   void Kill(int sig = 9);
