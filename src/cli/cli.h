@@ -45,5 +45,6 @@ void RegisterWorkspaceCommands(CLI::App& app, Context* ctx);  // init, ledger, v
 void RegisterArtifactCommands(CLI::App& app, Context* ctx);   // artifact put|get|show|lineage
 void RegisterDemoCommands(CLI::App& app, Context* ctx);       // demo
 void RegisterRecordCommands(CLI::App& app, Context* ctx);  // record add|show|list|set|types, import
+void RegisterDebugCommands(CLI::App& app, Context* ctx);      // debug append (tests)
 
 }  // namespace keel::cli

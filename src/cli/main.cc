@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
   keel::cli::RegisterArtifactCommands(app, &ctx);
   keel::cli::RegisterDemoCommands(app, &ctx);
   keel::cli::RegisterRecordCommands(app, &ctx);
+  keel::cli::RegisterDebugCommands(app, &ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
