@@ -43,5 +43,7 @@ Result<std::string> TextOrFile(const std::string& arg, uint64_t max_bytes);
 
 void RegisterWorkspaceCommands(CLI::App& app, Context* ctx);  // init, ledger, verify, demo
 void RegisterArtifactCommands(CLI::App& app, Context* ctx);   // artifact put|get|show|lineage
+void RegisterSecretCommands(CLI::App& app, Context* ctx);     // secret set|list|rm
+void RegisterSnapshotCommands(CLI::App& app, Context* ctx);   // snapshot, restore
 
 }  // namespace keel::cli

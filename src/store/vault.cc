@@ -194,6 +194,10 @@ Result<VaultOptions> ParseVaultConfig(const std::string& yaml_text, const std::s
   return o;
 }
 
+void SecureWipe(void* p, size_t n) {
+  if (p != nullptr && n != 0) sodium_memzero(p, n);
+}
+
 Status ValidateSecretName(std::string_view name) {
   // The name is not echoed: a value typed where the name belongs must not end up in a log.
   if (name.empty() || name.size() > 128) {
@@ -319,8 +323,6 @@ Result<std::shared_ptr<const Vault::Key>> Vault::LoadKey(Txn* txn) {
       KEEL_ASSIGN_OR_RETURN(auto kdf, ReadMeta(db, kMetaKdf));
       if (!kdf) return DataLoss("the vault's key-derivation settings (meta vault.kdf) are missing");
       KEEL_ASSIGN_OR_RETURN(key, DeriveKey(*kdf));
-      sodium_memzero(opts_.passphrase.data(), opts_.passphrase.size());
-      opts_.passphrase.clear();
     }
     if (!CheckKey(key->bytes, *check)) {
       if (opts_.key_mode == VaultKeyMode::kFile) {
@@ -332,6 +334,9 @@ Result<std::shared_ptr<const Vault::Key>> Vault::LoadKey(Txn* txn) {
                       "passphrase, or damaged vault metadata)");
     }
     key_ = key;
+    // The derived key is cached; the passphrase is no longer needed in memory.
+    sodium_memzero(opts_.passphrase.data(), opts_.passphrase.size());
+    opts_.passphrase.clear();
     return key_;
   }
 

@@ -102,6 +102,10 @@ struct SecretInfo {
   int64_t updated_us = 0;
 };
 
+// Overwrites `n` bytes at `p` in a way the compiler cannot drop (sodium_memzero), for
+// buffers that held a secret value (standard input, a terminal line).
+void SecureWipe(void* p, size_t n);
+
 // [A-Za-z0-9_.-]{1,128}. InvalidArgument otherwise (the message quotes at most 64
 // characters of the name, escaped).
 Status ValidateSecretName(std::string_view name);
