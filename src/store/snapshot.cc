@@ -320,8 +320,16 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
     if (n.rfind(kTmpPrefix, 0) == 0) KEEL_RETURN_IF_ERROR(fs->RemoveTree(JoinPath(snapdir, n)));
   }
   std::string base = BaseName(ws.env().clock->NowMicros());
-  std::string name = base;
-  for (int i = 1; fs->Exists(JoinPath(snapdir, name)); ++i) name = base + "-" + std::to_string(i);
+  // Names only grow within a second: after pruning "<base>", the next one is still
+  // "<base>-<n+1>", never "<base>" again (which would sort before its elders).
+  long next = -1;
+  for (const auto& n : existing) {
+    std::string b;
+    long k = 0;
+    if (ParseName(n, &b, &k) && b == base) next = std::max(next, k + 1);
+  }
+  std::string name = next <= 0 ? base : base + "-" + std::to_string(next);
+  while (fs->Exists(JoinPath(snapdir, name))) name = base + "-" + std::to_string(++next);
   const std::string tmp = JoinPath(snapdir, kTmpPrefix + name);
   const std::string final_path = JoinPath(snapdir, name);
   KEEL_RETURN_IF_ERROR(fs->CreateDirs(tmp, 0700));
