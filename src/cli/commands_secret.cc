@@ -100,6 +100,18 @@ Result<store::SecretValue> ReadSecretValue(const std::string& name) {
   return store::SecretValue(std::string_view(buf.data(), n));
 }
 
+Status SetFromStdin(Context* ctx, const std::string& name) {
+  KEEL_RETURN_IF_ERROR(store::ValidateSecretName(name));
+  KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
+  KEEL_ASSIGN_OR_RETURN(auto vault, OpenVault(ws.get()));
+  KEEL_ASSIGN_OR_RETURN(store::SecretValue value, ReadSecretValue(name));
+  KEEL_RETURN_IF_ERROR(ws->Write([&](store::Txn& txn) {
+    return vault->SetSecret(txn, name, value.Reveal(), "operator");
+  }));
+  std::cout << "secret " << name << " set\n";
+  return OkStatus();
+}
+
 }  // namespace
 
 void RegisterSecretCommands(CLI::App& app, Context* ctx) {
@@ -117,18 +129,22 @@ void RegisterSecretCommands(CLI::App& app, Context* ctx) {
     auto name = std::make_shared<std::string>();
     cmd->add_option("name", *name, "Secret name: 1-128 characters of A-Z a-z 0-9 _ . -")
         ->required();
-    cmd->callback(Run(ctx, [ctx, name]() -> Status {
-      KEEL_RETURN_IF_ERROR(store::ValidateSecretName(*name));
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
-      KEEL_ASSIGN_OR_RETURN(auto vault, OpenVault(ws.get()));
-      KEEL_ASSIGN_OR_RETURN(store::SecretValue value, ReadSecretValue(*name));
-      KEEL_RETURN_IF_ERROR(ws->Write([&](store::Txn& txn) {
-        return vault->SetSecret(txn, *name, value.Reveal(), "operator");
-      }));
-      std::cout << "secret " << *name << " set\n";
-      return OkStatus();
-    }));
+    // Extra arguments are caught here rather than by CLI11, whose message would echo them:
+    // the most likely extra argument is the value itself.
+    cmd->allow_extras();
+    cmd->callback([ctx, name, cmd]() {
+      if (!cmd->remaining().empty()) {
+        std::cerr << "keel: error: `keel secret set` takes only NAME; the value is read from "
+                     "standard input, never from the command line (remove the extra "
+                  << cmd->remaining().size() << " argument(s); if one was the value, consider "
+                     "it exposed in your shell history)\n";
+        ctx->exit_code = 64;
+        return;
+      }
+      Run(ctx, [ctx, name]() { return SetFromStdin(ctx, *name); })();
+    });
   }
+
   {
     auto* cmd = sec->add_subcommand("list", "List secret names and when each was last set "
                                             "(never values)");
