@@ -105,9 +105,8 @@ Status SetFromStdin(Context* ctx, const std::string& name) {
   KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
   KEEL_ASSIGN_OR_RETURN(auto vault, OpenVault(ws.get()));
   KEEL_ASSIGN_OR_RETURN(store::SecretValue value, ReadSecretValue(name));
-  KEEL_RETURN_IF_ERROR(ws->Write([&](store::Txn& txn) {
-    return vault->SetSecret(txn, name, value.Reveal(), "operator");
-  }));
+  KEEL_RETURN_IF_ERROR(ws->Write(
+      [&](store::Txn& txn) { return vault->SetSecret(txn, name, value.Reveal(), "operator"); }));
   std::cout << "secret " << name << " set\n";
   return OkStatus();
 }
@@ -136,7 +135,8 @@ void RegisterSecretCommands(CLI::App& app, Context* ctx) {
       if (!cmd->remaining().empty()) {
         std::cerr << "keel: error: `keel secret set` takes only NAME; the value is read from "
                      "standard input, never from the command line (remove the extra "
-                  << cmd->remaining().size() << " argument(s); if one was the value, consider "
+                  << cmd->remaining().size()
+                  << " argument(s); if one was the value, consider "
                      "it exposed in your shell history)\n";
         ctx->exit_code = 64;
         return;
@@ -146,8 +146,9 @@ void RegisterSecretCommands(CLI::App& app, Context* ctx) {
   }
 
   {
-    auto* cmd = sec->add_subcommand("list", "List secret names and when each was last set "
-                                            "(never values)");
+    auto* cmd = sec->add_subcommand("list",
+                                    "List secret names and when each was last set "
+                                    "(never values)");
     auto json = std::make_shared<bool>(false);
     cmd->add_flag("--json", *json, "Print a JSON array of {name, updated, updated_us}");
     cmd->callback(Run(ctx, [ctx, json]() -> Status {
@@ -179,8 +180,8 @@ void RegisterSecretCommands(CLI::App& app, Context* ctx) {
       KEEL_RETURN_IF_ERROR(store::ValidateSecretName(*name));
       KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
       store::Vault vault(ws.get(), store::VaultOptions{});
-      KEEL_RETURN_IF_ERROR(ws->Write(
-          [&](store::Txn& txn) { return vault.RemoveSecret(txn, *name, "operator"); }));
+      KEEL_RETURN_IF_ERROR(
+          ws->Write([&](store::Txn& txn) { return vault.RemoveSecret(txn, *name, "operator"); }));
       std::cout << "secret " << *name << " removed\n";
       return OkStatus();
     }));

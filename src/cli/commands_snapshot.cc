@@ -30,8 +30,7 @@ void RegisterSnapshotCommands(CLI::App& app, Context* ctx) {
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
       if (o->list) {
         KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(true));
-        KEEL_ASSIGN_OR_RETURN(auto names,
-                              store::ListSnapshots(ctx->env.fs, ws->snapshots_dir()));
+        KEEL_ASSIGN_OR_RETURN(auto names, store::ListSnapshots(ctx->env.fs, ws->snapshots_dir()));
         if (o->json) {
           nlohmann::json arr = nlohmann::json::array();
           for (const auto& n : names) {
@@ -61,8 +60,7 @@ void RegisterSnapshotCommands(CLI::App& app, Context* ctx) {
                   << "\n";
       } else {
         std::cout << "snapshot " << r.name << " written to " << r.path << " (" << r.ledger_size
-                  << " ledger entries, " << r.artifacts << " artifacts, " << r.bytes
-                  << " bytes)\n";
+                  << " ledger entries, " << r.artifacts << " artifacts, " << r.bytes << " bytes)\n";
         for (const auto& p : r.pruned) std::cout << "pruned " << p << "\n";
       }
       return OkStatus();

@@ -39,8 +39,9 @@ class LockFile {
     if (fd_ < 0) return ErrnoStatus(errno, "opening " + path);
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       if (errno == EWOULDBLOCK) {
-        return Unavailable("another `keel snapshot` of this workspace is running; retry when it "
-                           "has finished");
+        return Unavailable(
+            "another `keel snapshot` of this workspace is running; retry when it "
+            "has finished");
       }
       return ErrnoStatus(errno, "locking " + path);
     }
@@ -293,7 +294,8 @@ Result<std::string> ResolveSnapshot(FileSystem* fs, const std::string& arg,
   std::string p = AbsolutePath(arg);
   std::string leaf = p.substr(p.find_last_of('/') + 1);
   if (leaf.rfind(kTmpPrefix, 0) == 0) {
-    return FailedPrecondition(p + " is an unfinished snapshot (its name starts with .tmp-); it "
+    return FailedPrecondition(p +
+                              " is an unfinished snapshot (its name starts with .tmp-); it "
                               "was never published and cannot be restored");
   }
   if (fs->Exists(JoinPath(p, kManifest))) return p;
@@ -384,12 +386,14 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
     if (made_dirs.insert(sub).second) KEEL_RETURN_IF_ERROR(fs->CreateDirs(sub, 0755));
     std::string src = ArtifactPath(ws.artifacts_dir(), hash);
     if (!fs->Exists(src)) {
-      return DataLoss("artifact " + hash + " is listed in the database but its file is missing; "
+      return DataLoss("artifact " + hash +
+                      " is listed in the database but its file is missing; "
                       "no snapshot was written (run `keel verify`)");
     }
     KEEL_ASSIGN_OR_RETURN(FileDigest d, CopyHashing(fs, src, JoinPath(sub, hash), 0444));
     if (d.sha256 != hash || d.size != size) {
-      return DataLoss("artifact " + hash + " is damaged (its content no longer matches its "
+      return DataLoss("artifact " + hash +
+                      " is damaged (its content no longer matches its "
                       "hash); no snapshot was written (run `keel verify`)");
     }
     arts.push_back({{"hash", hash}, {"size", size}});
@@ -451,7 +455,8 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
         .status();
   });
   if (!s.ok()) {
-    return s.WithContext("snapshot " + name + " was written, but recording it in the ledger "
+    return s.WithContext("snapshot " + name +
+                         " was written, but recording it in the ledger "
                          "failed");
   }
   return res;
@@ -462,12 +467,12 @@ namespace {
 Status RestoreInto(const std::string& snap, const std::string& dest, const Env& env,
                    RestoreResult* res) {
   FileSystem* fs = env.fs;
-  KEEL_ASSIGN_OR_RETURN(std::string text, fs->ReadFile(JoinPath(snap, kManifest),
-                                                       kMaxManifestBytes));
+  KEEL_ASSIGN_OR_RETURN(std::string text,
+                        fs->ReadFile(JoinPath(snap, kManifest), kMaxManifestBytes));
   nlohmann::json m = nlohmann::json::parse(text, nullptr, false);
   auto bad = [&](const std::string& why) {
-    return InvalidArgument(JoinPath(snap, kManifest) + " is not a valid keel snapshot manifest: " +
-                           why);
+    return InvalidArgument(JoinPath(snap, kManifest) +
+                           " is not a valid keel snapshot manifest: " + why);
   };
   if (!m.is_object() || m.value("format", "") != kManifestFormat) return bad("wrong format");
   if (!m["format_version"].is_number_integer()) return bad("no format_version");
@@ -484,13 +489,14 @@ Status RestoreInto(const std::string& snap, const std::string& dest, const Env& 
     const std::string last_hash = m.at("ledger").at("last_hash").get<std::string>();
     if (schema > CurrentSchemaVersion()) {
       return FailedPrecondition("snapshot " + snap + " has schema version " +
-                                std::to_string(schema) + ", newer than this keel knows; "
+                                std::to_string(schema) +
+                                ", newer than this keel knows; "
                                 "upgrade keel");
     }
 
     // The database first: the checks below read the restored copy.
-    KEEL_ASSIGN_OR_RETURN(FileDigest d, CopyHashing(fs, JoinPath(snap, "keel.db"),
-                                                    JoinPath(dest, "keel.db"), 0644));
+    KEEL_ASSIGN_OR_RETURN(
+        FileDigest d, CopyHashing(fs, JoinPath(snap, "keel.db"), JoinPath(dest, "keel.db"), 0644));
     if (d.sha256 != db.at("sha256").get<std::string>() || d.size != db.at("size").get<uint64_t>()) {
       return DataLoss("the snapshot's keel.db does not match its manifest (damaged or altered)");
     }
@@ -551,11 +557,12 @@ Status RestoreInto(const std::string& snap, const std::string& dest, const Env& 
 
     // The restored database against the manifest: same workspace, same ledger (every hash
     // recomputed), the same artifacts.
-    KEEL_ASSIGN_OR_RETURN(DbFacts facts, ReadDbFacts(JoinPath(dest, "keel.db"),
-                                                     "the snapshot's database"));
+    KEEL_ASSIGN_OR_RETURN(DbFacts facts,
+                          ReadDbFacts(JoinPath(dest, "keel.db"), "the snapshot's database"));
     if (facts.workspace_id != ws_id || facts.schema_version != schema) {
-      return DataLoss("the snapshot's database belongs to another workspace or schema than its "
-                      "manifest says");
+      return DataLoss(
+          "the snapshot's database belongs to another workspace or schema than its "
+          "manifest says");
     }
     if (facts.chain.size != ledger_size || ToHex(facts.chain.last) != last_hash) {
       return DataLoss("the snapshot's ledger ends at entry " + std::to_string(facts.chain.size) +
@@ -584,8 +591,14 @@ Status RestoreInto(const std::string& snap, const std::string& dest, const Env& 
                             {"ledger_size", res->ledger_size},
                             {"last_hash", m["ledger"]["last_hash"]}};
   return ws->Write([&](Txn& txn) {
-    return txn.Append({"operator", "workspace.restored", res->workspace_id, "", "",
-                       CanonicalJson(payload), {}})
+    return txn
+        .Append({"operator",
+                 "workspace.restored",
+                 res->workspace_id,
+                 "",
+                 "",
+                 CanonicalJson(payload),
+                 {}})
         .status();
   });
 }

@@ -41,11 +41,12 @@ struct SnapFixture {
     return hash;
   }
   void Note(int i) {
-    ASSERT_TRUE(ws->Write([&](Txn& t) {
-                    return t.Append({"operator", "note.added", "", "", "",
-                                     CanonicalJson(Json{{"i", i}}), {}})
-                        .status();
-                  }).ok());
+    ASSERT_TRUE(
+        ws->Write([&](Txn& t) {
+            return t
+                .Append({"operator", "note.added", "", "", "", CanonicalJson(Json{{"i", i}}), {}})
+                .status();
+          }).ok());
   }
 };
 
@@ -58,7 +59,8 @@ std::vector<Digest> VerifiedChain(Workspace& ws) {
   Status s = ws.ScanLedger(1, [&](const LedgerEntry& e) -> Status {
     if (e.seq != static_cast<int64_t>(hashes.size()) + 1) return DataLoss("gap");
     if (e.prev_hash != prev) return DataLoss("bad link at " + std::to_string(e.seq));
-    if (ComputeEntryHash(e, &scratch) != e.hash) return DataLoss("bad hash at " + std::to_string(e.seq));
+    if (ComputeEntryHash(e, &scratch) != e.hash)
+      return DataLoss("bad hash at " + std::to_string(e.seq));
     prev = e.hash;
     hashes.push_back(e.hash);
     return OkStatus();

@@ -36,7 +36,9 @@ Status SodiumInit() {
   return OkStatus();
 }
 
-const char* ModeName(VaultKeyMode m) { return m == VaultKeyMode::kFile ? "file" : "passphrase"; }
+const char* ModeName(VaultKeyMode m) {
+  return m == VaultKeyMode::kFile ? "file" : "passphrase";
+}
 
 std::string Hex(std::string_view bin) {
   std::string out(bin.size() * 2 + 1, '\0');
@@ -78,7 +80,9 @@ Status WriteMeta(sql::Db* db, const char* key, const std::string& value) {
   return s;
 }
 
-std::string SecretAd(const std::string& name) { return kSecretAdPrefix + name; }
+std::string SecretAd(const std::string& name) {
+  return kSecretAdPrefix + name;
+}
 
 std::string Seal(const unsigned char* key, std::string_view plain, std::string_view ad,
                  std::string* nonce_out) {
@@ -137,7 +141,9 @@ void SecretValue::Wipe() {
   size_ = 0;
 }
 
-SecretValue::~SecretValue() { Wipe(); }
+SecretValue::~SecretValue() {
+  Wipe();
+}
 
 SecretValue::SecretValue(SecretValue&& o) noexcept : data_(o.data_), size_(o.size_) {
   o.data_ = nullptr;
@@ -252,14 +258,15 @@ Result<std::shared_ptr<const Vault::Key>> Vault::DeriveKey(const std::string& kd
     return damaged();
   }
   if (opts_.passphrase.empty()) {
-    return FailedPrecondition("the vault is sealed with a passphrase (keel.yaml vault.key: "
-                              "passphrase): set KEEL_VAULT_PASSPHRASE");
+    return FailedPrecondition(
+        "the vault is sealed with a passphrase (keel.yaml vault.key: "
+        "passphrase): set KEEL_VAULT_PASSPHRASE");
   }
   auto key = std::make_shared<Key>();
-  int rc = crypto_pwhash(key->bytes, sizeof key->bytes, opts_.passphrase.data(),
-                         opts_.passphrase.size(),
-                         reinterpret_cast<const unsigned char*>(salt->data()), ops,
-                         static_cast<size_t>(mem), crypto_pwhash_ALG_ARGON2ID13);
+  int rc =
+      crypto_pwhash(key->bytes, sizeof key->bytes, opts_.passphrase.data(), opts_.passphrase.size(),
+                    reinterpret_cast<const unsigned char*>(salt->data()), ops,
+                    static_cast<size_t>(mem), crypto_pwhash_ALG_ARGON2ID13);
   if (rc != 0) {
     return Unavailable("Argon2id could not derive the vault key (not enough memory for " +
                        std::to_string(mem >> 20) + " MiB?)");
@@ -286,7 +293,8 @@ Result<std::shared_ptr<const Vault::Key>> Vault::LoadKey(Txn* txn) {
       std::snprintf(octal, sizeof octal, "%04o", mode);
       return PermissionDenied("the vault key " + key_path + " has mode " + octal +
                               ": group or others can read it, so keel will not use it; run "
-                              "`chmod 600 " + key_path + "` (and consider the key exposed)");
+                              "`chmod 600 " +
+                              key_path + "` (and consider the key exposed)");
     }
     KEEL_ASSIGN_OR_RETURN(std::string bytes, fs->ReadFile(key_path, 1024));
     if (bytes.size() != kKeyBytes) {
@@ -330,8 +338,9 @@ Result<std::shared_ptr<const Vault::Key>> Vault::LoadKey(Txn* txn) {
                         " does not open this vault (the key file was replaced or damaged); "
                         "restore keys/vault.key from a snapshot");
       }
-      return DataLoss("the passphrase in KEEL_VAULT_PASSPHRASE does not open this vault (wrong "
-                      "passphrase, or damaged vault metadata)");
+      return DataLoss(
+          "the passphrase in KEEL_VAULT_PASSPHRASE does not open this vault (wrong "
+          "passphrase, or damaged vault metadata)");
     }
     key_ = key;
     // The derived key is cached; the passphrase is no longer needed in memory.
@@ -375,8 +384,8 @@ Result<std::shared_ptr<const Vault::Key>> Vault::LoadKey(Txn* txn) {
     std::string kdf_text = CanonicalJson(kdf);
     KEEL_ASSIGN_OR_RETURN(key, DeriveKey(kdf_text));
     KEEL_RETURN_IF_ERROR(WriteMeta(db, kMetaKdf, kdf_text));
-    created["kdf"] = {{"alg", "argon2id13"}, {"opslimit", kdf["opslimit"]},
-                      {"memlimit", kdf["memlimit"]}};
+    created["kdf"] = {
+        {"alg", "argon2id13"}, {"opslimit", kdf["opslimit"]}, {"memlimit", kdf["memlimit"]}};
   }
   std::string nonce;
   std::string ct = Seal(key->bytes, kCheckPlain, kCheckAd, &nonce);
@@ -432,7 +441,8 @@ Status Vault::SetSecret(Txn& txn, const std::string& name, std::string_view valu
 Result<SecretValue> Vault::Open(const Key& key, const std::string& name, std::string_view nonce,
                                 std::string_view ct) {
   if (nonce.size() != kNonceBytes || ct.size() < kTagBytes) {
-    return DataLoss("secret '" + name + "' cannot be opened: its stored nonce or ciphertext is "
+    return DataLoss("secret '" + name +
+                    "' cannot be opened: its stored nonce or ciphertext is "
                     "truncated (tampered or damaged); set it again with `keel secret set " +
                     name + "`");
   }
@@ -446,9 +456,11 @@ Result<SecretValue> Vault::Open(const Key& key, const std::string& name, std::st
       reinterpret_cast<const unsigned char*>(ad.data()), ad.size(),
       reinterpret_cast<const unsigned char*>(nonce.data()), key.bytes);
   if (rc != 0) {
-    return DataLoss("secret '" + name + "' cannot be opened: its ciphertext fails "
+    return DataLoss("secret '" + name +
+                    "' cannot be opened: its ciphertext fails "
                     "authentication (tampered, damaged, or copied from another name); set it "
-                    "again with `keel secret set " + name + "` or restore a snapshot");
+                    "again with `keel secret set " +
+                    name + "` or restore a snapshot");
   }
   return v;
 }
@@ -461,9 +473,13 @@ Status Vault::RecordUse(Txn& txn, const std::string& name, const SecretUse& use)
   }
   nlohmann::json payload = {{"name", name}};
   if (!use.purpose.empty()) payload["purpose"] = use.purpose;
-  KEEL_RETURN_IF_ERROR(txn.Append({use.actor.empty() ? "system" : use.actor, "secret.used",
-                                   "secret:" + name, use.run_id, use.step_id,
-                                   CanonicalJson(payload), {}})
+  KEEL_RETURN_IF_ERROR(txn.Append({use.actor.empty() ? "system" : use.actor,
+                                   "secret.used",
+                                   "secret:" + name,
+                                   use.run_id,
+                                   use.step_id,
+                                   CanonicalJson(payload),
+                                   {}})
                            .status());
   txn.OnCommit([this, dedupe] {
     std::lock_guard<std::mutex> l(mu_);
@@ -482,8 +498,7 @@ Result<SecretValue> Vault::GetSecret(Txn& txn, const std::string& name, const Se
   KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
   if (!row) {
     st->Reset();
-    return NotFound("secret '" + name + "' is not set; set it with `keel secret set " + name +
-                    "`");
+    return NotFound("secret '" + name + "' is not set; set it with `keel secret set " + name + "`");
   }
   std::string nonce(st->BlobView(0)), ct(st->BlobView(1));
   st->Reset();
@@ -500,8 +515,8 @@ Result<SecretValue> Vault::GetSecret(const std::string& name, const SecretUse& u
   std::string nonce, ct;
   {
     std::lock_guard<std::recursive_mutex> l(ws_->mu());
-    KEEL_ASSIGN_OR_RETURN(auto st,
-                          ws_->db()->Prepare("SELECT nonce, ciphertext FROM secrets WHERE name = ?"));
+    KEEL_ASSIGN_OR_RETURN(
+        auto st, ws_->db()->Prepare("SELECT nonce, ciphertext FROM secrets WHERE name = ?"));
     st->Bind(1, name);
     KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
     if (!row) {
@@ -515,7 +530,8 @@ Result<SecretValue> Vault::GetSecret(const std::string& name, const SecretUse& u
   if (!key.ok()) return key.status().WithContext("opening secret '" + name + "'");
   KEEL_ASSIGN_OR_RETURN(SecretValue v, Open(**key, name, nonce, ct));
   if (ws_->read_only()) {
-    return FailedPrecondition("secret '" + name + "' can be used only from a workspace open for "
+    return FailedPrecondition("secret '" + name +
+                              "' can be used only from a workspace open for "
                               "writing (each use is recorded in the ledger)");
   }
   Status s = ws_->Write([&](Txn& txn) { return RecordUse(txn, name, use); });

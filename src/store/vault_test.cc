@@ -109,7 +109,8 @@ TEST(Vault, GetInsideATransactionRecordsUseInIt) {
   EXPECT_TRUE(f.Entries("secret.used").empty());
   ASSERT_TRUE(f.ws->Write([&](Txn& t) {
                     return v.GetSecret(t, "api", {"provider:x", "call", "", ""}).status();
-                  }).ok());
+                  })
+                  .ok());
   EXPECT_EQ(f.Entries("secret.used").size(), 1u);
 }
 
@@ -118,8 +119,7 @@ TEST(Vault, BadNamesAndValuesAreRefusedWithoutEchoingThem) {
   Vault v(f.ws.get(), {});
   for (const std::string& bad :
        {std::string(), std::string(129, 'a'), std::string("a b"), std::string("a/b"),
-        std::string("../x"), std::string("na\0me", 5), std::string("é"),
-        std::string("hunter2!")}) {
+        std::string("../x"), std::string("na\0me", 5), std::string("é"), std::string("hunter2!")}) {
     Status s = f.Set(v, bad, "value");
     EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
     if (bad.size() > 3) {
@@ -201,7 +201,8 @@ TEST(Vault, TamperedOrSwappedCiphertextIsDataLoss) {
   std::string ct;
   {
     std::lock_guard<std::recursive_mutex> l(f.ws->mu());
-    auto st = std::move(f.ws->db()->Prepare("SELECT ciphertext FROM secrets WHERE name = 'a'")).value();
+    auto st =
+        std::move(f.ws->db()->Prepare("SELECT ciphertext FROM secrets WHERE name = 'a'")).value();
     ASSERT_TRUE(*st->Step());
     ct = std::string(st->BlobView(0));
   }
@@ -210,9 +211,8 @@ TEST(Vault, TamperedOrSwappedCiphertextIsDataLoss) {
     bad[bit / 8] = static_cast<char>(bad[bit / 8] ^ (1 << (bit % 8)));
     {
       std::lock_guard<std::recursive_mutex> l(f.ws->mu());
-      auto st =
-          std::move(f.ws->db()->Prepare("UPDATE secrets SET ciphertext = ? WHERE name = 'a'"))
-              .value();
+      auto st = std::move(f.ws->db()->Prepare("UPDATE secrets SET ciphertext = ? WHERE name = 'a'"))
+                    .value();
       st->BindBlob(1, bad);
       ASSERT_TRUE(st->Run().ok());
     }
@@ -224,8 +224,9 @@ TEST(Vault, TamperedOrSwappedCiphertextIsDataLoss) {
   f.Sql("UPDATE secrets SET ciphertext = x'0102' WHERE name = 'a'");
   EXPECT_EQ(v.GetSecret("a", {}).status().code(), StatusCode::kDataLoss);
   // b's nonce and ciphertext moved under the name a: the name is associated data.
-  f.Sql("UPDATE secrets SET nonce = (SELECT nonce FROM secrets WHERE name = 'b'), ciphertext = "
-        "(SELECT ciphertext FROM secrets WHERE name = 'b') WHERE name = 'a'");
+  f.Sql(
+      "UPDATE secrets SET nonce = (SELECT nonce FROM secrets WHERE name = 'b'), ciphertext = "
+      "(SELECT ciphertext FROM secrets WHERE name = 'b') WHERE name = 'a'");
   auto r = v.GetSecret("a", {});
   EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
   EXPECT_EQ(r.status().message().find("value-of-b"), std::string::npos);
@@ -264,8 +265,9 @@ TEST(Vault, PassphraseMode) {
   EXPECT_NE(r.status().message().find("vault.key: passphrase"), std::string::npos);
   EXPECT_EQ(f.Set(file_mode, "c", "v").code(), StatusCode::kFailedPrecondition);
   // Damaged KDF settings never reach Argon2id with absurd limits.
-  f.Sql("UPDATE meta SET value = '{\"alg\":\"argon2id13\",\"memlimit\":99999999999,"
-        "\"opslimit\":3,\"salt\":\"00\"}' WHERE key = 'vault.kdf'");
+  f.Sql(
+      "UPDATE meta SET value = '{\"alg\":\"argon2id13\",\"memlimit\":99999999999,"
+      "\"opslimit\":3,\"salt\":\"00\"}' WHERE key = 'vault.kdf'");
   EXPECT_EQ(Vault(f.ws.get(), Passphrase("correct horse")).GetSecret("a", {}).status().code(),
             StatusCode::kDataLoss);
 }
