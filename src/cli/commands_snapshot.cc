@@ -27,7 +27,7 @@ void RegisterSnapshotCommands(CLI::App& app, Context* ctx) {
                     "snapshots.keep)");
     cmd->add_flag("--list", o->list, "List the published snapshots, oldest first, and exit");
     cmd->add_flag("--json", o->json, "Print JSON");
-    cmd->callback(Run(ctx, [ctx, o]() -> Status {
+    cmd->callback(Run(ctx, [ctx, o, cmd]() -> Status {
       if (o->list) {
         KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(true));
         KEEL_ASSIGN_OR_RETURN(auto names, store::ListSnapshots(ctx->env.fs, ws->snapshots_dir()));
@@ -43,7 +43,9 @@ void RegisterSnapshotCommands(CLI::App& app, Context* ctx) {
         }
         return OkStatus();
       }
-      if (o->keep < 0) return InvalidArgument("--keep must be at least 1");
+      if (cmd->count("--keep") > 0 && o->keep < 1) {
+        return InvalidArgument("--keep must be at least 1");
+      }
       KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
       store::SnapshotOptions so;
       so.keep = o->keep;

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -111,6 +112,11 @@ Status SyncFile(const std::string& path) {
   ::close(fd);
   if (rc != 0) return DataLoss("fsync of " + path + " failed: " + std::to_string(e));
   return OkStatus();
+}
+
+bool IsRegularFile(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 && S_ISREG(st.st_mode);
 }
 
 struct ChainSummary {
@@ -335,6 +341,15 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
   const std::string tmp = JoinPath(snapdir, kTmpPrefix + name);
   const std::string final_path = JoinPath(snapdir, name);
   KEEL_RETURN_IF_ERROR(fs->CreateDirs(tmp, 0700));
+  // On any failure the temp folder goes at once (the next snapshot would remove it anyway).
+  struct TmpGuard {
+    FileSystem* fs;
+    std::string path;
+    bool published = false;
+    ~TmpGuard() {
+      if (!published) fs->RemoveTree(path).IgnoreError();
+    }
+  } guard{fs, tmp};
 
   SnapshotResult res;
   res.name = name;
@@ -356,6 +371,7 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
     for (const auto& k : keys) {
       // Skip WriteFileAtomic's temp files: not keys yet.
       if (k.size() > 4 && k.compare(k.size() - 4, 4, ".tmp") == 0) continue;
+      if (!IsRegularFile(JoinPath(ws.keys_dir(), k))) continue;
       KEEL_ASSIGN_OR_RETURN(int mode, fs->Mode(JoinPath(ws.keys_dir(), k)));
       KEEL_RETURN_IF_ERROR(copy("keys/" + k, mode & 0777));
     }
@@ -427,6 +443,7 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
   // Everything is written but not published: a crash here leaves only a .tmp- folder.
   KEEL_CRASH_POINT("snapshot.mid");
   KEEL_RETURN_IF_ERROR(fs->Rename(tmp, final_path));
+  guard.published = true;
   KEEL_RETURN_IF_ERROR(fs->SyncDir(snapdir));
 
   res.ledger_size = facts.chain.size;

@@ -218,6 +218,10 @@ TEST(Snapshot, DamagedArtifactFailsTheSnapshotAndLeavesNothingPublished) {
   EXPECT_EQ(r.status().code(), StatusCode::kDataLoss);
   EXPECT_NE(r.status().message().find(h), std::string::npos);
   EXPECT_TRUE(ListSnapshots(f.env.fs, f.ws->snapshots_dir())->empty());
+  auto left = *f.env.fs->ListDir(f.ws->snapshots_dir());
+  for (const auto& n : left) EXPECT_NE(n.rfind(".tmp-", 0), 0u) << n << " left after a failure";
+  // A stray leftover of a killed snapshot is removed by the next one.
+  ASSERT_TRUE(f.env.fs->CreateDirs(f.ws->snapshots_dir() + "/.tmp-20250101T000000Z", 0700).ok());
   // Repaired: the next snapshot publishes and removes the earlier temp folder.
   WriteFile(path, "precious");
   ASSERT_TRUE(CreateSnapshot(*f.ws, {}).ok());
