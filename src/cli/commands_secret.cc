@@ -1,5 +1,6 @@
 // keel secret set|list|rm. No command prints a value: there is deliberately no `get`
 // (adapters and providers open secrets in-process through store::Vault).
+#include <signal.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -35,23 +36,39 @@ class WipedBuffer {
   std::vector<char> buf_;
 };
 
-// Turns terminal echo off for its lifetime (when standard input is a terminal).
+// The terminal settings to put back if the operator interrupts the hidden prompt.
+termios g_saved_termios;
+
+void RestoreTerminalAndDie(int sig) {
+  ::tcsetattr(0, TCSANOW, &g_saved_termios);
+  ::signal(sig, SIG_DFL);
+  ::raise(sig);
+}
+
+// Turns terminal echo off for its lifetime (when standard input is a terminal); Ctrl-C or
+// a termination signal while it is off restores echo before the process ends.
 class NoEcho {
  public:
   NoEcho() {
-    if (::tcgetattr(0, &old_) == 0) {
-      termios t = old_;
+    if (::tcgetattr(0, &g_saved_termios) == 0) {
+      old_int_ = ::signal(SIGINT, RestoreTerminalAndDie);
+      old_term_ = ::signal(SIGTERM, RestoreTerminalAndDie);
+      old_hup_ = ::signal(SIGHUP, RestoreTerminalAndDie);
+      termios t = g_saved_termios;
       t.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-      active_ = ::tcsetattr(0, TCSAFLUSH, &t) == 0;
+      active_ = ::tcsetattr(0, TCSANOW, &t) == 0;
     }
   }
   ~NoEcho() {
-    if (active_) ::tcsetattr(0, TCSAFLUSH, &old_);
+    if (active_) ::tcsetattr(0, TCSANOW, &g_saved_termios);
+    if (old_int_ != SIG_ERR) ::signal(SIGINT, old_int_);
+    if (old_term_ != SIG_ERR) ::signal(SIGTERM, old_term_);
+    if (old_hup_ != SIG_ERR) ::signal(SIGHUP, old_hup_);
   }
 
  private:
-  termios old_{};
   bool active_ = false;
+  sighandler_t old_int_ = SIG_ERR, old_term_ = SIG_ERR, old_hup_ = SIG_ERR;
 };
 
 // Reads the value of secret `name`: one line typed without echo from a terminal, else all of
@@ -65,8 +82,10 @@ Result<store::SecretValue> ReadSecretValue(const std::string& name) {
   {
     std::unique_ptr<NoEcho> no_echo;
     if (tty) {
-      std::cerr << "value of secret " << name << " (input hidden): " << std::flush;
+      // Echo goes off before the prompt appears, so nothing typed after it is shown, and
+      // without flushing, so nothing typed early is lost.
       no_echo = std::make_unique<NoEcho>();
+      std::cerr << "value of secret " << name << " (input hidden): " << std::flush;
     }
     while (n < buf.capacity()) {
       ssize_t k = ::read(0, buf.data() + n, buf.capacity() - n);

@@ -2,7 +2,9 @@
 // every secret command (including the error paths), the ledger, the artifacts, keel.db and
 // its WAL, snapshots and a restored copy are scanned: the value must appear nowhere.
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <pty.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -212,19 +214,26 @@ TEST(SecretCli, TerminalInputIsNotEchoed) {
     ::_exit(127);
   }
   std::string seen;
-  char buf[4096];
-  // Wait for the prompt, type the value, read until the child closes the terminal.
-  while (seen.find("input hidden") == std::string::npos) {
+  // Reads what the child shows, giving up (and killing it) after 20 s of silence.
+  auto read_some = [&]() -> bool {
+    struct pollfd p = {master, POLLIN, 0};
+    if (::poll(&p, 1, 20000) <= 0) {
+      ::kill(pid, SIGKILL);
+      ADD_FAILURE() << "keel did not answer on the terminal; saw: " << seen;
+      return false;
+    }
+    char buf[4096];
     ssize_t n = ::read(master, buf, sizeof buf);
-    if (n <= 0) break;
+    if (n <= 0) return false;
     seen.append(buf, static_cast<size_t>(n));
+    return true;
+  };
+  // Wait for the prompt, type the value, read until the child closes the terminal.
+  while (seen.find("input hidden") == std::string::npos && read_some()) {
   }
   std::string line = canary + "\n";
   ASSERT_EQ(::write(master, line.data(), line.size()), static_cast<ssize_t>(line.size()));
-  for (;;) {
-    ssize_t n = ::read(master, buf, sizeof buf);
-    if (n <= 0) break;
-    seen.append(buf, static_cast<size_t>(n));
+  while (read_some()) {
   }
   int status = 0;
   ::waitpid(pid, &status, 0);
