@@ -73,7 +73,7 @@ class SecretValue {
 
 enum class VaultKeyMode { kFile, kPassphrase };
 // Argon2id cost, used only when a passphrase vault is created; afterwards the limits stored
-// in the meta table are used. moderate: 3 passes over 256 MiB (seconds, 256 MiB; libsodium's and
+// in the meta table are used. moderate: 3 passes over 256 MiB (1-4 s here; libsodium's and
 // OWASP's recommendation for keys); interactive: 2 passes over 64 MiB (for tests).
 enum class KdfStrength { kInteractive, kModerate };
 
