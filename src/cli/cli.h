@@ -46,5 +46,7 @@ void RegisterArtifactCommands(CLI::App& app, Context* ctx);   // artifact put|ge
 void RegisterDemoCommands(CLI::App& app, Context* ctx);       // demo
 void RegisterRecordCommands(CLI::App& app, Context* ctx);  // record add|show|list|set|types, import
 void RegisterDebugCommands(CLI::App& app, Context* ctx);      // debug append (tests)
+void RegisterSecretCommands(CLI::App& app, Context* ctx);     // secret set|list|rm
+void RegisterSnapshotCommands(CLI::App& app, Context* ctx);   // snapshot, restore
 
 }  // namespace keel::cli

@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   keel::cli::RegisterDemoCommands(app, &ctx);
   keel::cli::RegisterRecordCommands(app, &ctx);
   keel::cli::RegisterDebugCommands(app, &ctx);
+  keel::cli::RegisterSecretCommands(app, &ctx);
+  keel::cli::RegisterSnapshotCommands(app, &ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

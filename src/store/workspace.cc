@@ -51,7 +51,13 @@ std::string DefaultConfigText(const std::string& id, const std::string& name) {
          "\n"
          "snapshots:\n"
          "  # `keel snapshot` keeps this many snapshots and prunes older ones.\n"
-         "  keep: 7\n";
+         "  keep: 7\n"
+         "\n"
+         "vault:\n"
+         "  # The key that seals secrets (docs/vault.md): file = keys/vault.key (32 random\n"
+         "  # bytes, mode 0600, made by the first `keel secret set`); passphrase = derived\n"
+         "  # with Argon2id from $KEEL_VAULT_PASSPHRASE. Fixed once the first secret is set.\n"
+         "  key: file\n";
 }
 
 Result<WorkspaceConfig> ParseWorkspaceConfig(const std::string& text, const std::string& path) {
