@@ -41,7 +41,8 @@ Result<std::string> ReadInput(const std::string& path, uint64_t max_bytes);
 // "@file" -> file contents; "-" -> stdin; otherwise the text itself.
 Result<std::string> TextOrFile(const std::string& arg, uint64_t max_bytes);
 
-void RegisterWorkspaceCommands(CLI::App& app, Context* ctx);  // init, ledger, verify, demo
+void RegisterWorkspaceCommands(CLI::App& app, Context* ctx);  // init, ledger, demo
 void RegisterArtifactCommands(CLI::App& app, Context* ctx);   // artifact put|get|show|lineage
+void RegisterIntegrityCommands(CLI::App& app, Context* ctx);  // verify, checkpoint
 
 }  // namespace keel::cli

@@ -7,6 +7,7 @@
 
 #include "core/crash_point.h"
 #include "core/json.h"
+#include "store/checkpoint.h"
 #include "store/schema.h"
 #include "store/sql.h"
 
@@ -201,7 +202,8 @@ Result<std::string> Workspace::Find(const std::string& flag, const std::string& 
                   "`keel init DIR`");
 }
 
-Workspace::Workspace(std::string dir, Env env) : dir_(std::move(dir)), env_(env) {}
+Workspace::Workspace(std::string dir, Env env)
+    : dir_(std::move(dir)), env_(env), checkpoint_state_(std::make_unique<CheckpointState>()) {}
 Workspace::~Workspace() = default;
 
 std::string Workspace::db_path() const { return JoinPath(dir_, kDbFile); }
@@ -227,7 +229,36 @@ Status Workspace::Write(const std::function<Status(Txn&)>& fn) {
   s = db_->Commit();
   if (!s.ok()) return s;
   for (auto& f : txn.on_commit_) f();
+  if (txn.appended_ > 0) MaybeAutoCheckpoint(txn.tail_seq_);
   return OkStatus();
+}
+
+void Workspace::MaybeAutoCheckpoint(int64_t size) {
+  CheckpointState& st = *checkpoint_state_;
+  if (!st.loaded) {
+    auto last = db_->QueryInt("SELECT COALESCE(MAX(tree_size), 0) FROM checkpoints");
+    if (!last.ok()) {
+      st.last_error = last.status();
+      return;
+    }
+    st.loaded = true;
+    st.next_due = *last + config_.checkpoint_every;
+  }
+  if (size < st.next_due) return;
+  // CheckpointIfDue re-reads the last checkpoint inside its transaction: another process
+  // may have taken one since.
+  auto r = CheckpointIfDue(*this);
+  if (r.ok()) {
+    st.last_error = OkStatus();
+  } else {
+    st.last_error = r.status().WithContext("automatic ledger checkpoint");
+    st.next_due = size + config_.checkpoint_every;  // do not retry on every commit
+  }
+}
+
+Status Workspace::last_auto_checkpoint_status() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return checkpoint_state_->last_error;
 }
 
 Result<LedgerEntry> Txn::Append(const NewEntry& in) {
@@ -306,6 +337,7 @@ Result<LedgerEntry> Txn::Append(const NewEntry& in) {
   ins->Reset();
   tail_seq_ = e.seq;
   tail_hash_ = e.hash;
+  ++appended_;
   return e;
 }
 
