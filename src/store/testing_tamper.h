@@ -32,3 +32,31 @@ std::string LogicalDump(const std::string& workspace_dir);
 void CopyTree(const std::string& from, const std::string& to);
 
 }  // namespace keel::testing
+
+namespace keel::testing {
+
+struct TamperCounts {
+  int trials = 0;
+  int changed = 0;           // trials whose logical content differs from the original
+  int detected_changed = 0;  // ... and that verify reported
+  int unchanged = 0;
+  int detected_unchanged = 0;
+  std::vector<std::string> misses;  // changed but not detected: must stay empty
+};
+
+// Builds the workspace the tamper campaigns start from in `dir`: entries, artifacts,
+// automatic checkpoints, ending with a checkpoint, closed (WAL folded into keel.db).
+void BuildTamperWorkspace(const std::string& dir, const Env& env, int entries);
+
+// `trials` single-byte flips at seeded random positions of keel.db (90%) or an artifact
+// file (10%), each on a fresh copy of `pristine` made in `scratch`.
+TamperCounts RunByteFlips(const std::string& pristine, const std::string& scratch, int trials,
+                          uint64_t seed);
+
+// `trials` structural mutations, cycling through: a deleted entry, two entries swapped, a
+// truncated tail, an older copy of the database put back, an entry edited with the chain
+// re-hashed after it (a forger without the key). Every one changes content.
+TamperCounts RunStructuralMutations(const std::string& pristine, const std::string& scratch,
+                                    int trials, uint64_t seed);
+
+}  // namespace keel::testing

@@ -442,6 +442,20 @@ class Verifier {
       Problem("the first " + std::to_string(size) + " entries no longer match the " +
               Where(CheckpointInfo{size, {}, 0, {}, {}}, where) + range);
     }
+    // A checkpoint row of size T commits together with its ledger.checkpoint entry T + 1,
+    // so removing only that last entry is noticed too.
+    for (const auto& c : rows_) {
+      bool found = false;
+      for (const auto& [seq, payload] : checkpoint_entries_) {
+        if (seq != c.tree_size + 1) continue;
+        auto j = nlohmann::json::parse(payload, nullptr, false);
+        found = !j.is_discarded() && j.is_object() && j.value("tree_size", int64_t{-1}) == c.tree_size;
+      }
+      if (!found && c.tree_size < n + 1) {
+        Problem(Where(c, "database") + ": ledger entry " + std::to_string(c.tree_size + 1) +
+                " that records it is missing or altered");
+      }
+    }
     // Each ledger.checkpoint entry names a checkpoint row committed with it.
     for (const auto& [seq, payload] : checkpoint_entries_) {
       auto j = nlohmann::json::parse(payload, nullptr, false);
