@@ -2,9 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
-#include <condition_variable>
 #include <cstring>
-#include <deque>
 #include <map>
 #include <mutex>
 #include <nlohmann/json.hpp>
@@ -22,121 +20,11 @@
 namespace keel::store {
 namespace {
 
-constexpr size_t kBatchEntries = 4096;
-
-// Column storage classes as the schema declares them. The hash covers bytes, not SQLite's
-// type tags; an edit that turns a TEXT value into a BLOB of the same bytes is still an edit.
-#define TYPES_OK                                                                             \
-  "(typeof(time_us) = 'integer' AND typeof(actor) = 'text' AND typeof(kind) = 'text' AND "  \
-  "typeof(subject) = 'text' AND typeof(run_id) = 'text' AND typeof(step_id) = 'text' AND "  \
-  "typeof(payload) = 'text' AND typeof(artifacts) = 'blob' AND typeof(prev_hash) = 'blob' " \
-  "AND typeof(hash) = 'blob')"
-
-// Canonical encodings of a run of consecutive entries, built by the scanning thread and
-// hashed by the worker.
-struct Batch {
-  std::string buf;
-  std::vector<uint32_t> ends;  // end offset of each entry's encoding in buf
-  std::vector<Digest> stored;  // the hash column as stored
-  std::vector<int64_t> seqs;
-  void Clear() {
-    buf.clear();
-    ends.clear();
-    stored.clear();
-    seqs.clear();
-  }
-};
-
-// A bounded hand-off between the scanner and the hashing worker.
-class BatchQueue {
- public:
-  std::unique_ptr<Batch> TakeFree() {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return !free_.empty() || allocated_ < kMaxBatches; });
-    if (!free_.empty()) {
-      auto b = std::move(free_.back());
-      free_.pop_back();
-      return b;
-    }
-    ++allocated_;
-    auto b = std::make_unique<Batch>();
-    b->buf.reserve(kBatchEntries * 256);
-    return b;
-  }
-  void PushFull(std::unique_ptr<Batch> b) {
-    std::lock_guard<std::mutex> l(mu_);
-    full_.push_back(std::move(b));
-    cv_.notify_all();
-  }
-  void Close() {
-    std::lock_guard<std::mutex> l(mu_);
-    closed_ = true;
-    cv_.notify_all();
-  }
-  // nullptr once closed and drained.
-  std::unique_ptr<Batch> TakeFull() {
-    std::unique_lock<std::mutex> l(mu_);
-    cv_.wait(l, [&] { return !full_.empty() || closed_; });
-    if (full_.empty()) return nullptr;
-    auto b = std::move(full_.front());
-    full_.pop_front();
-    return b;
-  }
-  void Recycle(std::unique_ptr<Batch> b) {
-    b->Clear();
-    std::lock_guard<std::mutex> l(mu_);
-    free_.push_back(std::move(b));
-    cv_.notify_all();
-  }
-
- private:
-  static constexpr int kMaxBatches = 4;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  std::vector<std::unique_ptr<Batch>> free_;
-  std::deque<std::unique_ptr<Batch>> full_;
-  int allocated_ = 0;
-  bool closed_ = false;
-};
-
-// The worker: recomputes each entry hash and builds the Merkle tree over the stored hashes,
-// taking the root at every size a checkpoint names.
-struct HashWorker {
-  BatchQueue* queue;
-  std::vector<int64_t> wanted_sizes;  // sorted, distinct
-  std::map<int64_t, Digest> roots;
-  int64_t first_mismatch_seq = 0;
-  int64_t leaves = 0;
-
-  void Run() {
-    MerkleHasher h;
-    MerkleTreeBuilder tree;
-    size_t w = 0;
-    auto take_roots = [&] {
-      while (w < wanted_sizes.size() && wanted_sizes[w] <= static_cast<int64_t>(tree.size())) {
-        if (wanted_sizes[w] == static_cast<int64_t>(tree.size())) {
-          roots[wanted_sizes[w]] = tree.Root();
-        }
-        ++w;
-      }
-    };
-    take_roots();
-    while (auto b = queue->TakeFull()) {
-      uint32_t begin = 0;
-      for (size_t i = 0; i < b->ends.size(); ++i) {
-        std::string_view enc(b->buf.data() + begin, b->ends[i] - begin);
-        begin = b->ends[i];
-        if (first_mismatch_seq == 0 && h.Plain(enc) != b->stored[i]) {
-          first_mismatch_seq = b->seqs[i];
-        }
-        tree.AddLeafHash(h.Leaf(b->stored[i]));
-        if (w < wanted_sizes.size()) take_roots();
-      }
-      queue->Recycle(std::move(b));
-    }
-    leaves = static_cast<int64_t>(tree.size());
-  }
-};
+// Below this many entries one thread scans everything; above, two threads each scan a range
+// on their own connection.
+constexpr int64_t kParallelFrom = 8192;
+// Verify reads the whole file once, sequentially: mapping it saves a copy per page.
+constexpr char kMmapPragma[] = "PRAGMA mmap_size = 4294967296";
 
 inline void PutU32(std::string* out, uint32_t v) {
   char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
@@ -171,6 +59,136 @@ struct PutEntry {
   bool references_subject;
 };
 
+// Scans the entries with lo <= seq <= hi: checks types, seq continuity and prev links
+// inside the range, recomputes each hash, and builds the Merkle tree over the stored hashes
+// (whose first leaf is tree position `offset`), taking the root at each wanted tree size.
+struct RangeScan {
+  int64_t lo = 1, hi = 0, offset = 0;
+  std::vector<int64_t> wanted;  // absolute tree sizes in (offset, offset + hi - lo + 1]
+
+  int64_t count = 0, first_seq = 0, last_seq = 0;
+  Digest first_prev{}, last_hash{};
+  int64_t bad_seq = 0;
+  std::string bad_reason;
+  int64_t mismatch_seq = 0;
+  std::map<int64_t, Digest> roots;  // by absolute tree size; relative to offset
+  Digest final_root{};
+  int64_t leaves = 0;
+  std::unordered_map<Digest, int64_t, DigestHasher> referenced;  // -> first seq
+  std::vector<PutEntry> puts;
+  std::vector<std::pair<int64_t, std::string>> checkpoint_entries;
+  std::string error;
+
+  void Problem(int64_t seq, std::string why) {
+    if (bad_seq == 0) {
+      bad_seq = seq;
+      bad_reason = std::move(why);
+    }
+  }
+
+  void Run(sql::Db* db) {
+    auto st = db->Prepare(
+        "SELECT seq, time_us, actor, kind, subject, run_id, step_id, payload, artifacts, "
+        "prev_hash, hash FROM ledger WHERE seq >= ? AND seq <= ? ORDER BY seq");
+    if (!st.ok()) {
+      error = st.status().message();
+      return;
+    }
+    sql::Stmt& q = **st;
+    q.Bind(1, lo).Bind(2, hi);
+    MerkleHasher h;
+    MerkleTreeBuilder tree;
+    std::string buf;
+    buf.reserve(4096);
+    size_t w = 0;
+    auto take_roots = [&] {
+      int64_t size = offset + static_cast<int64_t>(tree.size());
+      while (w < wanted.size() && wanted[w] <= size) {
+        if (wanted[w] == size) roots[size] = tree.Root();
+        ++w;
+      }
+    };
+    take_roots();
+    int64_t expected = lo;
+    Digest prev{};
+    for (;;) {
+      auto row = q.Step();
+      if (!row.ok()) {
+        error = row.status().message();
+        break;
+      }
+      if (!*row) break;
+      int64_t seq = q.Int(0);
+      bool types_ok = q.Type(0) == sql::ColType::kInteger && q.Type(1) == sql::ColType::kInteger;
+      for (int c = 2; c <= 7; ++c) types_ok = types_ok && q.Type(c) == sql::ColType::kText;
+      for (int c = 8; c <= 10; ++c) types_ok = types_ok && q.Type(c) == sql::ColType::kBlob;
+      if (!types_ok) Problem(seq, "a column holds a value of the wrong type");
+      if (seq != expected) {
+        Problem(expected, seq > expected ? "entries " + std::to_string(expected) + ".." +
+                                               std::to_string(seq - 1) + " are missing"
+                                         : "entry " + std::to_string(seq) + " is out of order");
+      }
+      expected = seq + 1;
+      buf.clear();
+      buf.append("keel.ledger.v1\n", 15);
+      PutU64(&buf, static_cast<uint64_t>(seq));
+      PutU64(&buf, static_cast<uint64_t>(q.Int(1)));
+      std::string_view kind = q.TextView(3);
+      PutStr(&buf, q.TextView(2));
+      PutStr(&buf, kind);
+      for (int col = 4; col <= 7; ++col) PutStr(&buf, q.TextView(col));
+      std::string_view arts = q.BlobView(8);
+      if (arts.size() % 32 != 0) Problem(seq, "its artifact list is damaged");
+      PutU32(&buf, static_cast<uint32_t>(arts.size() / 32));
+      buf.append(arts.data(), arts.size() - arts.size() % 32);
+      std::string_view p = q.BlobView(9), hv = q.BlobView(10);
+      Digest prev_col{};
+      if (p.size() != 32) {
+        Problem(seq, "its prev_hash is damaged");
+      } else {
+        std::memcpy(prev_col.data(), p.data(), 32);
+      }
+      buf.append(reinterpret_cast<const char*>(prev_col.data()), 32);
+      Digest stored{};
+      if (hv.size() != 32) {
+        Problem(seq, "its hash is damaged");
+      } else {
+        std::memcpy(stored.data(), hv.data(), 32);
+      }
+      if (count == 0) {
+        first_seq = seq;
+        first_prev = prev_col;
+      } else if (prev_col != prev) {
+        Problem(seq, "prev_hash does not link to entry " + std::to_string(seq - 1) + "'s hash");
+      }
+      if (mismatch_seq == 0 && h.Plain(buf) != stored) mismatch_seq = seq;
+      prev = stored;
+      tree.AddLeafHash(h.Leaf(stored));
+      if (w < wanted.size()) take_roots();
+      for (size_t i = 0; i + 32 <= arts.size(); i += 32) {
+        Digest d;
+        std::memcpy(d.data(), arts.data() + i, 32);
+        referenced.try_emplace(d, seq);
+      }
+      if (kind == "artifact.put") {
+        std::string subject(q.TextView(4));
+        bool refs = false;
+        for (size_t i = 0; i + 32 <= arts.size(); i += 32) {
+          refs = refs || ToHex(reinterpret_cast<const uint8_t*>(arts.data() + i), 32) == subject;
+        }
+        puts.push_back({seq, q.Int(1), std::move(subject), std::string(q.TextView(7)), refs});
+      } else if (kind == "ledger.checkpoint") {
+        checkpoint_entries.emplace_back(seq, std::string(q.TextView(7)));
+      }
+      ++count;
+      last_seq = seq;
+    }
+    last_hash = prev;
+    final_root = tree.Root();
+    leaves = static_cast<int64_t>(tree.size());
+  }
+};
+
 std::string Where(const CheckpointInfo& c, const std::string& where) {
   return "checkpoint of " + std::to_string(c.tree_size) + " entries (" + where + ")";
 }
@@ -195,6 +213,7 @@ class Verifier {
       Problem("checkpoints.log cannot be read: " + log.status().message());
     }
     sql::Db* db = ws_.db();
+    db->Exec(kMmapPragma).IgnoreError();
     Status s = db->Exec("BEGIN");
     if (!s.ok()) {
       Problem("the database cannot be read: " + s.message());
@@ -241,123 +260,96 @@ class Verifier {
     std::set<int64_t> sizes;
     for (const auto& c : rows_) sizes.insert(c.tree_size);
     for (const auto& c : log_.entries) sizes.insert(c.tree_size);
-    BatchQueue queue;
-    HashWorker worker;
-    worker.queue = &queue;
-    worker.wanted_sizes.assign(sizes.begin(), sizes.end());
-    std::thread t([&] { worker.Run(); });
+    auto n_or = ws_.db()->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM ledger");
+    if (!n_or.ok()) {
+      Problem("the ledger cannot be read: " + n_or.status().message());
+      return;
+    }
+    const int64_t n = *n_or;
+    // RFC 6962 splits a tree of n leaves at k, the largest power of two below n; every tree
+    // size in (k, n] has the same perfect left subtree [0, k). So the two halves hash
+    // independently and combine: root(s) = node(root[0, k), root[k, s)).
+    int64_t k = n;
+    if (n >= kParallelFrom) {
+      k = 1;
+      while (k * 2 < n) k *= 2;
+    }
+    RangeScan a, b;
+    a.lo = 1;
+    a.hi = k;
+    b.lo = k + 1;
+    b.hi = n;
+    b.offset = k;
+    for (int64_t s : sizes) (s <= k ? a.wanted : b.wanted).push_back(s);
+    std::thread t;
+    std::string b_open_error;
+    if (k < n) {
+      t = std::thread([&] {
+        sql::OpenOptions o;
+        o.read_only = true;
+        auto db = sql::Db::Open(ws_.db_path(), o);
+        if (!db.ok()) {
+          b.error = db.status().message();
+          return;
+        }
+        (*db)->Exec(kMmapPragma).IgnoreError();
+        // Entries are append-only, so a second read transaction sees the same entries up
+        // to n as the main one (anything newer is outside the range).
+        if (Status s = (*db)->Exec("BEGIN"); !s.ok()) {
+          b.error = s.message();
+          return;
+        }
+        b.Run(db->get());
+        (*db)->Exec("COMMIT").IgnoreError();
+      });
+    }
+    a.Run(ws_.db());
+    if (t.joinable()) t.join();
 
-    int64_t expected = 1;
-    int64_t link_bad_seq = 0;
-    std::string link_bad_reason;
-    auto link_problem = [&](int64_t seq, std::string why) {
-      if (link_bad_seq == 0) {
-        link_bad_seq = seq;
-        link_bad_reason = std::move(why);
-      }
+    r_.entries_checked = a.count + b.count;
+    roots_ = std::move(a.roots);
+    for (const auto& [size, partial] : b.roots) {
+      MerkleHasher h;
+      roots_[size] = h.Node(a.final_root, partial);
+    }
+    // Findings in seq order: the first bad entry is the smallest seq any check names.
+    std::vector<std::pair<int64_t, std::string>> bad;
+    auto add = [&](int64_t seq, const std::string& why) {
+      if (seq != 0) bad.emplace_back(seq, why);
     };
-    Digest prev{};
-    std::string scan_error;
-    auto batch = queue.TakeFree();
-    auto st = ws_.db()->Prepare(
-        "SELECT seq, time_us, actor, kind, subject, run_id, step_id, payload, artifacts, "
-        "prev_hash, hash, " TYPES_OK " FROM ledger ORDER BY seq");
-    if (!st.ok()) {
-      scan_error = st.status().message();
-    } else {
-      sql::Stmt& q = **st;
-      for (;;) {
-        auto row = q.Step();
-        if (!row.ok()) {
-          scan_error = row.status().message();
-          break;
-        }
-        if (!*row) break;
-        int64_t seq = q.Int(0);
-        if (q.Int(11) != 1) link_problem(seq, "a column holds a value of the wrong type");
-        if (seq != expected) {
-          link_problem(expected, seq > expected
-                                     ? "entries " + std::to_string(expected) + ".." +
-                                           std::to_string(seq - 1) + " are missing"
-                                     : "entry " + std::to_string(seq) + " is out of order");
-        }
-        expected = seq + 1;
-        std::string& buf = batch->buf;
-        buf.append("keel.ledger.v1\n", 15);
-        PutU64(&buf, static_cast<uint64_t>(seq));
-        PutU64(&buf, static_cast<uint64_t>(q.Int(1)));
-        std::string_view kind = q.TextView(3);
-        for (int col = 2; col <= 7; ++col) PutStr(&buf, col == 3 ? kind : q.TextView(col));
-        std::string_view arts = q.BlobView(8);
-        if (arts.size() % 32 != 0) link_problem(seq, "its artifact list is damaged");
-        PutU32(&buf, static_cast<uint32_t>(arts.size() / 32));
-        buf.append(arts.data(), arts.size() - arts.size() % 32);
-        std::string_view p = q.BlobView(9), h = q.BlobView(10);
-        Digest stored{};
-        if (p.size() != 32) {
-          link_problem(seq, "its prev_hash is damaged");
-          buf.append(32, '\0');
-        } else {
-          buf.append(p);
-          if (std::memcmp(p.data(), prev.data(), 32) != 0) {
-            link_problem(seq, seq == 1 ? "prev_hash of the first entry is not zero"
-                                       : "prev_hash does not link to entry " +
-                                             std::to_string(seq - 1) + "'s hash");
-          }
-        }
-        if (h.size() != 32) {
-          link_problem(seq, "its hash is damaged");
-        } else {
-          std::memcpy(stored.data(), h.data(), 32);
-        }
-        prev = stored;
-        batch->ends.push_back(static_cast<uint32_t>(buf.size()));
-        batch->stored.push_back(stored);
-        batch->seqs.push_back(seq);
-        for (size_t i = 0; i + 32 <= arts.size(); i += 32) {
-          Digest d;
-          std::memcpy(d.data(), arts.data() + i, 32);
-          referenced_.try_emplace(d, seq);
-        }
-        if (kind == "artifact.put") {
-          std::string subject(q.TextView(4));
-          bool refs = false;
-          for (size_t i = 0; i + 32 <= arts.size(); i += 32) {
-            refs = refs || ToHex(reinterpret_cast<const uint8_t*>(arts.data() + i), 32) == subject;
-          }
-          puts_.push_back({seq, q.Int(1), std::move(subject), std::string(q.TextView(7)), refs});
-        } else if (kind == "ledger.checkpoint") {
-          checkpoint_entries_.emplace_back(seq, std::string(q.TextView(7)));
-        }
-        ++r_.entries_checked;
-        if (batch->ends.size() == kBatchEntries) {
-          queue.PushFull(std::move(batch));
-          batch = queue.TakeFree();
-        }
+    const std::string kMismatch =
+        "its content does not match its hash (edited after it was written)";
+    if (a.count > 0 && a.first_seq == 1 && a.first_prev != Digest{}) {
+      add(1, "prev_hash of the first entry is not zero");
+    }
+    add(a.bad_seq, a.bad_reason);
+    add(a.mismatch_seq, kMismatch);
+    if (b.count > 0) {
+      if (a.last_seq != k) {
+        add(a.last_seq + 1, "entries " + std::to_string(a.last_seq + 1) + ".." +
+                                std::to_string(k) + " are missing");
+      } else if (b.first_seq == k + 1 && b.first_prev != a.last_hash) {
+        add(k + 1, "prev_hash does not link to entry " + std::to_string(k) + "'s hash");
       }
+      add(b.bad_seq, b.bad_reason);
+      add(b.mismatch_seq, kMismatch);
     }
-    if (!batch->ends.empty()) {
-      queue.PushFull(std::move(batch));
+    if (!bad.empty()) {
+      auto first = *std::min_element(bad.begin(), bad.end(), [](const auto& x, const auto& y) {
+        return x.first < y.first;
+      });
+      r_.first_bad_seq = first.first;
+      r_.first_bad_reason = first.second;
+      Problem("ledger entry " + std::to_string(first.first) + ": " + first.second);
     }
-    queue.Close();
-    t.join();
-    roots_ = std::move(worker.roots);
-    leaves_ = worker.leaves;
-
-    int64_t bad = link_bad_seq;
-    std::string why = link_bad_reason;
-    if (worker.first_mismatch_seq != 0 && (bad == 0 || worker.first_mismatch_seq < bad)) {
-      bad = worker.first_mismatch_seq;
-      why = "its content does not match its hash (edited after it was written)";
-    }
-    if (bad != 0) {
-      r_.first_bad_seq = bad;
-      r_.first_bad_reason = why;
-      Problem("ledger entry " + std::to_string(bad) + ": " + why);
-    }
-    if (!scan_error.empty()) {
-      Problem("the ledger cannot be read past entry " + std::to_string(r_.entries_checked) +
-              ": " + scan_error);
+    for (RangeScan* part : {&a, &b}) {
+      if (!part->error.empty()) {
+        Problem("the ledger cannot be read past entry " +
+                std::to_string(std::max(part->last_seq, part->lo - 1)) + ": " + part->error);
+      }
+      for (const auto& [d, seq] : part->referenced) referenced_.try_emplace(d, seq);
+      for (auto& p : part->puts) puts_.push_back(std::move(p));
+      for (auto& c : part->checkpoint_entries) checkpoint_entries_.push_back(std::move(c));
     }
   }
 
@@ -386,8 +378,14 @@ class Verifier {
     int64_t n = r_.entries_checked;
     std::set<std::pair<int64_t, std::string>> bad_sizes;
     int64_t last_good = 0;
+    std::map<Signature, bool> sig_ok;  // the table and the log hold the same checkpoints
     auto check_one = [&](const CheckpointInfo& c, const std::string& where) {
-      if (key && !CheckpointSignatureValid(ws_.config().id, c, *key)) {
+      auto it_sig = sig_ok.find(c.signature);
+      if (it_sig == sig_ok.end() && key) {
+        it_sig = sig_ok.emplace(c.signature, CheckpointSignatureValid(ws_.config().id, c, *key))
+                     .first;
+      }
+      if (key && !it_sig->second) {
         Problem(Where(c, where) + ": the signature is not valid for this workspace's key");
       }
       if (c.tree_size > n) {
@@ -404,11 +402,14 @@ class Verifier {
       }
     };
     std::set<int64_t> distinct;
+    std::multimap<int64_t, const CheckpointInfo*> log_by_size, rows_by_size;
+    for (const auto& c : log_.entries) log_by_size.emplace(c.tree_size, &c);
+    for (const auto& c : rows_) rows_by_size.emplace(c.tree_size, &c);
     for (const auto& c : rows_) {
       check_one(c, "database");
       distinct.insert(c.tree_size);
-      bool in_log = std::any_of(log_.entries.begin(), log_.entries.end(),
-                                [&](const CheckpointInfo& l) { return SameCheckpoint(l, c); });
+      auto [lo, hi] = log_by_size.equal_range(c.tree_size);
+      bool in_log = std::any_of(lo, hi, [&](const auto& l) { return SameCheckpoint(*l.second, c); });
       if (!in_log) {
         Problem(Where(c, "database") + " is not in checkpoints.log: the log was edited or "
                                        "replaced");
@@ -419,11 +420,10 @@ class Verifier {
       std::string where = "checkpoints.log line " + std::to_string(log_.line_numbers[i]);
       check_one(c, where);
       distinct.insert(c.tree_size);
-      bool in_db = std::any_of(rows_.begin(), rows_.end(),
-                               [&](const CheckpointInfo& d) { return SameCheckpoint(d, c); });
+      auto [lo, hi] = rows_by_size.equal_range(c.tree_size);
+      bool in_db = std::any_of(lo, hi, [&](const auto& d) { return SameCheckpoint(*d.second, c); });
       if (!in_db) {
-        if (std::any_of(rows_.begin(), rows_.end(),
-                        [&](const CheckpointInfo& d) { return d.tree_size > c.tree_size; })) {
+        if (!rows_.empty() && rows_.back().tree_size > c.tree_size) {
           Note(Where(c, where) + " has no database row (a checkpoint interrupted before it "
                                  "committed)");
         } else if (c.tree_size <= n) {
@@ -444,12 +444,14 @@ class Verifier {
     }
     // A checkpoint row of size T commits together with its ledger.checkpoint entry T + 1,
     // so removing only that last entry is noticed too.
+    std::map<int64_t, const std::string*> entry_by_seq;
+    for (const auto& [seq, payload] : checkpoint_entries_) entry_by_seq[seq] = &payload;
     for (const auto& c : rows_) {
       bool found = false;
-      for (const auto& [seq, payload] : checkpoint_entries_) {
-        if (seq != c.tree_size + 1) continue;
-        auto j = nlohmann::json::parse(payload, nullptr, false);
-        found = !j.is_discarded() && j.is_object() && j.value("tree_size", int64_t{-1}) == c.tree_size;
+      if (auto e = entry_by_seq.find(c.tree_size + 1); e != entry_by_seq.end()) {
+        auto j = nlohmann::json::parse(*e->second, nullptr, false);
+        found = !j.is_discarded() && j.is_object() &&
+                j.value("tree_size", int64_t{-1}) == c.tree_size;
       }
       if (!found && c.tree_size < n + 1) {
         Problem(Where(c, "database") + ": ledger entry " + std::to_string(c.tree_size + 1) +
@@ -465,8 +467,9 @@ class Verifier {
         continue;
       }
       int64_t size = j["tree_size"].get<int64_t>();
-      bool found = std::any_of(rows_.begin(), rows_.end(), [&](const CheckpointInfo& c) {
-        return c.tree_size == size && j.value("root", "") == ToHex(c.root);
+      auto [lo, hi] = rows_by_size.equal_range(size);
+      bool found = std::any_of(lo, hi, [&](const auto& c) {
+        return j.value("root", "") == ToHex(c.second->root);
       });
       if (!found) {
         Problem("ledger entry " + std::to_string(seq) + " records a checkpoint of " +
@@ -621,7 +624,6 @@ class Verifier {
   CheckpointLog log_;
   std::vector<CheckpointInfo> rows_;
   std::map<int64_t, Digest> roots_;
-  int64_t leaves_ = 0;
   std::unordered_map<Digest, int64_t, DigestHasher> referenced_;  // -> first seq
   std::vector<PutEntry> puts_;
   std::vector<std::pair<int64_t, std::string>> checkpoint_entries_;
