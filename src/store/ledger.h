@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/hash.h"
@@ -46,6 +47,10 @@ struct LedgerEntry {
 void EncodeEntry(const LedgerEntry& e, std::string* out);
 // SHA-256 of the canonical encoding. `scratch` is reused between calls to avoid allocation.
 Digest ComputeEntryHash(const LedgerEntry& e, std::string* scratch);
+
+// True iff `text` is one JSON object (RFC 8259, UTF-8). The append path's payload check:
+// a validator that builds nothing is several times cheaper than a parser.
+bool IsJsonObjectText(std::string_view text);
 
 // Filters for listing the ledger. Empty strings and zeros mean "any".
 struct LedgerQuery {
