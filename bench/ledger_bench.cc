@@ -63,8 +63,8 @@ double FsyncRate(const std::string& dir, int n, bool append) {
   }
   auto t0 = Clock::now();
   for (int i = 0; i < n; ++i) {
-    ssize_t w = append ? ::write(fd, buf.data(), buf.size())
-                       : ::pwrite(fd, buf.data(), buf.size(), 0);
+    ssize_t w =
+        append ? ::write(fd, buf.data(), buf.size()) : ::pwrite(fd, buf.data(), buf.size(), 0);
     if (w != static_cast<ssize_t>(buf.size())) Die("write");
     if (::fdatasync(fd) != 0) Die("fdatasync");
   }
@@ -79,12 +79,11 @@ keel::store::NewEntry Entry(int64_t i) {
                   {"i", i},
                   {"name", "Ann Lee"},
                   {"source", "bench"}};
-  return {"operator", "record.created", "lead_" + std::to_string(i), "", "",
-          keel::CanonicalJson(p), {}};
+  return {"operator", "record.created", "lead_" + std::to_string(i), "", "", keel::CanonicalJson(p),
+          {}};
 }
 
-std::unique_ptr<keel::store::Workspace> NewWorkspace(const std::string& dir,
-                                                     const keel::Env& env) {
+std::unique_ptr<keel::store::Workspace> NewWorkspace(const std::string& dir, const keel::Env& env) {
   Check(keel::store::Workspace::Init(dir, {}, env), "init");
   auto ws = keel::store::Workspace::Open(dir, {}, env);
   Check(ws.status(), "open");
@@ -150,9 +149,9 @@ int main(int argc, char** argv) {
   double c0 = CpuSeconds();
   for (int done = 0; done < batched; done += 1000) {
     Check(ws->Write([&](keel::store::Txn& txn) -> keel::Status {
-            for (const auto& e : prepared) KEEL_RETURN_IF_ERROR(txn.Append(e).status());
-            return keel::OkStatus();
-          }),
+      for (const auto& e : prepared) KEEL_RETURN_IF_ERROR(txn.Append(e).status());
+      return keel::OkStatus();
+    }),
           "batched append");
   }
   double batched_rate = batched / Since(t0);
@@ -160,9 +159,9 @@ int main(int argc, char** argv) {
   // Grow the same ledger to verify_n entries (automatic checkpoints included).
   for (int64_t have = batched; have < verify_n; have += 1000) {
     Check(ws->Write([&](keel::store::Txn& txn) -> keel::Status {
-            for (int i = 0; i < 1000; ++i) KEEL_RETURN_IF_ERROR(txn.Append(Entry(next++)).status());
-            return keel::OkStatus();
-          }),
+      for (int i = 0; i < 1000; ++i) KEEL_RETURN_IF_ERROR(txn.Append(Entry(next++)).status());
+      return keel::OkStatus();
+    }),
           "batched append");
   }
   ws.reset();
@@ -198,14 +197,14 @@ int main(int argc, char** argv) {
               verify_full_rate, r->seconds, static_cast<long long>(r->checkpoints_checked));
   std::printf("single appends / fsync rate (faster of the two modes): %.2f\n",
               single_rate / fsync_rate);
-  std::printf("load average during the run: %.1f (other processes share the 2 cores)\n",
-              load[0]);
-  std::printf("fsync_per_s=%.0f single_appends_per_s=%.0f single_vs_fsync=%.2f "
-              "batched_appends_per_s=%.0f verify_entries_per_s=%.0f "
-              "verify_full_entries_per_s=%.0f batched_appends_per_cpu_s=%.0f "
-              "verify_cpu_s_per_1m=%.2f\n",
-              fsync_rate, single_rate, single_rate / fsync_rate, batched_rate, verify_rate,
-              verify_full_rate, batched_cpu_rate, verify_cpu * 1e6 / q->entries_checked);
+  std::printf("load average during the run: %.1f (other processes share the 2 cores)\n", load[0]);
+  std::printf(
+      "fsync_per_s=%.0f single_appends_per_s=%.0f single_vs_fsync=%.2f "
+      "batched_appends_per_s=%.0f verify_entries_per_s=%.0f "
+      "verify_full_entries_per_s=%.0f batched_appends_per_cpu_s=%.0f "
+      "verify_cpu_s_per_1m=%.2f\n",
+      fsync_rate, single_rate, single_rate / fsync_rate, batched_rate, verify_rate,
+      verify_full_rate, batched_cpu_rate, verify_cpu * 1e6 / q->entries_checked);
   if (std::getenv("KEEL_BENCH_KEEP") == nullptr) {
     std::filesystem::remove_all(dir);
   } else {

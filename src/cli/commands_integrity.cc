@@ -90,8 +90,7 @@ void RegisterIntegrityCommands(CLI::App& app, Context* ctx) {
                             {"signature", ToHex(c.signature.data(), c.signature.size())}};
         std::cout << j.dump(2) << "\n";
       } else {
-        std::cout << "checkpoint: " << c.tree_size << " entries, root " << ToHex(c.root)
-                  << "\n";
+        std::cout << "checkpoint: " << c.tree_size << " entries, root " << ToHex(c.root) << "\n";
       }
       return OkStatus();
     }));

@@ -44,11 +44,15 @@ std::string TrimNewline(std::string s) {
   return s;
 }
 
-std::string KeyPath(const Workspace& ws) { return JoinPath(ws.keys_dir(), kLedgerKeyFile); }
+std::string KeyPath(const Workspace& ws) {
+  return JoinPath(ws.keys_dir(), kLedgerKeyFile);
+}
 std::string PubPath(const Workspace& ws) {
   return JoinPath(ws.keys_dir(), kLedgerPublicKeyFile);
 }
-std::string LogPath(const Workspace& ws) { return JoinPath(ws.dir(), kCheckpointLogFile); }
+std::string LogPath(const Workspace& ws) {
+  return JoinPath(ws.dir(), kCheckpointLogFile);
+}
 
 Result<KeyPair> ReadSecretKey(const Workspace& ws) {
   FileSystem* fs = ws.env().fs;
@@ -163,7 +167,8 @@ Result<Digest> RootAt(Workspace& ws, sql::Db* db, int64_t n) {
   };
   Status s = check();
   if (s.ok() && static_cast<int64_t>(b.size()) < n) {
-    auto st_or = db->Prepare("SELECT seq, hash FROM ledger WHERE seq > ? AND seq <= ? ORDER BY seq");
+    auto st_or =
+        db->Prepare("SELECT seq, hash FROM ledger WHERE seq > ? AND seq <= ? ORDER BY seq");
     if (!st_or.ok()) {
       s = st_or.status();
     } else {
@@ -222,16 +227,16 @@ Result<std::optional<CheckpointInfo>> DoCheckpoint(Workspace& ws, bool only_if_d
     c.public_key = kp.pk;
     std::string statement = CheckpointStatement(ws.config().id, c);
     crypto_sign_detached(c.signature.data(), nullptr,
-                         reinterpret_cast<const unsigned char*>(statement.data()),
-                         statement.size(), kp.sk.data());
+                         reinterpret_cast<const unsigned char*>(statement.data()), statement.size(),
+                         kp.sk.data());
     // The log line is durable before the row commits: a crash in between leaves a valid
     // checkpoint in the log only, which verify accepts; the reverse order could leave a row
     // whose line never reached the disk.
     KEEL_RETURN_IF_ERROR(AppendToLog(ws, FormatCheckpointLine(c)));
     KEEL_CRASH_POINT("checkpoint.after_log_before_commit");
     KEEL_ASSIGN_OR_RETURN(auto* ins, db->Cached("INSERT INTO checkpoints(tree_size, root, "
-                                                 "time_us, public_key, signature) VALUES "
-                                                 "(?,?,?,?,?)"));
+                                                "time_us, public_key, signature) VALUES "
+                                                "(?,?,?,?,?)"));
     ins->Bind(1, c.tree_size)
         .BindBlob(2, c.root.data(), c.root.size())
         .Bind(3, c.time_us)
@@ -260,8 +265,8 @@ std::string CheckpointStatement(const std::string& workspace_id, const Checkpoin
 
 std::string FormatCheckpointLine(const CheckpointInfo& c) {
   return "v1 " + std::to_string(c.tree_size) + " " + ToHex(c.root) + " " +
-         std::to_string(c.time_us) + " " + ToHex(c.public_key.data(), c.public_key.size()) +
-         " " + ToHex(c.signature.data(), c.signature.size()) + "\n";
+         std::to_string(c.time_us) + " " + ToHex(c.public_key.data(), c.public_key.size()) + " " +
+         ToHex(c.signature.data(), c.signature.size()) + "\n";
 }
 
 Result<CheckpointInfo> ParseCheckpointLine(std::string_view line) {
@@ -274,10 +279,10 @@ Result<CheckpointInfo> ParseCheckpointLine(std::string_view line) {
     pos = sp + 1;
   }
   if (f.size() != 6) {
-    return InvalidArgument("expected 6 space-separated fields, found " +
-                           std::to_string(f.size()));
+    return InvalidArgument("expected 6 space-separated fields, found " + std::to_string(f.size()));
   }
-  if (f[0] != "v1") return InvalidArgument("unknown checkpoint version '" + std::string(f[0]) + "'");
+  if (f[0] != "v1")
+    return InvalidArgument("unknown checkpoint version '" + std::string(f[0]) + "'");
   auto parse_int = [](std::string_view s, int64_t* out) {
     if (s.empty() || s.size() > 19 || (s.size() > 1 && s[0] == '0')) return false;
     int64_t v = 0;

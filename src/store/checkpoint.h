@@ -42,7 +42,7 @@ struct CheckpointInfo {
 };
 
 inline constexpr char kCheckpointLogFile[] = "checkpoints.log";
-inline constexpr char kLedgerKeyFile[] = "ledger.ed25519";         // in keys/, mode 0600
+inline constexpr char kLedgerKeyFile[] = "ledger.ed25519";            // in keys/, mode 0600
 inline constexpr char kLedgerPublicKeyFile[] = "ledger.ed25519.pub";  // in keys/
 
 // The exact text that is signed (five lines, each ending in '\n').

@@ -246,6 +246,8 @@ class JsonChecker {
 
 }  // namespace
 
-bool IsJsonObjectText(std::string_view text) { return JsonChecker(text).Object(); }
+bool IsJsonObjectText(std::string_view text) {
+  return JsonChecker(text).Object();
+}
 
 }  // namespace keel::store

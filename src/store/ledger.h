@@ -58,10 +58,10 @@ struct LedgerQuery {
   std::string kind;  // exact, or a prefix when it ends with '*' ("record.*")
   std::string actor;
   std::string run_id;
-  int64_t since_us = 0;      // inclusive
-  int64_t until_us = 0;      // exclusive; 0 = no bound
-  int64_t after_seq = 0;     // entries with seq > after_seq
-  int64_t limit = 0;         // 0 = no limit
+  int64_t since_us = 0;   // inclusive
+  int64_t until_us = 0;   // exclusive; 0 = no bound
+  int64_t after_seq = 0;  // entries with seq > after_seq
+  int64_t limit = 0;      // 0 = no limit
   bool newest_first = false;
 };
 

@@ -19,7 +19,9 @@ const EVP_MD* Sha256Md() {
   return md;
 }
 
-EVP_MD_CTX* Ctx(void* p) { return static_cast<EVP_MD_CTX*>(p); }
+EVP_MD_CTX* Ctx(void* p) {
+  return static_cast<EVP_MD_CTX*>(p);
+}
 
 // Largest power of two strictly smaller than n (n >= 2).
 uint64_t SplitPoint(uint64_t n) {
@@ -34,7 +36,9 @@ MerkleHasher::MerkleHasher() : ctx_(EVP_MD_CTX_new()) {
   if (ctx_ == nullptr) std::abort();  // out of memory
 }
 
-MerkleHasher::~MerkleHasher() { EVP_MD_CTX_free(Ctx(ctx_)); }
+MerkleHasher::~MerkleHasher() {
+  EVP_MD_CTX_free(Ctx(ctx_));
+}
 
 Digest MerkleHasher::Plain(std::string_view data) {
   Digest d;
@@ -79,7 +83,9 @@ Digest MerkleNodeHash(const Digest& left, const Digest& right) {
   return h.Node(left, right);
 }
 
-Digest MerkleEmptyRoot() { return Sha256Of(""); }
+Digest MerkleEmptyRoot() {
+  return Sha256Of("");
+}
 
 void MerkleTreeBuilder::AddLeafHash(const Digest& leaf_hash) {
   stack_.push_back(leaf_hash);
@@ -110,8 +116,8 @@ Digest MerkleRootOfRange(const std::vector<Digest>& leaf_hashes, uint64_t begin,
 Result<std::vector<Digest>> MerkleInclusionProof(const std::vector<Digest>& leaf_hashes,
                                                  uint64_t index, uint64_t tree_size) {
   if (tree_size > leaf_hashes.size() || index >= tree_size) {
-    return InvalidArgument("inclusion proof of leaf " + std::to_string(index) +
-                           " in a tree of " + std::to_string(tree_size) + " leaves (" +
+    return InvalidArgument("inclusion proof of leaf " + std::to_string(index) + " in a tree of " +
+                           std::to_string(tree_size) + " leaves (" +
                            std::to_string(leaf_hashes.size()) + " known)");
   }
   // PATH(m, D[lo:hi]) descends towards the leaf; the sibling subtree of each step is a proof
@@ -196,8 +202,8 @@ Result<Digest> MerkleRootFromInclusionProof(uint64_t index, uint64_t tree_size,
 
 Status MerkleVerifyInclusion(uint64_t index, uint64_t tree_size, const Digest& leaf_hash,
                              const std::vector<Digest>& proof, const Digest& root) {
-  KEEL_ASSIGN_OR_RETURN(Digest got, MerkleRootFromInclusionProof(index, tree_size, leaf_hash,
-                                                                 proof));
+  KEEL_ASSIGN_OR_RETURN(Digest got,
+                        MerkleRootFromInclusionProof(index, tree_size, leaf_hash, proof));
   if (got != root) return DataLoss("inclusion proof leads to a different root");
   return OkStatus();
 }
@@ -205,8 +211,8 @@ Status MerkleVerifyInclusion(uint64_t index, uint64_t tree_size, const Digest& l
 Status MerkleVerifyConsistency(uint64_t size1, uint64_t size2, const Digest& root1,
                                const Digest& root2, const std::vector<Digest>& proof) {
   if (size2 < size1) {
-    return DataLoss("consistency proof: tree size " + std::to_string(size2) +
-                    " is smaller than " + std::to_string(size1));
+    return DataLoss("consistency proof: tree size " + std::to_string(size2) + " is smaller than " +
+                    std::to_string(size1));
   }
   if (size1 == size2) {
     if (!proof.empty()) return DataLoss("consistency proof between equal sizes must be empty");

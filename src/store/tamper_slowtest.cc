@@ -15,12 +15,12 @@ TEST(TamperSlow, ThousandsOfMutations) {
   env.clock = &clock;
   BuildTamperWorkspace(tmp.Sub("pristine"), env, 400);
   TamperCounts flips = RunByteFlips(tmp.Sub("pristine"), tmp.Sub("trial"), 1000, 424242);
-  TamperCounts structural =
-      RunStructuralMutations(tmp.Sub("pristine"), tmp.Sub("trial"), 250, 99);
-  std::printf("byte flips: %d trials, %d changed content (%d detected), %d unchanged (%d "
-              "detected anyway); structural: %d trials, %d detected\n",
-              flips.trials, flips.changed, flips.detected_changed, flips.unchanged,
-              flips.detected_unchanged, structural.trials, structural.detected_changed);
+  TamperCounts structural = RunStructuralMutations(tmp.Sub("pristine"), tmp.Sub("trial"), 250, 99);
+  std::printf(
+      "byte flips: %d trials, %d changed content (%d detected), %d unchanged (%d "
+      "detected anyway); structural: %d trials, %d detected\n",
+      flips.trials, flips.changed, flips.detected_changed, flips.unchanged,
+      flips.detected_unchanged, structural.trials, structural.detected_changed);
   EXPECT_EQ(flips.detected_changed, flips.changed);
   EXPECT_EQ(structural.detected_changed, structural.trials);
   for (const auto& m : flips.misses) ADD_FAILURE() << "undetected: " << m;

@@ -24,9 +24,10 @@ TEST(Tamper, EveryContentChangingByteFlipIsDetected) {
   env.clock = &clock;
   BuildTamperWorkspace(tmp.Sub("pristine"), env, 160);
   TamperCounts t = RunByteFlips(tmp.Sub("pristine"), tmp.Sub("trial"), 300, 20260101);
-  std::printf("byte flips: %d trials, %d changed content (%d detected), %d unchanged (%d "
-              "detected anyway)\n",
-              t.trials, t.changed, t.detected_changed, t.unchanged, t.detected_unchanged);
+  std::printf(
+      "byte flips: %d trials, %d changed content (%d detected), %d unchanged (%d "
+      "detected anyway)\n",
+      t.trials, t.changed, t.detected_changed, t.unchanged, t.detected_unchanged);
   EXPECT_EQ(t.detected_changed, t.changed) << Misses(t);
   EXPECT_GT(t.changed, t.trials / 3);  // the campaign must actually hit stored content
 }

@@ -42,8 +42,13 @@ void AppendEntries(store::Workspace& ws, int n, bool single, int artifact_every)
     }
     Json payload = {{"i", i}, {"note", "entry number " + std::to_string(i)}};
     return txn
-        .Append({"operator", "test.entry", "lead_" + std::to_string(i % 7), "", "",
-                 CanonicalJson(payload), {}})
+        .Append({"operator",
+                 "test.entry",
+                 "lead_" + std::to_string(i % 7),
+                 "",
+                 "",
+                 CanonicalJson(payload),
+                 {}})
         .status();
   };
   if (single) {
@@ -118,7 +123,8 @@ std::string LogicalDump(const std::string& dir) {
     if (e.is_regular_file()) files.push_back(e.path().string());
   }
   std::sort(files.begin(), files.end());
-  for (const auto& f : files) out << f.substr(dir.size()) << "=" << Sha256Hex(ReadFileOrDie(f)) << "\n";
+  for (const auto& f : files)
+    out << f.substr(dir.size()) << "=" << Sha256Hex(ReadFileOrDie(f)) << "\n";
   return out.str();
 }
 
@@ -258,23 +264,28 @@ TamperCounts RunStructuralMutations(const std::string& pristine, const std::stri
         break;
       case 1:
         what = "swap entries " + std::to_string(a) + " and " + std::to_string(b);
-        RawSql(db, "DROP TRIGGER ledger_no_update; CREATE TEMP TABLE t AS SELECT * FROM ledger "
-                   "WHERE seq IN (" + std::to_string(a) + "," + std::to_string(b) +
-                       "); UPDATE ledger SET (time_us, actor, kind, subject, run_id, step_id, "
-                       "payload, artifacts, prev_hash, hash) = (SELECT time_us, actor, kind, "
-                       "subject, run_id, step_id, payload, artifacts, prev_hash, hash FROM t "
-                       "WHERE t.seq = " + std::to_string(a + b) + " - ledger.seq) WHERE seq IN (" +
-                       std::to_string(a) + "," + std::to_string(b) + ");");
+        RawSql(db,
+               "DROP TRIGGER ledger_no_update; CREATE TEMP TABLE t AS SELECT * FROM ledger "
+               "WHERE seq IN (" +
+                   std::to_string(a) + "," + std::to_string(b) +
+                   "); UPDATE ledger SET (time_us, actor, kind, subject, run_id, step_id, "
+                   "payload, artifacts, prev_hash, hash) = (SELECT time_us, actor, kind, "
+                   "subject, run_id, step_id, payload, artifacts, prev_hash, hash FROM t "
+                   "WHERE t.seq = " +
+                   std::to_string(a + b) + " - ledger.seq) WHERE seq IN (" + std::to_string(a) +
+                   "," + std::to_string(b) + ");");
         break;
       case 2: {
         // Truncate the tail, and remove the checkpoint rows that would give it away inside
         // the database: only checkpoints.log outside it still knows.
         int64_t keep = n - 1 - static_cast<int64_t>(rnd.Uniform(static_cast<uint64_t>(n / 2)));
         what = "truncate to " + std::to_string(keep) + " entries";
-        RawSql(db, "DROP TRIGGER ledger_no_delete; DROP TRIGGER checkpoints_no_delete; "
-                   "DELETE FROM ledger WHERE seq > " + std::to_string(keep) +
-                       "; DELETE FROM checkpoints WHERE tree_size >= " + std::to_string(keep) +
-                       "; DELETE FROM artifacts WHERE ledger_seq > " + std::to_string(keep) + ";");
+        RawSql(db,
+               "DROP TRIGGER ledger_no_delete; DROP TRIGGER checkpoints_no_delete; "
+               "DELETE FROM ledger WHERE seq > " +
+                   std::to_string(keep) +
+                   "; DELETE FROM checkpoints WHERE tree_size >= " + std::to_string(keep) +
+                   "; DELETE FROM artifacts WHERE ledger_seq > " + std::to_string(keep) + ";");
         break;
       }
       case 3: {
@@ -312,8 +323,8 @@ TamperCounts RunStructuralMutations(const std::string& pristine, const std::stri
           if (j > 0) es[j].prev_hash = es[j - 1].hash;
           es[j].hash = store::ComputeEntryHash(es[j], &scratch_buf);
           sql += "UPDATE ledger SET time_us = " + std::to_string(es[j].time_us) +
-                 ", prev_hash = x'" + ToHex(es[j].prev_hash) + "', hash = x'" +
-                 ToHex(es[j].hash) + "' WHERE seq = " + std::to_string(es[j].seq) + ";";
+                 ", prev_hash = x'" + ToHex(es[j].prev_hash) + "', hash = x'" + ToHex(es[j].hash) +
+                 "' WHERE seq = " + std::to_string(es[j].seq) + ";";
         }
         RawSql(db, sql);
         break;

@@ -326,8 +326,8 @@ class Verifier {
     add(a.mismatch_seq, kMismatch);
     if (b.count > 0) {
       if (a.last_seq != k) {
-        add(a.last_seq + 1, "entries " + std::to_string(a.last_seq + 1) + ".." +
-                                std::to_string(k) + " are missing");
+        add(a.last_seq + 1, "entries " + std::to_string(a.last_seq + 1) + ".." + std::to_string(k) +
+                                " are missing");
       } else if (b.first_seq == k + 1 && b.first_prev != a.last_hash) {
         add(k + 1, "prev_hash does not link to entry " + std::to_string(k) + "'s hash");
       }
@@ -335,9 +335,8 @@ class Verifier {
       add(b.mismatch_seq, kMismatch);
     }
     if (!bad.empty()) {
-      auto first = *std::min_element(bad.begin(), bad.end(), [](const auto& x, const auto& y) {
-        return x.first < y.first;
-      });
+      auto first = *std::min_element(
+          bad.begin(), bad.end(), [](const auto& x, const auto& y) { return x.first < y.first; });
       r_.first_bad_seq = first.first;
       r_.first_bad_reason = first.second;
       Problem("ledger entry " + std::to_string(first.first) + ": " + first.second);
@@ -363,8 +362,9 @@ class Verifier {
     }
     const bool any = !rows_.empty() || !log_.entries.empty();
     if (key && !log_.exists) {
-      Problem("checkpoints.log is missing although the workspace has a checkpoint key: the "
-              "record kept outside the database was deleted");
+      Problem(
+          "checkpoints.log is missing although the workspace has a checkpoint key: the "
+          "record kept outside the database was deleted");
     }
     if (any && !key && k.status().code() == StatusCode::kNotFound) {
       Problem("the workspace has checkpoints but no checkpoint key (keys/" +
@@ -372,8 +372,9 @@ class Verifier {
     }
     for (const auto& b : log_.bad_lines) Problem("checkpoints.log " + b);
     if (log_.torn_tail) {
-      Note("checkpoints.log ends in an incomplete line (a checkpoint interrupted before it "
-           "committed); the next checkpoint removes it");
+      Note(
+          "checkpoints.log ends in an incomplete line (a checkpoint interrupted before it "
+          "committed); the next checkpoint removes it");
     }
     int64_t n = r_.entries_checked;
     std::set<std::pair<int64_t, std::string>> bad_sizes;
@@ -382,8 +383,8 @@ class Verifier {
     auto check_one = [&](const CheckpointInfo& c, const std::string& where) {
       auto it_sig = sig_ok.find(c.signature);
       if (it_sig == sig_ok.end() && key) {
-        it_sig = sig_ok.emplace(c.signature, CheckpointSignatureValid(ws_.config().id, c, *key))
-                     .first;
+        it_sig =
+            sig_ok.emplace(c.signature, CheckpointSignatureValid(ws_.config().id, c, *key)).first;
       }
       if (key && !it_sig->second) {
         Problem(Where(c, where) + ": the signature is not valid for this workspace's key");
@@ -409,10 +410,12 @@ class Verifier {
       check_one(c, "database");
       distinct.insert(c.tree_size);
       auto [lo, hi] = log_by_size.equal_range(c.tree_size);
-      bool in_log = std::any_of(lo, hi, [&](const auto& l) { return SameCheckpoint(*l.second, c); });
+      bool in_log =
+          std::any_of(lo, hi, [&](const auto& l) { return SameCheckpoint(*l.second, c); });
       if (!in_log) {
-        Problem(Where(c, "database") + " is not in checkpoints.log: the log was edited or "
-                                       "replaced");
+        Problem(Where(c, "database") +
+                " is not in checkpoints.log: the log was edited or "
+                "replaced");
       }
     }
     for (size_t i = 0; i < log_.entries.size(); ++i) {
@@ -424,11 +427,13 @@ class Verifier {
       bool in_db = std::any_of(lo, hi, [&](const auto& d) { return SameCheckpoint(*d.second, c); });
       if (!in_db) {
         if (!rows_.empty() && rows_.back().tree_size > c.tree_size) {
-          Note(Where(c, where) + " has no database row (a checkpoint interrupted before it "
-                                 "committed)");
+          Note(Where(c, where) +
+               " has no database row (a checkpoint interrupted before it "
+               "committed)");
         } else if (c.tree_size <= n) {
-          Note(Where(c, where) + " has no database row (a checkpoint interrupted before it "
-                                 "committed, or the newest rows were removed)");
+          Note(Where(c, where) +
+               " has no database row (a checkpoint interrupted before it "
+               "committed, or the newest rows were removed)");
         }
       }
     }
@@ -450,8 +455,8 @@ class Verifier {
       bool found = false;
       if (auto e = entry_by_seq.find(c.tree_size + 1); e != entry_by_seq.end()) {
         auto j = nlohmann::json::parse(*e->second, nullptr, false);
-        found = !j.is_discarded() && j.is_object() &&
-                j.value("tree_size", int64_t{-1}) == c.tree_size;
+        found =
+            !j.is_discarded() && j.is_object() && j.value("tree_size", int64_t{-1}) == c.tree_size;
       }
       if (!found && c.tree_size < n + 1) {
         Problem(Where(c, "database") + ": ledger entry " + std::to_string(c.tree_size + 1) +
@@ -468,9 +473,8 @@ class Verifier {
       }
       int64_t size = j["tree_size"].get<int64_t>();
       auto [lo, hi] = rows_by_size.equal_range(size);
-      bool found = std::any_of(lo, hi, [&](const auto& c) {
-        return j.value("root", "") == ToHex(c.second->root);
-      });
+      bool found = std::any_of(
+          lo, hi, [&](const auto& c) { return j.value("root", "") == ToHex(c.second->root); });
       if (!found) {
         Problem("ledger entry " + std::to_string(seq) + " records a checkpoint of " +
                 std::to_string(size) + " entries that is missing from the checkpoints table");
@@ -479,8 +483,9 @@ class Verifier {
     r_.checkpoints_checked = static_cast<int64_t>(distinct.size());
     r_.last_checkpoint_size = distinct.empty() ? 0 : *distinct.rbegin();
     if (distinct.empty() && n >= ws_.config().checkpoint_every) {
-      Note("the ledger has no signed checkpoint yet: a truncated tail would go unnoticed; run "
-           "`keel checkpoint`");
+      Note(
+          "the ledger has no signed checkpoint yet: a truncated tail would go unnoticed; run "
+          "`keel checkpoint`");
     }
   }
 
@@ -517,10 +522,10 @@ class Verifier {
         if (!content.ok()) {
           Problem("artifact " + name + " cannot be read: " + content.status().message());
         } else if (!intact) {
-          Problem("artifact " + name + " is damaged: its content hashes to " +
-                  Sha256Hex(*content));
+          Problem("artifact " + name + " is damaged: its content hashes to " + Sha256Hex(*content));
         } else if (referenced_.find(d) == referenced_.end()) {
-          Note("artifact file " + name + " is not referenced by any ledger entry (an "
+          Note("artifact file " + name +
+               " is not referenced by any ledger entry (an "
                "interrupted put; the next put of the same content adopts it)");
         }
       }
@@ -571,8 +576,7 @@ class Verifier {
       bool match = q.Int(7) == 1 && !j.is_discarded() && j.is_object() && e.subject == hash &&
                    e.references_subject && q.Int(5) == e.time_us &&
                    j.value("media_type", "") == q.Text(2) &&
-                   j.value("size", int64_t{-1}) == q.Int(1) &&
-                   j.value("name", "") == q.Text(4) &&
+                   j.value("size", int64_t{-1}) == q.Int(1) && j.value("name", "") == q.Text(4) &&
                    j.value("parent", "") == (q.IsNull(3) ? "" : q.Text(3));
       if (!match) {
         Problem(what + "does not match ledger entry " + std::to_string(seq));

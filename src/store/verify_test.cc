@@ -57,9 +57,9 @@ TEST(Checkpoint, LineAndStatementFormat) {
   c.time_us = 1767225600000000;
   c.public_key.fill(0x01);
   c.signature.fill(0x02);
-  EXPECT_EQ(CheckpointStatement("ws_X", c),
-            "keel.checkpoint.v1\nws_X\n1000\n" + std::string(64, 'a').replace(0, 64, ToHex(c.root)) +
-                "\n1767225600000000\n");
+  EXPECT_EQ(CheckpointStatement("ws_X", c), "keel.checkpoint.v1\nws_X\n1000\n" +
+                                                std::string(64, 'a').replace(0, 64, ToHex(c.root)) +
+                                                "\n1767225600000000\n");
   std::string line = FormatCheckpointLine(c);
   EXPECT_EQ(line.substr(0, 8), "v1 1000 ");
   EXPECT_EQ(line.back(), '\n');
@@ -99,8 +99,7 @@ TEST(Checkpoint, SignsWritesLogAndRowAndLedgerEntry) {
   ASSERT_TRUE(entries.ok());
   ASSERT_EQ(entries->size(), 7u);
   EXPECT_EQ(entries->back().kind, "ledger.checkpoint");
-  EXPECT_EQ(entries->back().payload,
-            "{\"root\":\"" + ToHex(c->root) + "\",\"tree_size\":6}");
+  EXPECT_EQ(entries->back().payload, "{\"root\":\"" + ToHex(c->root) + "\",\"tree_size\":6}");
   // A second checkpoint covers the first one's entry, and reuses the key.
   auto c2 = Checkpoint(*f.ws);
   ASSERT_TRUE(c2.ok());
@@ -152,8 +151,9 @@ TEST(Checkpoint, RefusesToSignOverATamperedLedger) {
   f.Close();
   // The root commits to the entries' hashes; rewriting one (as a forger re-hashing an edited
   // entry must) contradicts the checkpoint.
-  RawSql(f.Db(), "DROP TRIGGER ledger_no_update; UPDATE ledger SET hash = zeroblob(32) "
-                 "WHERE seq = 3;");
+  RawSql(f.Db(),
+         "DROP TRIGGER ledger_no_update; UPDATE ledger SET hash = zeroblob(32) "
+         "WHERE seq = 3;");
   auto ws = Workspace::Open(f.dir, {}, f.env);
   ASSERT_TRUE(ws.ok());
   auto c = Checkpoint(**ws);
@@ -185,8 +185,9 @@ TEST(Checkpoint, InterruptedCheckpointInLogOnlyVerifies) {
   ASSERT_TRUE(Checkpoint(*f.ws).ok());
   f.Close();
   // The database as if the checkpoint's commit never happened: log line present, no row.
-  RawSql(f.Db(), "DROP TRIGGER ledger_no_delete; DROP TRIGGER checkpoints_no_delete; "
-                 "DELETE FROM ledger WHERE kind = 'ledger.checkpoint'; DELETE FROM checkpoints;");
+  RawSql(f.Db(),
+         "DROP TRIGGER ledger_no_delete; DROP TRIGGER checkpoints_no_delete; "
+         "DELETE FROM ledger WHERE kind = 'ledger.checkpoint'; DELETE FROM checkpoints;");
   auto r = f.Verify();
   EXPECT_TRUE(r.ok()) << Problems(r);
   EXPECT_FALSE(r.notes.empty());
@@ -207,8 +208,9 @@ TEST(Verify, EditedEntryIsTheFirstBadEntry) {
   Fixture f(1000);
   AppendEntries(*f.ws, 20, true);
   f.Close();
-  RawSql(f.Db(), "DROP TRIGGER ledger_no_update; UPDATE ledger SET actor = 'agent:x' WHERE "
-                 "seq = 12; UPDATE ledger SET payload = '{}' WHERE seq = 15;");
+  RawSql(f.Db(),
+         "DROP TRIGGER ledger_no_update; UPDATE ledger SET actor = 'agent:x' WHERE "
+         "seq = 12; UPDATE ledger SET payload = '{}' WHERE seq = 15;");
   auto r = f.Verify();
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.first_bad_seq, 12);
@@ -305,9 +307,10 @@ TEST(Verify, TruncatedTailAndOlderDatabaseNeedTheCheckpoints) {
     ASSERT_TRUE(f.Verify().ok());
     // Delete the last entries *and* the checkpoint rows that would give it away: only the
     // log outside the database still knows.
-    RawSql(f.Db(), "DROP TRIGGER ledger_no_delete; DROP TRIGGER checkpoints_no_delete; "
-                   "DELETE FROM ledger WHERE seq > 15; DELETE FROM checkpoints WHERE "
-                   "tree_size > 15;");
+    RawSql(f.Db(),
+           "DROP TRIGGER ledger_no_delete; DROP TRIGGER checkpoints_no_delete; "
+           "DELETE FROM ledger WHERE seq > 15; DELETE FROM checkpoints WHERE "
+           "tree_size > 15;");
     auto r = f.Verify();
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.first_bad_seq, 0);  // the chain itself is intact
