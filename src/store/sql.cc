@@ -25,15 +25,13 @@ Status Convert(sqlite3* db, int rc, std::string_view context, bool* poisoned) {
       return Unavailable(msg + " (the database is locked by another keel process)");
     case SQLITE_CORRUPT:
     case SQLITE_NOTADB:
-      return DataLoss(msg +
-                      " (the database file is damaged; run `keel verify`, restore a "
-                      "snapshot with `keel restore`)");
+      return DataLoss(msg + " (the database file is damaged; run `keel verify`, restore a "
+                            "snapshot with `keel restore`)");
     case SQLITE_IOERR:
       if (poisoned) *poisoned = true;
       if (rc == SQLITE_IOERR_FSYNC || rc == SQLITE_IOERR_DIR_FSYNC) {
-        return DataLoss(msg +
-                        " (fsync failed: keel stops writing; restart keel to recover "
-                        "from the write-ahead log)");
+        return DataLoss(msg + " (fsync failed: keel stops writing; restart keel to recover "
+                              "from the write-ahead log)");
       }
       return DataLoss(msg + " (I/O error: keel stops writing)");
     case SQLITE_CANTOPEN:
@@ -59,9 +57,7 @@ Status Convert(sqlite3* db, int rc, std::string_view context, bool* poisoned) {
 }
 }  // namespace
 
-Stmt::~Stmt() {
-  sqlite3_finalize(stmt_);
-}
+Stmt::~Stmt() { sqlite3_finalize(stmt_); }
 
 Stmt& Stmt::Bind(int i, int64_t v) {
   int rc = sqlite3_bind_int64(stmt_, i, v);
@@ -70,15 +66,13 @@ Stmt& Stmt::Bind(int i, int64_t v) {
 }
 
 Stmt& Stmt::Bind(int i, std::string_view text) {
-  int rc =
-      sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()), SQLITE_TRANSIENT);
+  int rc = sqlite3_bind_text(stmt_, i, text.data(), static_cast<int>(text.size()),
+                             SQLITE_TRANSIENT);
   if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = Convert(db_, rc, "bind", nullptr);
   return *this;
 }
 
-Stmt& Stmt::BindBlob(int i, std::string_view bytes) {
-  return BindBlob(i, bytes.data(), bytes.size());
-}
+Stmt& Stmt::BindBlob(int i, std::string_view bytes) { return BindBlob(i, bytes.data(), bytes.size()); }
 
 Stmt& Stmt::BindBlob(int i, const void* p, size_t n) {
   int rc = sqlite3_bind_blob(stmt_, i, n == 0 ? "" : p, static_cast<int>(n), SQLITE_TRANSIENT);
@@ -114,13 +108,9 @@ void Stmt::Reset() {
   bind_error_ = OkStatus();
 }
 
-int64_t Stmt::Int(int col) const {
-  return sqlite3_column_int64(stmt_, col);
-}
+int64_t Stmt::Int(int col) const { return sqlite3_column_int64(stmt_, col); }
 
-std::string Stmt::Text(int col) const {
-  return std::string(TextView(col));
-}
+std::string Stmt::Text(int col) const { return std::string(TextView(col)); }
 
 std::string_view Stmt::TextView(int col) const {
   const auto* p = sqlite3_column_text(stmt_, col);
@@ -136,9 +126,7 @@ std::string_view Stmt::BlobView(int col) const {
   return std::string_view(static_cast<const char*>(p), static_cast<size_t>(n));
 }
 
-bool Stmt::IsNull(int col) const {
-  return sqlite3_column_type(stmt_, col) == SQLITE_NULL;
-}
+bool Stmt::IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
 ColType Stmt::Type(int col) const {
   switch (sqlite3_column_type(stmt_, col)) {
@@ -234,9 +222,7 @@ void Db::Rollback() {
   if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
-bool Db::in_transaction() const {
-  return sqlite3_get_autocommit(db_) == 0;
-}
+bool Db::in_transaction() const { return sqlite3_get_autocommit(db_) == 0; }
 
 Status Db::Error(int rc, std::string_view context) {
   return Convert(db_, rc, context, &poisoned_);
