@@ -41,12 +41,13 @@ Result<std::string> ReadInput(const std::string& path, uint64_t max_bytes);
 // "@file" -> file contents; "-" -> stdin; otherwise the text itself.
 Result<std::string> TextOrFile(const std::string& arg, uint64_t max_bytes);
 
-void RegisterWorkspaceCommands(CLI::App& app, Context* ctx);  // init, ledger, verify, demo
+void RegisterWorkspaceCommands(CLI::App& app, Context* ctx);  // init, ledger, demo
 void RegisterArtifactCommands(CLI::App& app, Context* ctx);   // artifact put|get|show|lineage
 void RegisterDemoCommands(CLI::App& app, Context* ctx);       // demo
 void RegisterRecordCommands(CLI::App& app, Context* ctx);  // record add|show|list|set|types, import
 void RegisterDebugCommands(CLI::App& app, Context* ctx);      // debug append (tests)
 void RegisterSecretCommands(CLI::App& app, Context* ctx);     // secret set|list|rm
 void RegisterSnapshotCommands(CLI::App& app, Context* ctx);   // snapshot, restore
+void RegisterIntegrityCommands(CLI::App& app, Context* ctx);  // verify, checkpoint
 
 }  // namespace keel::cli

@@ -23,6 +23,7 @@ int main(int argc, char** argv) {
   keel::cli::RegisterDebugCommands(app, &ctx);
   keel::cli::RegisterSecretCommands(app, &ctx);
   keel::cli::RegisterSnapshotCommands(app, &ctx);
+  keel::cli::RegisterIntegrityCommands(app, &ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

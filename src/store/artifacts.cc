@@ -11,8 +11,11 @@ namespace {
 
 Status CheckAddress(const std::string& hash) {
   if (!IsDigestHex(hash)) {
-    return InvalidArgument("'" + hash.substr(0, 80) +
-                           "' is not an artifact address (64 lowercase hex characters)");
+    // Built by appending: g++ 12 at -O3 reports a false -Wrestrict for "'" + string&&.
+    std::string msg = "'";
+    msg += hash.substr(0, 80);
+    msg += "' is not an artifact address (64 lowercase hex characters)";
+    return InvalidArgument(msg);
   }
   return OkStatus();
 }

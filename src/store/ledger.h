@@ -7,6 +7,7 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/hash.h"
@@ -47,16 +48,20 @@ void EncodeEntry(const LedgerEntry& e, std::string* out);
 // SHA-256 of the canonical encoding. `scratch` is reused between calls to avoid allocation.
 Digest ComputeEntryHash(const LedgerEntry& e, std::string* scratch);
 
+// True iff `text` is one JSON object (RFC 8259, UTF-8). The append path's payload check:
+// a validator that builds nothing is several times cheaper than a parser.
+bool IsJsonObjectText(std::string_view text);
+
 // Filters for listing the ledger. Empty strings and zeros mean "any".
 struct LedgerQuery {
   std::string subject;
   std::string kind;  // exact, or a prefix when it ends with '*' ("record.*")
   std::string actor;
   std::string run_id;
-  int64_t since_us = 0;      // inclusive
-  int64_t until_us = 0;      // exclusive; 0 = no bound
-  int64_t after_seq = 0;     // entries with seq > after_seq
-  int64_t limit = 0;         // 0 = no limit
+  int64_t since_us = 0;   // inclusive
+  int64_t until_us = 0;   // exclusive; 0 = no bound
+  int64_t after_seq = 0;  // entries with seq > after_seq
+  int64_t limit = 0;      // 0 = no limit
   bool newest_first = false;
 };
 

@@ -128,6 +128,21 @@ std::string_view Stmt::BlobView(int col) const {
 
 bool Stmt::IsNull(int col) const { return sqlite3_column_type(stmt_, col) == SQLITE_NULL; }
 
+ColType Stmt::Type(int col) const {
+  switch (sqlite3_column_type(stmt_, col)) {
+    case SQLITE_INTEGER:
+      return ColType::kInteger;
+    case SQLITE_FLOAT:
+      return ColType::kFloat;
+    case SQLITE_TEXT:
+      return ColType::kText;
+    case SQLITE_BLOB:
+      return ColType::kBlob;
+    default:
+      return ColType::kNull;
+  }
+}
+
 Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const OpenOptions& opts) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX;

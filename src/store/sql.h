@@ -28,6 +28,10 @@ struct sqlite3_stmt;
 
 namespace keel::store::sql {
 
+// A value's storage class, as stored (STRICT tables make it match the declared type unless
+// the file was edited outside SQLite).
+enum class ColType { kInteger, kFloat, kText, kBlob, kNull };
+
 class Stmt {
  public:
   Stmt(sqlite3* db, sqlite3_stmt* stmt, bool* poisoned)
@@ -55,6 +59,7 @@ class Stmt {
   std::string_view TextView(int col) const;  // valid until the next Step/Reset
   std::string_view BlobView(int col) const;  // valid until the next Step/Reset
   bool IsNull(int col) const;
+  ColType Type(int col) const;
 
  private:
   sqlite3* db_;

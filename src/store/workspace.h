@@ -30,6 +30,7 @@ namespace keel::store {
 namespace sql {
 class Db;
 }
+struct CheckpointState;  // store/checkpoint.h
 
 // The settings this layer reads from keel.yaml. Upper layers read their own sections from
 // Workspace::config_text() at wiring time.
@@ -73,6 +74,7 @@ class Txn {
   Workspace* ws_;
   int64_t now_us_;
   bool have_tail_ = false;
+  int64_t appended_ = 0;  // entries appended by this transaction
   int64_t tail_seq_ = 0;
   Digest tail_hash_{};
   std::string scratch_;
@@ -135,9 +137,20 @@ class Workspace {
   // INTERNAL to src/store: the connection, for repositories. Callers must hold mu().
   sql::Db* db() { return db_.get(); }
   std::recursive_mutex& mu() { return mu_; }
+  // INTERNAL to src/store (checkpoint.cc). Callers must hold mu().
+  CheckpointState& checkpoint_state() { return *checkpoint_state_; }
+
+  // The outcome of the last automatic checkpoint (store/checkpoint.h). A write whose
+  // commit succeeded reports success even if the checkpoint after it failed; the failure is
+  // kept here, retried after another ledger.checkpoint_every entries, and `keel verify`
+  // shows the missing checkpoint.
+  Status last_auto_checkpoint_status();
 
  private:
   Workspace(std::string dir, Env env);
+  // After a commit that left the ledger with `size` entries: takes a checkpoint if one is
+  // due. O(1) unless one is due.
+  void MaybeAutoCheckpoint(int64_t size);
   std::string dir_;
   Env env_;
   WorkspaceConfig config_;
@@ -147,6 +160,7 @@ class Workspace {
   std::unique_ptr<sql::Db> db_;
   Status stopped_;                      // non-ok once StopWrites was called (guarded by mu_)
   std::set<std::string> durable_dirs_;  // guarded by mu_
+  std::unique_ptr<CheckpointState> checkpoint_state_;
 };
 
 // Parses keel.yaml text. InvalidArgument names the line and key on error.

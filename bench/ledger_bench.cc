@@ -1,0 +1,214 @@
+// Ledger benchmark: the disk's own fsync rate beside single (one durable transaction each)
+// and batched ledger appends, and `keel verify` over a million entries.
+//
+//   scripts/bench ledger [--single N] [--rounds R] [--batched N] [--verify N]
+//
+// The fsync rate and single appends are measured in alternating rounds on the same disk so
+// that load from other processes hits both alike. Ends with one line of key=value figures.
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "core/env.h"
+#include "core/json.h"
+#include "store/checkpoint.h"
+#include "store/verify.h"
+#include "store/workspace.h"
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+double Since(Clock::time_point t) {
+  return std::chrono::duration<double>(Clock::now() - t).count();
+}
+
+// CPU seconds used by this process so far (all threads). Under load from other processes
+// the wall-clock rate of CPU-bound phases falls; entries per CPU-second shows what the code
+// itself costs.
+double CpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return u.ru_utime.tv_sec + u.ru_utime.tv_usec / 1e6 + u.ru_stime.tv_sec +
+         u.ru_stime.tv_usec / 1e6;
+}
+
+void Die(const std::string& what) {
+  std::fprintf(stderr, "ledger_bench: %s\n", what.c_str());
+  std::exit(1);
+}
+
+void Check(const keel::Status& s, const char* what) {
+  if (!s.ok()) Die(std::string(what) + ": " + s.ToString());
+}
+
+// N x (write + fdatasync): 4 KiB overwrites at offset 0, or 512-byte appends.
+double FsyncRate(const std::string& dir, int n, bool append) {
+  std::string path = dir + "/fsync-test.bin";
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) Die("open " + path);
+  std::vector<char> buf(append ? 512 : 4096, append ? 'y' : 'x');
+  if (!append) {
+    if (::pwrite(fd, buf.data(), buf.size(), 0) != static_cast<ssize_t>(buf.size())) Die("pwrite");
+    ::fsync(fd);
+  }
+  auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    ssize_t w =
+        append ? ::write(fd, buf.data(), buf.size()) : ::pwrite(fd, buf.data(), buf.size(), 0);
+    if (w != static_cast<ssize_t>(buf.size())) Die("write");
+    if (::fdatasync(fd) != 0) Die("fdatasync");
+  }
+  double s = Since(t0);
+  ::close(fd);
+  ::unlink(path.c_str());
+  return n / s;
+}
+
+keel::store::NewEntry Entry(int64_t i) {
+  keel::Json p = {{"email", "lead" + std::to_string(i) + "@example.com"},
+                  {"i", i},
+                  {"name", "Ann Lee"},
+                  {"source", "bench"}};
+  return {"operator", "record.created", "lead_" + std::to_string(i), "", "", keel::CanonicalJson(p),
+          {}};
+}
+
+std::unique_ptr<keel::store::Workspace> NewWorkspace(const std::string& dir, const keel::Env& env) {
+  Check(keel::store::Workspace::Init(dir, {}, env), "init");
+  auto ws = keel::store::Workspace::Open(dir, {}, env);
+  Check(ws.status(), "open");
+  return std::move(*ws);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int single = 200, rounds = 5, batched = 200000, verify_n = 1000000;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    std::string a = argv[i];
+    int v = std::atoi(argv[i + 1]);
+    if (a == "--single") {
+      single = v;
+    } else if (a == "--rounds") {
+      rounds = v;
+    } else if (a == "--batched") {
+      batched = v;
+    } else if (a == "--verify") {
+      verify_n = v;
+    } else {
+      Die("unknown option " + a);
+    }
+  }
+  const char* base_env = std::getenv("KEEL_BENCH_DIR");
+  std::string base = base_env ? base_env : std::filesystem::current_path().string() + "/.bench";
+  std::filesystem::create_directories(base);
+  std::string dir = base + "/ledger-" + std::to_string(::getpid());
+  std::filesystem::create_directories(dir);
+  keel::Env env;
+
+  // 1. fsync rate and single appends, alternating.
+  auto ws = NewWorkspace(dir + "/single", env);
+  double fs_over_t = 0, fs_app_t = 0, single_t = 0;
+  int fs_n = 0, single_n = 0;
+  int64_t next = 0;
+  for (int r = 0; r < rounds; ++r) {
+    int per = single / rounds;
+    fs_over_t += per / FsyncRate(dir, per, false);
+    fs_app_t += per / FsyncRate(dir, per, true);
+    fs_n += per;
+    auto t0 = Clock::now();
+    for (int i = 0; i < per; ++i) {
+      Check(ws->Write([&](keel::store::Txn& txn) { return txn.Append(Entry(next++)).status(); }),
+            "single append");
+    }
+    single_t += Since(t0);
+    single_n += per;
+  }
+  ws.reset();
+  double fsync_over = fs_n / fs_over_t, fsync_app = fs_n / fs_app_t;
+  double fsync_rate = std::max(fsync_over, fsync_app);
+  double single_rate = single_n / single_t;
+
+  // 2. Batched appends: 1,000 per transaction. The entries are built beforehand: their
+  //    payloads are the caller's work, not the ledger's.
+  ws = NewWorkspace(dir + "/batched", env);
+  std::vector<keel::store::NewEntry> prepared;
+  prepared.reserve(1000);
+  for (int i = 0; i < 1000; ++i) prepared.push_back(Entry(i));
+  auto t0 = Clock::now();
+  double c0 = CpuSeconds();
+  for (int done = 0; done < batched; done += 1000) {
+    Check(ws->Write([&](keel::store::Txn& txn) -> keel::Status {
+      for (const auto& e : prepared) KEEL_RETURN_IF_ERROR(txn.Append(e).status());
+      return keel::OkStatus();
+    }),
+          "batched append");
+  }
+  double batched_rate = batched / Since(t0);
+  double batched_cpu_rate = batched / (CpuSeconds() - c0);
+  // Grow the same ledger to verify_n entries (automatic checkpoints included).
+  for (int64_t have = batched; have < verify_n; have += 1000) {
+    Check(ws->Write([&](keel::store::Txn& txn) -> keel::Status {
+      for (int i = 0; i < 1000; ++i) KEEL_RETURN_IF_ERROR(txn.Append(Entry(next++)).status());
+      return keel::OkStatus();
+    }),
+          "batched append");
+  }
+  ws.reset();
+
+  // 3. verify over the whole ledger: full (with SQLite's integrity check) and the chain,
+  //    artifacts and checkpoints alone.
+  keel::store::VerifyOptions quick;
+  quick.integrity_check = false;
+  double c1 = CpuSeconds();
+  auto q = keel::store::VerifyWorkspace(dir + "/batched", quick, env);
+  Check(q.status(), "verify");
+  if (!q->ok()) Die("verify found problems: " + q->problems[0]);
+  double verify_rate = q->entries_checked / q->seconds;
+  double verify_cpu = CpuSeconds() - c1;
+  keel::store::VerifyOptions full;
+  auto r = keel::store::VerifyWorkspace(dir + "/batched", full, env);
+  Check(r.status(), "verify");
+  if (!r->ok()) Die("verify found problems: " + r->problems[0]);
+  double verify_full_rate = r->entries_checked / r->seconds;
+  double load[3] = {0, 0, 0};
+  if (getloadavg(load, 3) < 1) load[0] = -1;
+
+  std::printf("%-44s %14s\n", "measure", "per second");
+  std::printf("%-44s %14.0f\n", "fsync: 4 KiB overwrite + fdatasync", fsync_over);
+  std::printf("%-44s %14.0f\n", "fsync: 512 B append + fdatasync", fsync_app);
+  std::printf("%-44s %14.0f\n", "single appends (1 durable txn each)", single_rate);
+  std::printf("%-44s %14.0f   (%.0f per CPU-second)\n", "batched appends (1,000 per txn)",
+              batched_rate, batched_cpu_rate);
+  std::printf("%-44s %14.0f   (%lld entries, %.2f s wall, %.2f s CPU on 2 threads)\n",
+              "verify (chain, checkpoints, artifacts)", verify_rate,
+              static_cast<long long>(q->entries_checked), q->seconds, verify_cpu);
+  std::printf("%-44s %14.0f   (%.2f s, %lld checkpoints)\n", "verify + PRAGMA integrity_check",
+              verify_full_rate, r->seconds, static_cast<long long>(r->checkpoints_checked));
+  std::printf("single appends / fsync rate (faster of the two modes): %.2f\n",
+              single_rate / fsync_rate);
+  std::printf("load average during the run: %.1f (other processes share the 2 cores)\n", load[0]);
+  std::printf(
+      "fsync_per_s=%.0f single_appends_per_s=%.0f single_vs_fsync=%.2f "
+      "batched_appends_per_s=%.0f verify_entries_per_s=%.0f "
+      "verify_full_entries_per_s=%.0f batched_appends_per_cpu_s=%.0f "
+      "verify_cpu_s_per_1m=%.2f\n",
+      fsync_rate, single_rate, single_rate / fsync_rate, batched_rate, verify_rate,
+      verify_full_rate, batched_cpu_rate, verify_cpu * 1e6 / q->entries_checked);
+  if (std::getenv("KEEL_BENCH_KEEP") == nullptr) {
+    std::filesystem::remove_all(dir);
+  } else {
+    std::printf("kept %s\n", dir.c_str());
+  }
+  return 0;
+}
