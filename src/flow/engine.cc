@@ -999,6 +999,18 @@ Result<TickStats> Engine::Tick() {
   std::set<std::pair<std::string, std::string>> pauses(pause_list.begin(), pause_list.end());
   if (pauses.count({"global", ""})) return stats;  // everything waits
 
+  {
+    // Nothing due: no transaction (an idle worker costs no fsync).
+    int64_t now = clock->NowMicros();
+    int64_t back = impl_->offset0 - (now - clock->MonotonicMicros());
+    KEEL_ASSIGN_OR_RETURN(auto due, store::DueRuns(*ws_, now + std::max<int64_t>(0, back), now, 1));
+    bool any = !due.empty();
+    if (!any) {
+      KEEL_ASSIGN_OR_RETURN(auto scheds, store::ListSchedules(*ws_));
+      for (const auto& sc : scheds) any = any || sc.next_us <= now;
+    }
+    if (!any) return stats;
+  }
   std::vector<Impl::Io> io;
   bool outbox_written = false, comp_progress = false;
   Status s = ws_->Write([&](store::Txn& txn) -> Status {
