@@ -395,7 +395,9 @@ struct Engine::Impl {
       st.attempt = 0;
       return true;
     }
-    json scope = Scope(r, st);
+    // The scope costs a copy of the run's data: only steps that read it build it.
+    json scope;
+    if (s.kind != StepKind::kNoop && s.kind != StepKind::kFail) scope = Scope(r, st);
     auto fail = [&](const std::string& msg) -> Result<bool> {
       KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, wf, s, key, msg));
       return true;
