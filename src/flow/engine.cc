@@ -1087,8 +1087,24 @@ Result<TickStats> Engine::Tick() {
     json out;
   };
   std::vector<Done> results(io.size());
+  int64_t lease_until = clock->NowMicros() + opts_.lease_us;
   for (size_t i = 0; i < io.size(); ++i) {
     const auto& it = io[i];
+    // A long batch renews the leases of the steps still to do before half of the lease
+    // is gone, so another worker does not take them over while this one is alive.
+    if (clock->NowMicros() >= lease_until - opts_.lease_us / 2) {
+      int64_t until = clock->NowMicros() + opts_.lease_us;
+      KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
+        for (size_t j = i; j < io.size(); ++j) {
+          KEEL_ASSIGN_OR_RETURN(bool held, store::ClaimLease(txn, io[j].run_id, opts_.worker_id,
+                                                             txn.now_us(), until));
+          (void)held;  // a lost lease is noticed (fenced) when the outcome is recorded
+        }
+        KEEL_CRASH_POINT("lease.renew");
+        return OkStatus();
+      }));
+      lease_until = until;
+    }
     CallContext ctx{it.run_id, it.key, it.attempt, clock->NowMicros()};
     if (it.is_action) {
       ActionAdapter* ad = reg_.adapters.at(it.step->adapter);
