@@ -35,10 +35,10 @@
 namespace keel::flow {
 
 struct EngineOptions {
-  std::string worker_id;                // lease owner; a random id when empty
-  int64_t lease_us = 300LL * 1000000;   // how long a claimed step is ours
-  int batch = 64;                       // runs advanced per transaction
-  std::string workflows_dir;            // default: <workspace>/workflows
+  std::string worker_id;               // lease owner; a random id when empty
+  int64_t lease_us = 300LL * 1000000;  // how long a claimed step is ours
+  int batch = 64;                      // runs advanced per transaction
+  std::string workflows_dir;           // default: <workspace>/workflows
 };
 
 // What Tick() did.
