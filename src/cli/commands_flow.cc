@@ -1,4 +1,8 @@
 // keel workflow|run|runs|event|worker|approvals|approve|reject|pause|resume
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
 #include <iostream>
@@ -25,7 +29,22 @@ struct FlowSetup {
   std::unique_ptr<flow::Engine> engine;
 };
 
-Result<std::unique_ptr<FlowSetup>> OpenFlow(Context* ctx, int batch = 64, int64_t lease_ms = 0) {
+// The first worker of a workspace holds an flock on .worker.lock and works under the fixed id
+// "primary": after a crash (the kernel drops the lock) the next primary takes back the
+// crashed worker's leases at once instead of waiting for them to expire. Other workers get
+// random ids and respect every live lease.
+std::string PrimaryWorkerId(const std::string& ws_dir) {
+  int fd = ::open((ws_dir + "/.worker.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return "";
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return "";
+  }
+  return "primary";  // the descriptor stays open (and locked) until the process ends
+}
+
+Result<std::unique_ptr<FlowSetup>> OpenFlow(Context* ctx, int batch = 64, int64_t lease_ms = 0,
+                                            bool worker = false) {
   auto f = std::make_unique<FlowSetup>();
   KEEL_ASSIGN_OR_RETURN(f->ws, ctx->OpenWorkspace());
   const char* fx = std::getenv("KEEL_FAKE_EFFECTS");
@@ -39,6 +58,7 @@ Result<std::unique_ptr<FlowSetup>> OpenFlow(Context* ctx, int batch = 64, int64_
       {"log", f->log.get()}, {"fake_keyed", f->keyed.get()}, {"fake_smtp", f->smtp.get()}};
   flow::EngineOptions o;
   o.batch = batch;
+  if (worker) o.worker_id = PrimaryWorkerId(f->ws->dir());
   if (lease_ms > 0) o.lease_us = lease_ms * 1000;
   f->engine = std::make_unique<flow::Engine>(f->ws.get(), reg, o);
   return f;
@@ -378,7 +398,7 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
     cmd->add_option("--batch", *batch, "Runs advanced per transaction (default 64)");
     cmd->add_option("--poll-ms", *poll_ms, "Longest sleep between checks (default 200)");
     cmd->callback(Run(ctx, [ctx, until_idle, batch, poll_ms, lease_ms]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto f, OpenFlow(ctx, *batch, *lease_ms));
+      KEEL_ASSIGN_OR_RETURN(auto f, OpenFlow(ctx, *batch, *lease_ms, true));
       std::signal(SIGTERM, OnSignal);
       std::signal(SIGINT, OnSignal);
       KEEL_RETURN_IF_ERROR(f->engine->SyncSchedules());

@@ -1039,7 +1039,8 @@ Result<TickStats> Engine::Tick() {
     // Nothing due: no transaction (an idle worker costs no fsync).
     int64_t now = clock->NowMicros();
     int64_t back = impl_->offset0 - (now - clock->MonotonicMicros());
-    KEEL_ASSIGN_OR_RETURN(auto due, store::DueRuns(*ws_, now + std::max<int64_t>(0, back), now, 1));
+    KEEL_ASSIGN_OR_RETURN(
+        auto due, store::DueRuns(*ws_, now + std::max<int64_t>(0, back), now, opts_.worker_id, 1));
     bool any = !due.empty();
     if (!any) {
       KEEL_ASSIGN_OR_RETURN(auto scheds, store::ListSchedules(*ws_));
@@ -1079,7 +1080,7 @@ Result<TickStats> Engine::Tick() {
     // When the wall clock went back, monotonic deadlines of this process are looked at too.
     int64_t back = impl_->offset0 - (now - clock->MonotonicMicros());
     int64_t bound = now + std::max<int64_t>(0, back);
-    KEEL_ASSIGN_OR_RETURN(auto ids, store::DueRuns(*ws_, bound, now, opts_.batch));
+    KEEL_ASSIGN_OR_RETURN(auto ids, store::DueRuns(*ws_, bound, now, opts_.worker_id, opts_.batch));
     for (const auto& id : ids) {
       KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, id));
       if (!rr) continue;

@@ -196,11 +196,12 @@ Result<std::optional<RunRow>> GetRun(Workspace& ws, const std::string& id) {
 }
 
 Result<std::vector<std::string>> DueRuns(Workspace& ws, int64_t bound_us, int64_t now_us,
-                                         int limit) {
+                                         const std::string& owner, int limit) {
   Lock l(ws.mu());
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached("SELECT id FROM runs WHERE due_us <= ? AND "
-                                                  "lease_until_us <= ? ORDER BY due_us LIMIT ?"));
-  st->Bind(1, bound_us).Bind(2, now_us).Bind(3, limit);
+                                                  "(lease_until_us <= ? OR lease_owner = ?) "
+                                                  "ORDER BY due_us LIMIT ?"));
+  st->Bind(1, bound_us).Bind(2, now_us).Bind(3, owner).Bind(4, limit);
   return Collect<std::string>(st, [](const sql::Stmt& s) { return s.Text(0); });
 }
 
