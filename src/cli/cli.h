@@ -49,5 +49,7 @@ void RegisterDebugCommands(CLI::App& app, Context* ctx);      // debug append (t
 void RegisterSecretCommands(CLI::App& app, Context* ctx);     // secret set|list|rm
 void RegisterSnapshotCommands(CLI::App& app, Context* ctx);   // snapshot, restore
 void RegisterIntegrityCommands(CLI::App& app, Context* ctx);  // verify, checkpoint
+// workflow, run, runs, event, worker, approvals, approve, reject, pause, resume
+void RegisterFlowCommands(CLI::App& app, Context* ctx);
 
 }  // namespace keel::cli

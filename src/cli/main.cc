@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   keel::cli::RegisterSecretCommands(app, &ctx);
   keel::cli::RegisterSnapshotCommands(app, &ctx);
   keel::cli::RegisterIntegrityCommands(app, &ctx);
+  keel::cli::RegisterFlowCommands(app, &ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -91,6 +91,131 @@ CREATE TABLE secrets (
   updated_us INTEGER NOT NULL
 ) STRICT;
 )sql"},
+      {2, R"sql(
+-- Workflow engine (docs/workflows.md). Every change to these tables is made in the same
+-- transaction as its ledger entry.
+
+-- The exact text of every workflow version a run was started with, by content hash.
+CREATE TABLE workflow_versions (
+  hash       TEXT PRIMARY KEY,
+  name       TEXT NOT NULL,
+  path       TEXT NOT NULL,
+  content    TEXT NOT NULL,
+  created_us INTEGER NOT NULL
+) STRICT;
+
+-- One row per run: its status, its cursor (state: program counter, loop frames, step
+-- outputs, vars) and when the worker must look at it next (due_us; 4e18 = never).
+CREATE TABLE runs (
+  id             TEXT PRIMARY KEY,
+  workflow       TEXT NOT NULL,
+  version        TEXT NOT NULL REFERENCES workflow_versions(hash),
+  status         TEXT NOT NULL CHECK (status IN ('running','waiting','completed','failed','canceled')),
+  wait_kind      TEXT NOT NULL DEFAULT '',
+  due_us         INTEGER NOT NULL,
+  mono_due_us    INTEGER NOT NULL DEFAULT 0,
+  epoch          TEXT NOT NULL DEFAULT '',
+  wait_type      TEXT NOT NULL DEFAULT '',
+  wait_key       TEXT NOT NULL DEFAULT '',
+  state          TEXT NOT NULL,
+  input          TEXT NOT NULL,
+  output         TEXT NOT NULL DEFAULT 'null',
+  error          TEXT NOT NULL DEFAULT '',
+  parent_run     TEXT NOT NULL DEFAULT '',
+  parent_step    TEXT NOT NULL DEFAULT '',
+  lease_owner    TEXT NOT NULL DEFAULT '',
+  lease_until_us INTEGER NOT NULL DEFAULT 0,
+  created_us     INTEGER NOT NULL,
+  updated_us     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX runs_ready ON runs(due_us);
+CREATE INDEX runs_status ON runs(status, created_us);
+CREATE INDEX runs_event_wait ON runs(wait_type, wait_key) WHERE wait_type <> '';
+CREATE INDEX runs_parent ON runs(parent_run) WHERE parent_run <> '';
+
+-- The step journal: one row per completed (or finally failed, compensated) step instance.
+-- A completed step_key is never executed again; its output is reused.
+CREATE TABLE steps (
+  run_id      TEXT NOT NULL,
+  step_key    TEXT NOT NULL,
+  step_id     TEXT NOT NULL,
+  kind        TEXT NOT NULL,
+  status      TEXT NOT NULL,
+  attempts    INTEGER NOT NULL,
+  output      TEXT NOT NULL,
+  error       TEXT NOT NULL DEFAULT '',
+  finished_us INTEGER NOT NULL,
+  seq         INTEGER NOT NULL,
+  PRIMARY KEY (run_id, step_key)
+) STRICT, WITHOUT ROWID;
+
+-- External actions, written before they are attempted.
+CREATE TABLE outbox (
+  token      TEXT PRIMARY KEY,
+  run_id     TEXT NOT NULL,
+  step_key   TEXT NOT NULL,
+  adapter    TEXT NOT NULL,
+  action     TEXT NOT NULL,
+  params     TEXT NOT NULL,
+  state      TEXT NOT NULL CHECK (state IN ('pending','sending','done','failed','uncertain')),
+  attempts   INTEGER NOT NULL,
+  result     TEXT NOT NULL DEFAULT 'null',
+  error      TEXT NOT NULL DEFAULT '',
+  honours_key INTEGER NOT NULL,
+  created_us INTEGER NOT NULL,
+  updated_us INTEGER NOT NULL
+) STRICT;
+CREATE INDEX outbox_run ON outbox(run_id);
+CREATE INDEX outbox_state ON outbox(state) WHERE state IN ('pending','sending','uncertain');
+
+-- Items for the operator: approval gates, uncertain actions, failures that need a human.
+CREATE TABLE approvals (
+  id          TEXT PRIMARY KEY,
+  run_id      TEXT NOT NULL,
+  step_key    TEXT NOT NULL,
+  kind        TEXT NOT NULL CHECK (kind IN ('approval','uncertain','needs_human')),
+  status      TEXT NOT NULL CHECK (status IN ('pending','approved','rejected','expired','canceled')),
+  summary     TEXT NOT NULL,
+  recommend   TEXT NOT NULL,
+  context     TEXT NOT NULL,
+  decision    TEXT NOT NULL DEFAULT 'null',
+  deadline_us INTEGER NOT NULL DEFAULT 0,
+  remind_us   INTEGER NOT NULL DEFAULT 0,
+  reminded    INTEGER NOT NULL DEFAULT 0,
+  created_us  INTEGER NOT NULL,
+  decided_us  INTEGER NOT NULL DEFAULT 0
+) STRICT;
+CREATE INDEX approvals_status ON approvals(status, created_us);
+CREATE UNIQUE INDEX approvals_step ON approvals(run_id, step_key, kind);
+
+-- Inbound events, deduplicated by id.
+CREATE TABLE events (
+  id          TEXT PRIMARY KEY,
+  type        TEXT NOT NULL,
+  key         TEXT NOT NULL,
+  data        TEXT NOT NULL,
+  received_us INTEGER NOT NULL,
+  delivered   INTEGER NOT NULL
+) STRICT;
+
+-- Pause switches: scope global (name ''), workflow, agent, adapter.
+CREATE TABLE pauses (
+  scope    TEXT NOT NULL CHECK (scope IN ('global','workflow','agent','adapter')),
+  name     TEXT NOT NULL,
+  since_us INTEGER NOT NULL,
+  PRIMARY KEY (scope, name)
+) STRICT;
+
+-- Cron schedules of workflows (from their `schedule:`), fired by the worker.
+CREATE TABLE schedules (
+  workflow TEXT PRIMARY KEY,
+  path     TEXT NOT NULL,
+  cron     TEXT NOT NULL,
+  tz       TEXT NOT NULL,
+  next_us  INTEGER NOT NULL,
+  last_us  INTEGER NOT NULL DEFAULT 0
+) STRICT;
+)sql"},
   };
   return m;
 }

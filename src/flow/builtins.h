@@ -1,0 +1,68 @@
+// Built-in agents and adapters that need no network: what example workflows, tests and
+// crash tests run against. Every one counts its side effects.
+//
+// Agents (BuiltinAgents):
+//   echo   returns its input
+//   flaky  fails with `transient` while the attempt number <= input.fail_times, then echoes
+//   fail   always fails with the class named by input.class (default permanent)
+// Adapters (CountingAdapter):
+//   `log`        sandbox adapter, honours the idempotency key: records what it would send
+//   `fake_keyed` like a payment API: an effect per token, repeats with the token are deduped
+//   `fake_smtp`  like SMTP: every Perform is an effect; it cannot deduplicate
+// Fault knobs in the params of any action: "_fail": CLASS with "_fail_times": N (fail the
+// first N attempts), "_in_doubt_after_send": true (perform the effect, then report
+// in_doubt: the ambiguous window of a dropped connection).
+//
+// When constructed with an effects file, each effect is also appended to that file as one
+// line "<adapter> <token> <action>" (fsynced), so a test can count effects across SIGKILLs.
+//
+// Thread-safety: all methods are safe to call from several threads.
+#pragma once
+
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+
+#include "flow/interfaces.h"
+
+namespace keel::flow {
+
+class BuiltinAgents final : public AgentInvoker {
+ public:
+  bool HasAgent(const std::string& name) const override;
+  Outcome Invoke(const std::string& name, const nlohmann::json& input, const CallContext& ctx,
+                 nlohmann::json* output) override;
+  // Calls per agent name (every attempt counts).
+  int calls(const std::string& name) const;
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, int> calls_;
+};
+
+class CountingAdapter final : public ActionAdapter {
+ public:
+  CountingAdapter(std::string name, bool honours_key, std::string effects_file = "");
+  std::string name() const override { return name_; }
+  bool honours_idempotency_key() const override { return honours_key_; }
+  Outcome Perform(const std::string& token, const std::string& action, const nlohmann::json& params,
+                  const CallContext& ctx, nlohmann::json* result) override;
+  // Effects that happened (for a keyed adapter, at most one per token).
+  int effects() const;
+  int effects_for(const std::string& token) const;
+  int calls() const;
+
+ private:
+  void LoadFile();
+  std::string name_;
+  bool honours_key_;
+  std::string file_;
+  mutable std::mutex mu_;
+  std::map<std::string, int> per_token_;
+  int effects_ = 0;
+  int calls_ = 0;
+  bool loaded_ = false;
+};
+
+}  // namespace keel::flow

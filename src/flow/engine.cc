@@ -1,0 +1,1514 @@
+#include "flow/engine.h"
+
+#include <algorithm>
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "core/crash_point.h"
+#include "core/fs.h"
+#include "core/hash.h"
+#include "core/json.h"
+#include "flow/cron.h"
+#include "flow/expr.h"
+#include "store/runs.h"
+
+namespace keel::flow {
+
+using nlohmann::json;
+using store::kNeverUs;
+
+std::string ActionToken(const std::string& run_id, const std::string& step_key) {
+  return "kt_" + Sha256Hex("keel.action\n" + run_id + "\n" + step_key).substr(0, 40);
+}
+
+int64_t BackoffUs(const RetryPolicy& p, int attempt, Random* random) {
+  double d = static_cast<double>(p.initial_us) * std::pow(p.multiplier, std::max(0, attempt - 1));
+  d = std::min(d, static_cast<double>(p.max_us));
+  if (p.jitter > 0 && random != nullptr) d *= 1.0 + p.jitter * (2.0 * random->NextDouble() - 1.0);
+  d = std::min(d, static_cast<double>(p.max_us));
+  return std::max<int64_t>(0, static_cast<int64_t>(d));
+}
+
+namespace {
+
+constexpr char kActor[] = "flow";
+
+// The in-memory form of runs.state.
+struct Frame {
+  int head = 0;
+  json items;
+  int64_t i = 0;
+  std::string as;
+};
+
+struct State {
+  int pc = 0;
+  std::vector<Frame> loops;
+  json steps = json::object();
+  json vars = json::object();
+  int attempt = 0;            // attempts made of the current step
+  int64_t seq = 0;            // journal order
+  json comp = json::array();  // [{key, name}] of completed steps with a compensation
+  bool compensating = false;
+  int64_t ci = 0;
+  std::string failure;
+  json subflows = json::object();
+  std::string waiting;  // step key the run waits on
+
+  static Result<State> Parse(const std::string& text) {
+    KEEL_ASSIGN_OR_RETURN(json j, ParseJson(text, "run state"));
+    State s;
+    try {
+      s.pc = j.value("pc", 0);
+      for (const auto& f : j.value("loops", json::array())) {
+        s.loops.push_back(Frame{f.at("head").get<int>(), f.at("items"), f.at("i").get<int64_t>(),
+                                f.at("as").get<std::string>()});
+      }
+      if (j.contains("steps")) s.steps = j["steps"];
+      if (j.contains("vars")) s.vars = j["vars"];
+      s.attempt = j.value("attempt", 0);
+      s.seq = j.value("seq", int64_t{0});
+      if (j.contains("comp")) s.comp = j["comp"];
+      s.compensating = j.value("compensating", false);
+      s.ci = j.value("ci", int64_t{0});
+      s.failure = j.value("failure", std::string());
+      if (j.contains("subflows")) s.subflows = j["subflows"];
+      s.waiting = j.value("waiting", std::string());
+    } catch (const std::exception& e) {
+      return DataLoss(std::string("run state is damaged: ") + e.what());
+    }
+    return s;
+  }
+  std::string Dump() const {
+    json j = {{"pc", pc}, {"steps", steps}, {"vars", vars}, {"seq", seq}};
+    if (!loops.empty()) {
+      json l = json::array();
+      for (const auto& f : loops)
+        l.push_back({{"head", f.head}, {"items", f.items}, {"i", f.i}, {"as", f.as}});
+      j["loops"] = std::move(l);
+    }
+    if (attempt) j["attempt"] = attempt;
+    if (!comp.empty()) j["comp"] = comp;
+    if (compensating) {
+      j["compensating"] = true;
+      j["ci"] = ci;
+    }
+    if (!failure.empty()) j["failure"] = failure;
+    if (!subflows.empty()) j["subflows"] = subflows;
+    if (!waiting.empty()) j["waiting"] = waiting;
+    return CanonicalJson(j);
+  }
+};
+
+std::string KeyFor(const Step& s, const State& st) {
+  if (st.loops.empty()) return s.id;
+  std::string k = s.id + "#";
+  for (size_t i = 0; i < st.loops.size(); ++i) {
+    if (i) k += ".";
+    k += std::to_string(st.loops[i].i);
+  }
+  return k;
+}
+
+std::string Payload(const json& j) {
+  return CanonicalJson(j);
+}
+
+// Output kept in a ledger payload only while it is small; the journal always has it.
+json LedgerOutput(const std::string& canonical) {
+  if (canonical.size() <= 2048) {
+    auto p = ParseJson(canonical, "output");
+    if (p.ok()) return *p;
+  }
+  return json{{"sha256", Sha256Hex(canonical)}, {"bytes", canonical.size()}};
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+struct Engine::Impl {
+  Engine* e;
+  std::mutex cache_mu;
+  std::map<std::string, std::shared_ptr<const Workflow>> by_version;
+  std::string epoch;
+  int64_t offset0 = 0;  // wall - mono at start, to notice the wall clock going back
+
+  // Work collected in phase A and carried out after its commit.
+  struct Io {
+    std::string run_id, key, token;
+    const Step* step = nullptr;
+    bool is_action = false;
+    bool compensation = false;
+    json input;
+    int attempt = 1;
+    int pc = 0;
+  };
+
+  Clock* clock() { return e->ws_->env().clock; }
+  Random* random() { return e->ws_->env().random; }
+
+  Result<std::shared_ptr<const Workflow>> Version(const std::string& hash) {
+    {
+      std::lock_guard<std::mutex> l(cache_mu);
+      auto it = by_version.find(hash);
+      if (it != by_version.end()) return it->second;
+    }
+    KEEL_ASSIGN_OR_RETURN(std::string content, store::GetWorkflowVersion(*e->ws_, hash));
+    KEEL_ASSIGN_OR_RETURN(auto wf,
+                          ParseWorkflow(content, "workflow version " + hash.substr(0, 12)));
+    std::lock_guard<std::mutex> l(cache_mu);
+    by_version[hash] = wf;
+    return wf;
+  }
+
+  json Scope(const store::RunRow& r, const State& st) {
+    json scope = {
+        {"steps", st.steps}, {"vars", st.vars}, {"run", {{"id", r.id}, {"workflow", r.workflow}}}};
+    auto in = ParseJson(r.input, "run input");
+    scope["input"] = in.ok() ? *in : json::object();
+    for (const auto& f : st.loops) {
+      scope[f.as] = f.items[static_cast<size_t>(f.i)];
+      scope["loop"] = {{"index", f.i}};
+    }
+    return scope;
+  }
+
+  bool Paused(const std::set<std::pair<std::string, std::string>>& pauses, const std::string& scope,
+              const std::string& name) {
+    return pauses.count({scope, name}) > 0;
+  }
+
+  Status Ledger(store::Txn& txn, const std::string& kind, const std::string& run_id,
+                const std::string& step, const json& payload) {
+    store::NewEntry en;
+    en.actor = kActor;
+    en.kind = kind;
+    en.subject = run_id;
+    en.run_id = run_id;
+    en.step_id = step;
+    en.payload = Payload(payload);
+    return txn.Append(en).status();
+  }
+
+  Status Journal(store::Txn& txn, const store::RunRow& r, State& st, const std::string& key,
+                 const Step& s, const std::string& status, int attempts, const json& output,
+                 const std::string& error) {
+    store::JournalRow j;
+    j.run_id = r.id;
+    j.step_key = key;
+    j.step_id = s.id;
+    j.kind = std::string(StepKindName(s.kind));
+    j.status = status;
+    j.attempts = attempts;
+    j.output = CanonicalJson(output);
+    j.error = error;
+    j.finished_us = txn.now_us();
+    j.seq = ++st.seq;
+    KEEL_RETURN_IF_ERROR(store::PutJournal(txn, j));
+    json p = {{"key", key}, {"kind", j.kind}, {"attempt", attempts}};
+    if (!output.is_null()) p["output"] = LedgerOutput(j.output);
+    if (!error.empty()) p["error"] = error;
+    return Ledger(txn, status == "completed" ? "step.completed" : "step." + status, r.id, key, p);
+  }
+
+  // Completes the step at st.pc with `output` and moves to `next_pc`.
+  Status Complete(store::Txn& txn, store::RunRow& r, State& st, const Step& s,
+                  const std::string& key, const json& output, int next_pc) {
+    int attempts = std::max(1, st.attempt);
+    KEEL_RETURN_IF_ERROR(Journal(txn, r, st, key, s, "completed", attempts, output, ""));
+    if (!output.is_null()) st.steps[s.id] = output;
+    if (!s.compensate.empty() && !st.compensating)
+      st.comp.push_back({{"key", key}, {"name", s.compensate}});
+    st.attempt = 0;
+    st.waiting.clear();
+    st.pc = next_pc;
+    r.status = "running";
+    r.wait_kind.clear();
+    r.wait_type.clear();
+    r.wait_key.clear();
+    r.due_us = txn.now_us();
+    r.mono_due_us = 0;
+    r.lease_owner.clear();
+    r.lease_until_us = 0;
+    return OkStatus();
+  }
+
+  void Wait(store::RunRow& r, State& st, const std::string& key, const std::string& kind,
+            int64_t due_us) {
+    r.status = "waiting";
+    r.wait_kind = kind;
+    r.due_us = due_us;
+    r.lease_owner.clear();
+    r.lease_until_us = 0;
+    st.waiting = key;
+  }
+
+  // Ends the run (completed / failed / canceled) and wakes a parent waiting for it.
+  Status Finish(store::Txn& txn, store::RunRow& r, State& st, const std::string& status,
+                const std::string& error) {
+    r.status = status;
+    r.wait_kind.clear();
+    r.wait_type.clear();
+    r.wait_key.clear();
+    r.due_us = kNeverUs;
+    r.lease_owner.clear();
+    r.lease_until_us = 0;
+    r.error = error;
+    if (status == "completed") r.output = CanonicalJson(st.vars);
+    json p = {{"status", status}};
+    if (!error.empty()) p["error"] = error;
+    KEEL_RETURN_IF_ERROR(Ledger(txn, "run." + status, r.id, "", p));
+    if (!r.parent_run.empty()) {
+      KEEL_ASSIGN_OR_RETURN(auto parent, store::GetRun(*e->ws_, r.parent_run));
+      if (parent && parent->status == "waiting" && parent->wait_kind == "child") {
+        KEEL_ASSIGN_OR_RETURN(State pst, State::Parse(parent->state));
+        KEEL_ASSIGN_OR_RETURN(auto pwf, Version(parent->version));
+        const Op& op = pwf->program[static_cast<size_t>(pst.pc)];
+        if (op.step && KeyFor(*op.step, pst) == r.parent_step) {
+          if (status == "completed") {
+            auto out = ParseJson(r.output, "child output");
+            KEEL_RETURN_IF_ERROR(Complete(txn, *parent, pst, *op.step, r.parent_step,
+                                          json{{"run", r.id}, {"output", out.ok() ? *out : json()}},
+                                          op.next));
+          } else {
+            KEEL_RETURN_IF_ERROR(FailStep(
+                txn, *parent, pst, *pwf, *op.step, r.parent_step,
+                "subflow run " + r.id + " " + status + (error.empty() ? "" : ": " + error)));
+          }
+          parent->state = pst.Dump();
+          KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, *parent));
+        }
+      }
+    }
+    return OkStatus();
+  }
+
+  // The step failed for good: compensate what was done, then fail the run.
+  Status FailStep(store::Txn& txn, store::RunRow& r, State& st, const Workflow& wf, const Step& s,
+                  const std::string& key, const std::string& error) {
+    KEEL_RETURN_IF_ERROR(
+        Journal(txn, r, st, key, s, "failed", std::max(1, st.attempt), json(), error));
+    st.attempt = 0;
+    st.waiting.clear();
+    if (st.compensating) {
+      // A compensation failed: stop compensating; the operator takes over.
+      st.compensating = false;
+      return Finish(txn, r, st, "failed",
+                    st.failure + "; compensation " + key + " failed: " + error);
+    }
+    st.failure = "step " + key + " failed: " + error;
+    if (!st.comp.empty() && !wf.compensations.empty()) {
+      st.compensating = true;
+      st.ci = 0;
+      r.status = "running";
+      r.wait_kind.clear();
+      r.due_us = txn.now_us();
+      r.lease_owner.clear();
+      r.lease_until_us = 0;
+      return Ledger(txn, "run.compensating", r.id, key,
+                    {{"error", error}, {"compensations", st.comp.size()}});
+    }
+    return Finish(txn, r, st, "failed", st.failure);
+  }
+
+  // ---- phase A: advance one run by one step ----------------------------------------
+  // Returns true if a step was completed, started or a wait began.
+  Result<bool> Advance(store::Txn& txn, store::RunRow& r, State& st, const Workflow& wf,
+                       const std::set<std::pair<std::string, std::string>>& pauses,
+                       std::vector<Io>* io, bool* outbox_written) {
+    if (Paused(pauses, "workflow", r.workflow)) return Park(txn, r, st, "workflow " + r.workflow);
+    if (st.compensating) {
+      if (st.ci >= static_cast<int64_t>(st.comp.size())) {
+        KEEL_RETURN_IF_ERROR(Finish(txn, r, st, "failed", st.failure));
+        return true;
+      }
+      const json& c = st.comp[st.comp.size() - 1 - static_cast<size_t>(st.ci)];
+      const Step* cs = wf.FindCompensation(c["name"].get<std::string>());
+      if (cs == nullptr)
+        return DataLoss("compensation " + c["name"].get<std::string>() + " vanished");
+      std::string key = "comp:" + c["key"].get<std::string>();
+      return RunStep(txn, r, st, wf, *cs, key, -1, pauses, io, outbox_written, true);
+    }
+    for (int guard = 0; guard < 100000; ++guard) {
+      if (st.pc < 0 || st.pc >= static_cast<int>(wf.program.size())) {
+        return DataLoss("run " + r.id + " points outside its program");
+      }
+      const Op& op = wf.program[static_cast<size_t>(st.pc)];
+      switch (op.type) {
+        case Op::kEnd:
+          KEEL_RETURN_IF_ERROR(Finish(txn, r, st, "completed", ""));
+          return true;
+        case Op::kJump:
+          st.pc = op.next;
+          continue;
+        case Op::kLoopNext: {
+          if (st.loops.empty()) return DataLoss("run " + r.id + ": loop frame missing");
+          Frame& f = st.loops.back();
+          ++f.i;
+          if (f.i < static_cast<int64_t>(f.items.size())) {
+            st.pc = f.head + 1;
+          } else {
+            st.loops.pop_back();
+            st.pc = st.pc + 1;
+          }
+          continue;
+        }
+        case Op::kStep:
+          return RunStep(txn, r, st, wf, *op.step, KeyFor(*op.step, st), st.pc, pauses, io,
+                         outbox_written, false);
+      }
+    }
+    return Internal("run " + r.id + ": too many jumps without a step");
+  }
+
+  Result<bool> Park(store::Txn& txn, store::RunRow& r, State& st, const std::string& why) {
+    Wait(r, st, st.waiting, "paused", kNeverUs);
+    KEEL_RETURN_IF_ERROR(Ledger(txn, "run.parked", r.id, "", {{"paused", why}}));
+    return true;
+  }
+
+  // Executes (or starts) one step. pc < 0 for a compensation.
+  Result<bool> RunStep(store::Txn& txn, store::RunRow& r, State& st, const Workflow& wf,
+                       const Step& s, const std::string& key, int pc,
+                       const std::set<std::pair<std::string, std::string>>& pauses,
+                       std::vector<Io>* io, bool* outbox_written, bool compensation) {
+    const Op* op = pc >= 0 ? &wf.program[static_cast<size_t>(pc)] : nullptr;
+    int next = op ? op->next : -1;
+    auto done = [&](const json& out, int to) -> Result<bool> {
+      if (compensation) {
+        KEEL_RETURN_IF_ERROR(
+            Journal(txn, r, st, key, s, "completed", std::max(1, st.attempt), out, ""));
+        ++st.ci;
+        st.attempt = 0;
+        r.status = "running";
+        r.wait_kind.clear();
+        r.due_us = txn.now_us();
+        r.lease_owner.clear();
+        r.lease_until_us = 0;
+        return true;
+      }
+      KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key, out, to));
+      return true;
+    };
+    // A step journaled as completed is never executed again: reuse its output.
+    KEEL_ASSIGN_OR_RETURN(auto prior, store::GetJournal(*e->ws_, r.id, key));
+    if (prior && prior->status == "completed") {
+      auto out = ParseJson(prior->output, "journaled output");
+      if (compensation) {
+        ++st.ci;
+        return true;
+      }
+      if (out.ok() && !out->is_null()) st.steps[s.id] = *out;
+      st.pc = next;
+      st.attempt = 0;
+      return true;
+    }
+    // The scope costs a copy of the run's data: only steps that read it build it.
+    json scope;
+    if (s.kind != StepKind::kNoop && s.kind != StepKind::kFail) scope = Scope(r, st);
+    auto fail = [&](const std::string& msg) -> Result<bool> {
+      KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, wf, s, key, msg));
+      return true;
+    };
+    switch (s.kind) {
+      case StepKind::kNoop:
+        return done(json(), next);
+      case StepKind::kSet: {
+        auto v = RenderTemplate(*s.params, scope);
+        if (!v.ok()) return fail(v.status().message());
+        for (auto it = v->begin(); it != v->end(); ++it) st.vars[it.key()] = it.value();
+        return done(*v, next);
+      }
+      case StepKind::kFail:
+        return fail(s.message);
+      case StepKind::kBranch: {
+        auto c = EvalCondition(*s.condition, scope);
+        if (!c.ok()) return fail(c.status().message());
+        return done(json{{"branch", *c ? "then" : "else"}}, *c ? next : op->alt);
+      }
+      case StepKind::kForeach: {
+        auto v = EvalExpr(*s.condition, scope);
+        if (!v.ok()) return fail(v.status().message());
+        if (!v->is_array()) return fail("foreach: the expression did not give a list");
+        size_t n = v->size();
+        KEEL_RETURN_IF_ERROR(done(json{{"count", n}}, n == 0 ? op->alt : next).status());
+        if (n > 0) st.loops.push_back(Frame{pc, *v, 0, s.as});
+        return true;
+      }
+      case StepKind::kWait: {
+        if (st.waiting == key) return false;  // already waiting (handled by Due)
+        int64_t now = clock()->NowMicros();
+        if (s.until) {
+          auto v = RenderTemplate(*s.until, scope);
+          int64_t at = 0;
+          if (!v.ok() || !v->is_string() || !ParseTimeMicros(v->get<std::string>(), &at)) {
+            return fail("until: not an RFC 3339 time");
+          }
+          Wait(r, st, key, "timer", at);
+          r.mono_due_us = 0;
+          r.epoch.clear();
+        } else {
+          Wait(r, st, key, "timer", now + s.duration_us);
+          r.mono_due_us = clock()->MonotonicMicros() + s.duration_us;
+          r.epoch = epoch;
+        }
+        KEEL_RETURN_IF_ERROR(
+            Ledger(txn, "timer.set", r.id, key, {{"due", FormatTimeMicros(r.due_us)}}));
+        return true;
+      }
+      case StepKind::kWaitEvent: {
+        auto k = RenderTemplate(*s.event_key, scope);
+        if (!k.ok()) return fail(k.status().message());
+        Wait(r, st, key, "event", s.timeout_us ? txn.now_us() + s.timeout_us : kNeverUs);
+        r.mono_due_us = s.timeout_us ? clock()->MonotonicMicros() + s.timeout_us : 0;
+        r.epoch = epoch;
+        r.wait_type = s.event_type;
+        r.wait_key = k->is_string() ? k->get<std::string>() : k->dump();
+        KEEL_RETURN_IF_ERROR(
+            Ledger(txn, "event.waiting", r.id, key, {{"type", r.wait_type}, {"key", r.wait_key}}));
+        return true;
+      }
+      case StepKind::kApproval:
+        return ApprovalStep(txn, r, st, wf, s, key, *op, scope);
+      case StepKind::kSubflow: {
+        if (st.waiting == key) return false;
+        std::string ver = st.subflows.value(s.subflow, std::string());
+        if (ver.empty()) return fail("subflow " + s.subflow + " was not pinned at start");
+        KEEL_ASSIGN_OR_RETURN(auto cwf, Version(ver));
+        auto in = s.params ? RenderTemplate(*s.params, scope) : Result<json>(json::object());
+        if (!in.ok()) return fail(in.status().message());
+        auto child = StartRun(txn, *cwf, *in, r.id, key);
+        if (!child.ok()) return fail(child.status().message());
+        Wait(r, st, key, "child", kNeverUs);
+        return true;
+      }
+      case StepKind::kAgent:
+      case StepKind::kAction:
+        return StartIo(txn, r, st, s, key, pc, scope, pauses, io, outbox_written, compensation);
+    }
+    return Internal("unknown step kind");
+  }
+
+  Result<bool> ApprovalStep(store::Txn& txn, store::RunRow& r, State& st, const Workflow& wf,
+                            const Step& s, const std::string& key, const Op& op,
+                            const json& scope) {
+    KEEL_ASSIGN_OR_RETURN(auto a, store::FindApproval(*e->ws_, r.id, key, "approval"));
+    if (!a) {
+      if (s.policy) {
+        auto fire = EvalCondition(*s.policy, scope);
+        if (!fire.ok()) {
+          KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, wf, s, key, fire.status().message()));
+          return true;
+        }
+        if (!*fire) {
+          KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key,
+                                        json{{"decision", "approved"}, {"by", "policy"}}, op.next));
+          return true;
+        }
+      }
+      store::ApprovalRow row;
+      row.id = NewId("apv", txn.now_us(), random());
+      row.run_id = r.id;
+      row.step_key = key;
+      row.kind = "approval";
+      row.status = "pending";
+      auto sum = RenderTemplate(*s.summary, scope);
+      row.summary = !sum.ok() ? "(summary failed: " + sum.status().message() + ")"
+                              : (sum->is_string() ? sum->get<std::string>() : sum->dump());
+      row.recommend = s.recommend;
+      json ctx = {{"run", r.id}, {"workflow", r.workflow}, {"version", r.version}, {"step", key}};
+      if (s.context) {
+        auto c = RenderTemplate(*s.context, scope);
+        ctx["facts"] = c.ok() ? *c : json(c.status().message());
+      }
+      row.context = CanonicalJson(ctx);
+      row.deadline_us = s.timeout_us ? txn.now_us() + s.timeout_us : 0;
+      row.remind_us = s.remind_after_us ? txn.now_us() + s.remind_after_us : 0;
+      KEEL_RETURN_IF_ERROR(store::InsertApproval(txn, row));
+      KEEL_RETURN_IF_ERROR(
+          Ledger(txn, "approval.requested", r.id, key,
+                 {{"approval", row.id}, {"summary", row.summary}, {"recommend", row.recommend}}));
+      int64_t due = kNeverUs;
+      if (row.remind_us)
+        due = row.remind_us;
+      else if (row.deadline_us)
+        due = row.deadline_us;
+      Wait(r, st, key, "approval", due);
+      return true;
+    }
+    if (a->status == "pending") {
+      Wait(r, st, key, "approval", r.due_us);
+      return false;
+    }
+    json dec = json::object();
+    auto d = ParseJson(a->decision, "decision");
+    if (d.ok() && d->is_object()) dec = *d;
+    if (a->status == "approved") {
+      json out = {{"decision", "approved"}, {"by", dec.value("by", "operator")}};
+      if (dec.contains("edit")) out["edit"] = dec["edit"];
+      KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key, out, op.next));
+      return true;
+    }
+    if (a->status == "expired") {
+      KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key, json{{"decision", "timeout"}}, op.alt));
+      return true;
+    }
+    // rejected
+    json out = {{"decision", "rejected"},
+                {"by", dec.value("by", "operator")},
+                {"reason", dec.value("reason", "")}};
+    if (s.on_reject == "continue") {
+      KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key, out, op.next));
+      return true;
+    }
+    KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, wf, s, key, "rejected: " + dec.value("reason", "")));
+    return true;
+  }
+
+  Result<bool> StartIo(store::Txn& txn, store::RunRow& r, State& st, const Step& s,
+                       const std::string& key, int pc, const json& scope,
+                       const std::set<std::pair<std::string, std::string>>& pauses,
+                       std::vector<Io>* io, bool* outbox_written, bool compensation) {
+    if (s.kind == StepKind::kAgent && Paused(pauses, "agent", s.agent))
+      return Park(txn, r, st, "agent " + s.agent);
+    if (s.kind == StepKind::kAction && Paused(pauses, "adapter", s.adapter))
+      return Park(txn, r, st, "adapter " + s.adapter);
+    Io it;
+    it.run_id = r.id;
+    it.key = key;
+    it.step = &s;
+    it.pc = pc;
+    it.compensation = compensation;
+    it.is_action = s.kind == StepKind::kAction;
+    int64_t now = txn.now_us();
+    if (it.is_action) {
+      auto ad = e->reg_.adapters.find(s.adapter);
+      if (ad == e->reg_.adapters.end()) {
+        KEEL_RETURN_IF_ERROR(
+            FailStep(txn, r, st, *CurrentWf(r), s, key, "no adapter named " + s.adapter));
+        return true;
+      }
+      it.token = ActionToken(r.id, key);
+      KEEL_ASSIGN_OR_RETURN(auto ob, store::GetOutbox(*e->ws_, it.token));
+      if (!ob) {
+        auto params = s.params ? RenderTemplate(*s.params, scope) : Result<json>(json::object());
+        if (!params.ok()) {
+          KEEL_RETURN_IF_ERROR(
+              FailStep(txn, r, st, *CurrentWf(r), s, key, params.status().message()));
+          return true;
+        }
+        store::OutboxRow row;
+        row.token = it.token;
+        row.run_id = r.id;
+        row.step_key = key;
+        row.adapter = s.adapter;
+        row.action = s.action;
+        row.params = CanonicalJson(*params);
+        row.state = "sending";
+        row.attempts = 1;
+        row.honours_key = ad->second->honours_idempotency_key();
+        KEEL_RETURN_IF_ERROR(store::InsertOutbox(txn, row));
+        KEEL_RETURN_IF_ERROR(Ledger(txn, "action.prepared", r.id, key,
+                                    {{"token", row.token},
+                                     {"adapter", row.adapter},
+                                     {"action", row.action},
+                                     {"params", LedgerOutput(row.params)},
+                                     {"attempt", 1}}));
+        *outbox_written = true;
+        it.input = *params;
+        it.attempt = 1;
+      } else if (ob->state == "done") {
+        auto out = ParseJson(ob->result, "outbox result");
+        st.attempt = static_cast<int>(ob->attempts);
+        KEEL_ASSIGN_OR_RETURN(
+            bool b, FinishIoOk(txn, r, st, s, key, pc, compensation, out.ok() ? *out : json()));
+        return b;
+      } else if (ob->state == "uncertain") {
+        Wait(r, st, key, "uncertain", kNeverUs);
+        return false;
+      } else if (ob->state == "failed") {
+        KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, *CurrentWf(r), s, key, ob->error));
+        return true;
+      } else {
+        // pending: a retry is due. sending: an attempt started and nobody recorded its
+        // outcome (the worker crashed or lost its lease): the outcome is unknown.
+        if (ob->state == "sending" && !ob->honours_key) {
+          KEEL_RETURN_IF_ERROR(MarkUncertain(txn, r, st, *ob,
+                                             "the worker stopped after the "
+                                             "attempt started; the channel cannot deduplicate"));
+          return true;
+        }
+        ob->attempts += 1;
+        ob->state = "sending";
+        KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+        KEEL_RETURN_IF_ERROR(Ledger(txn, "action.retrying", r.id, key,
+                                    {{"token", ob->token}, {"attempt", ob->attempts}}));
+        *outbox_written = true;
+        auto params = ParseJson(ob->params, "outbox params");
+        if (!params.ok()) return params.status();
+        it.input = *params;
+        it.attempt = static_cast<int>(ob->attempts);
+      }
+      st.attempt = it.attempt;
+    } else {
+      if (e->reg_.agents == nullptr || !e->reg_.agents->HasAgent(s.agent)) {
+        KEEL_RETURN_IF_ERROR(
+            FailStep(txn, r, st, *CurrentWf(r), s, key, "no agent named " + s.agent));
+        return true;
+      }
+      auto input = s.params ? RenderTemplate(*s.params, scope) : Result<json>(json::object());
+      if (!input.ok()) {
+        KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, *CurrentWf(r), s, key, input.status().message()));
+        return true;
+      }
+      it.input = *input;
+      it.attempt = ++st.attempt;
+      KEEL_RETURN_IF_ERROR(
+          Ledger(txn, "step.started", r.id, key, {{"agent", s.agent}, {"attempt", it.attempt}}));
+    }
+    r.lease_owner = e->opts_.worker_id;
+    r.lease_until_us = now + e->opts_.lease_us;
+    st.waiting.clear();
+    io->push_back(std::move(it));
+    return true;
+  }
+
+  std::shared_ptr<const Workflow> CurrentWf(const store::RunRow& r) {
+    auto v = Version(r.version);
+    return v.ok() ? *v : nullptr;
+  }
+
+  Status MarkUncertain(store::Txn& txn, store::RunRow& r, State& st, store::OutboxRow ob,
+                       const std::string& why) {
+    ob.state = "uncertain";
+    ob.error = why;
+    KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, ob));
+    store::ApprovalRow a;
+    a.id = NewId("apv", txn.now_us(), random());
+    a.run_id = r.id;
+    a.step_key = ob.step_key;
+    a.kind = "uncertain";
+    a.status = "pending";
+    a.summary = "Did " + ob.adapter + "." + ob.action + " happen? The outcome of attempt " +
+                std::to_string(ob.attempts) + " is unknown: " + why;
+    a.recommend = "check";
+    auto params = ParseJson(ob.params, "params");
+    a.context = CanonicalJson(json{{"token", ob.token},
+                                   {"adapter", ob.adapter},
+                                   {"action", ob.action},
+                                   {"params", params.ok() ? *params : json(ob.params)},
+                                   {"attempts", ob.attempts},
+                                   {"evidence", why},
+                                   {"run", r.id},
+                                   {"step", ob.step_key}});
+    KEEL_RETURN_IF_ERROR(store::InsertApproval(txn, a));
+    KEEL_RETURN_IF_ERROR(Ledger(txn, "action.uncertain", r.id, ob.step_key,
+                                {{"token", ob.token}, {"approval", a.id}, {"evidence", why}}));
+    Wait(r, st, ob.step_key, "uncertain", kNeverUs);
+    return OkStatus();
+  }
+
+  Result<bool> FinishIoOk(store::Txn& txn, store::RunRow& r, State& st, const Step& s,
+                          const std::string& key, int pc, bool compensation, const json& out) {
+    if (compensation) {
+      KEEL_RETURN_IF_ERROR(
+          Journal(txn, r, st, key, s, "completed", std::max(1, st.attempt), out, ""));
+      ++st.ci;
+      st.attempt = 0;
+      r.status = "running";
+      r.wait_kind.clear();
+      r.due_us = txn.now_us();
+      r.lease_owner.clear();
+      r.lease_until_us = 0;
+      return true;
+    }
+    auto wf = CurrentWf(r);
+    if (!wf) return DataLoss("workflow version of run " + r.id + " is missing");
+    KEEL_RETURN_IF_ERROR(
+        Complete(txn, r, st, s, key, out, wf->program[static_cast<size_t>(pc)].next));
+    return true;
+  }
+
+  Result<store::RunRow> StartRun(store::Txn& txn, const Workflow& wf, const json& input,
+                                 const std::string& parent, const std::string& parent_step) {
+    if (!input.is_object()) return InvalidArgument("the run input must be a JSON object");
+    for (const auto& req : wf.required_inputs) {
+      if (!input.contains(req)) {
+        return InvalidArgument("workflow " + wf.name + " needs input field '" + req + "'");
+      }
+    }
+    KEEL_RETURN_IF_ERROR(
+        store::PutWorkflowVersion(txn, wf.version, wf.name, wf.source, wf.content));
+    {
+      std::lock_guard<std::mutex> l(cache_mu);
+      if (!by_version.count(wf.version)) {
+        auto copy = ParseWorkflow(wf.content, wf.source);
+        if (copy.ok()) by_version[wf.version] = *copy;
+      }
+    }
+    State st;
+    // Pin the versions of subflows now, so a changed file cannot change this run later.
+    for (const auto& name : wf.subflows) {
+      if (st.subflows.contains(name)) continue;
+      KEEL_ASSIGN_OR_RETURN(auto sub, e->Resolve(name));
+      KEEL_RETURN_IF_ERROR(
+          store::PutWorkflowVersion(txn, sub->version, sub->name, sub->source, sub->content));
+      st.subflows[name] = sub->version;
+    }
+    store::RunRow r;
+    r.id = NewId("run", txn.now_us(), random());
+    r.workflow = wf.name;
+    r.version = wf.version;
+    r.status = "running";
+    r.due_us = txn.now_us();
+    r.state = st.Dump();
+    r.input = CanonicalJson(input);
+    r.parent_run = parent;
+    r.parent_step = parent_step;
+    KEEL_RETURN_IF_ERROR(store::InsertRun(txn, r));
+    json p = {{"workflow", wf.name}, {"version", wf.version}, {"input", LedgerOutput(r.input)}};
+    if (!parent.empty()) p["parent"] = parent;
+    KEEL_RETURN_IF_ERROR(Ledger(txn, "run.started", r.id, "", p));
+    return r;
+  }
+
+  // ---- waiting runs whose deadline came -------------------------------------------
+  Result<bool> Due(store::Txn& txn, store::RunRow& r, State& st, const Workflow& wf, bool* fired) {
+    int64_t now = clock()->NowMicros();
+    if (r.epoch == epoch && r.mono_due_us > 0) {
+      int64_t mono = clock()->MonotonicMicros();
+      if (mono < r.mono_due_us) {
+        // The wall clock moved ahead of the monotonic one: re-anchor the wall deadline.
+        r.due_us = now + (r.mono_due_us - mono);
+        return false;
+      }
+    } else if (r.due_us > now) {
+      return false;
+    }
+    if (st.pc < 0 || st.pc >= static_cast<int>(wf.program.size())) return DataLoss("bad pc");
+    const Op& op = wf.program[static_cast<size_t>(st.pc)];
+    if (!op.step) return false;
+    const Step& s = *op.step;
+    std::string key = KeyFor(s, st);
+    *fired = true;
+    if (r.wait_kind == "timer") {
+      KEEL_RETURN_IF_ERROR(Ledger(txn, "timer.fired", r.id, key, json::object()));
+      KEEL_RETURN_IF_ERROR(
+          Complete(txn, r, st, s, key, json{{"fired", FormatTimeMicros(now)}}, op.next));
+      return true;
+    }
+    if (r.wait_kind == "event") {
+      KEEL_RETURN_IF_ERROR(Ledger(txn, "event.timeout", r.id, key, json::object()));
+      if (!s.on_timeout.empty()) {
+        KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key, json{{"timed_out", true}}, op.alt));
+      } else {
+        KEEL_RETURN_IF_ERROR(
+            FailStep(txn, r, st, wf, s, key, "no " + s.event_type + " event before the timeout"));
+      }
+      return true;
+    }
+    if (r.wait_kind == "approval") {
+      KEEL_ASSIGN_OR_RETURN(auto a, store::FindApproval(*e->ws_, r.id, key, "approval"));
+      if (!a || a->status != "pending") {
+        r.status = "running";
+        r.due_us = now;
+        return true;
+      }
+      if (a->remind_us && !a->reminded && (a->deadline_us == 0 || now < a->deadline_us)) {
+        a->reminded = true;
+        KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, *a));
+        KEEL_RETURN_IF_ERROR(Ledger(txn, "approval.reminder", r.id, key,
+                                    {{"approval", a->id}, {"summary", a->summary}}));
+        r.due_us = a->deadline_us ? a->deadline_us : kNeverUs;
+        return true;
+      }
+      if (a->deadline_us && now >= a->deadline_us) {
+        if (!s.on_timeout.empty()) {
+          a->status = "expired";
+        } else if (!s.default_decision.empty()) {
+          a->status = s.default_decision == "approve" ? "approved" : "rejected";
+          a->decision = CanonicalJson(json{{"by", "default"}, {"reason", "timed out"}});
+        } else {
+          a->status = "expired";
+        }
+        a->decided_us = now;
+        KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, *a));
+        KEEL_RETURN_IF_ERROR(Ledger(txn, "approval.timeout", r.id, key,
+                                    {{"approval", a->id}, {"status", a->status}}));
+        if (a->status == "expired" && s.on_timeout.empty()) {
+          KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, wf, s, key, "approval timed out"));
+          return true;
+        }
+        r.status = "running";
+        r.wait_kind.clear();
+        r.due_us = now;
+        return true;
+      }
+      r.due_us = a->deadline_us ? a->deadline_us : kNeverUs;
+      return false;
+    }
+    r.due_us = kNeverUs;  // nothing to do on a deadline for this kind of wait
+    return false;
+  }
+
+  // ---- phase C: record the outcome of one I/O ------------------------------------
+  Status Record(store::Txn& txn, const Io& it, const Outcome& oc, const json& out) {
+    KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*e->ws_, it.run_id));
+    if (!rr) return OkStatus();
+    store::RunRow& r = *rr;
+    // Fencing: only the lease holder records; a worker whose lease expired and was taken
+    // over drops its result (the outbox row tells the new holder what is known).
+    if (r.lease_owner != e->opts_.worker_id || r.status != "running") return OkStatus();
+    KEEL_ASSIGN_OR_RETURN(State st, State::Parse(r.state));
+    KEEL_ASSIGN_OR_RETURN(auto wf, Version(r.version));
+    const Step& s = *it.step;
+    std::optional<store::OutboxRow> ob;
+    if (it.is_action) {
+      KEEL_ASSIGN_OR_RETURN(ob, store::GetOutbox(*e->ws_, it.token));
+      if (!ob) return DataLoss("outbox row " + it.token + " vanished");
+    }
+    json attempt = {{"key", it.key}, {"attempt", it.attempt}, {"ok", oc.ok}};
+    if (!oc.ok) {
+      attempt["class"] = std::string(ErrorClassName(oc.error_class));
+      attempt["error"] = oc.message;
+    }
+    KEEL_RETURN_IF_ERROR(Ledger(txn, "step.attempt", r.id, it.key, attempt));
+    if (oc.ok) {
+      if (ob) {
+        ob->state = "done";
+        ob->result = CanonicalJson(out);
+        KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+        KEEL_RETURN_IF_ERROR(Ledger(txn, "action.done", r.id, it.key, {{"token", ob->token}}));
+      }
+      st.attempt = it.attempt;
+      KEEL_RETURN_IF_ERROR(FinishIoOk(txn, r, st, s, it.key, it.pc, it.compensation, out).status());
+    } else {
+      ErrorClass c = oc.error_class;
+      bool exhausted = it.attempt >= s.retry.max_attempts;
+      if (c == ErrorClass::kInDoubt && ob && !ob->honours_key) {
+        KEEL_RETURN_IF_ERROR(
+            MarkUncertain(txn, r, st, *ob, oc.evidence.empty() ? oc.message : oc.evidence));
+      } else if (c == ErrorClass::kNeedsHuman || (c == ErrorClass::kInDoubt && !ob)) {
+        if (ob) {
+          ob->state = "pending";
+          ob->error = oc.message;
+          KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+        }
+        store::ApprovalRow a;
+        a.id = NewId("apv", txn.now_us(), random());
+        a.run_id = r.id;
+        a.step_key = it.key;
+        a.kind = "needs_human";
+        a.status = "pending";
+        a.summary = "Step " + it.key + " needs a person: " + oc.message;
+        a.recommend = "retry";
+        a.context = CanonicalJson(json{{"run", r.id},
+                                       {"step", it.key},
+                                       {"attempt", it.attempt},
+                                       {"error", oc.message},
+                                       {"input", it.input}});
+        KEEL_RETURN_IF_ERROR(store::InsertApproval(txn, a));
+        KEEL_RETURN_IF_ERROR(Ledger(txn, "approval.requested", r.id, it.key,
+                                    {{"approval", a.id}, {"summary", a.summary}}));
+        st.attempt = it.attempt;
+        Wait(r, st, it.key, "human", kNeverUs);
+      } else if (c == ErrorClass::kPermanent || exhausted) {
+        if (ob) {
+          ob->state = "failed";
+          ob->error = oc.message;
+          KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+        }
+        st.attempt = it.attempt;
+        std::string why = std::string(ErrorClassName(c)) + ": " + oc.message;
+        if (c != ErrorClass::kPermanent)
+          why += " (after " + std::to_string(it.attempt) + " attempts)";
+        KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, *wf, s, it.key, why));
+      } else {
+        // transient, rate_limited, or in_doubt on a channel that dedupes by the token.
+        if (ob) {
+          ob->state = "pending";
+          ob->error = oc.message;
+          KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+        }
+        int64_t delay = BackoffUs(s.retry, it.attempt, random());
+        if (c == ErrorClass::kRateLimited) delay = std::max(delay, oc.retry_after_us);
+        st.attempt = it.attempt;
+        r.due_us = txn.now_us() + delay;
+        r.lease_owner.clear();
+        r.lease_until_us = 0;
+        KEEL_RETURN_IF_ERROR(Ledger(
+            txn, "step.retry_scheduled", r.id, it.key,
+            {{"attempt", it.attempt}, {"delay_us", delay}, {"due", FormatTimeMicros(r.due_us)}}));
+      }
+    }
+    r.state = st.Dump();
+    return store::UpdateRun(txn, r);
+  }
+};
+
+// ---------------------------------------------------------------------------------------
+
+Engine::Engine(store::Workspace* ws, Registry registry, EngineOptions opts)
+    : impl_(std::make_unique<Impl>()), ws_(ws), reg_(std::move(registry)), opts_(std::move(opts)) {
+  impl_->e = this;
+  Clock* c = ws_->env().clock;
+  if (opts_.worker_id.empty()) opts_.worker_id = NewId("wrk", c->NowMicros(), ws_->env().random);
+  if (opts_.workflows_dir.empty()) opts_.workflows_dir = ws_->dir() + "/workflows";
+  if (opts_.batch < 1) opts_.batch = 1;
+  impl_->epoch = NewId("ep", c->NowMicros(), ws_->env().random);
+  impl_->offset0 = c->NowMicros() - c->MonotonicMicros();
+}
+
+Engine::~Engine() = default;
+
+Result<std::shared_ptr<const Workflow>> Engine::LoadFile(const std::string& path) {
+  auto text = ws_->env().fs->ReadFile(path, 4 << 20);
+  if (!text.ok()) return text.status().WithContext("reading workflow " + path);
+  KEEL_ASSIGN_OR_RETURN(auto wf, ParseWorkflow(*text, path));
+  KEEL_RETURN_IF_ERROR(Check(*wf));
+  return wf;
+}
+
+Status Engine::Check(const Workflow& wf) {
+  for (const auto& a : wf.agents) {
+    if (reg_.agents == nullptr || !reg_.agents->HasAgent(a)) {
+      return InvalidArgument(wf.source + ": no agent named '" + a + "' is registered");
+    }
+  }
+  for (const auto& a : wf.adapters) {
+    if (!reg_.adapters.count(a)) {
+      return InvalidArgument(wf.source + ": no adapter named '" + a + "' is registered");
+    }
+  }
+  return OkStatus();
+}
+
+Result<std::shared_ptr<const Workflow>> Engine::Resolve(const std::string& name_or_path) {
+  FileSystem* fs = ws_->env().fs;
+  if (name_or_path.find('/') != std::string::npos || fs->Exists(name_or_path)) {
+    if (fs->Exists(name_or_path)) return LoadFile(name_or_path);
+    return NotFound("workflow file " + name_or_path + " does not exist");
+  }
+  for (const char* ext : {".yaml", ".yml"}) {
+    std::string p = opts_.workflows_dir + "/" + name_or_path + ext;
+    if (fs->Exists(p)) return LoadFile(p);
+  }
+  for (const auto& p : ListWorkflowFiles(opts_.workflows_dir)) {
+    auto wf = LoadFile(p);
+    if (wf.ok() && (*wf)->name == name_or_path) return wf;
+  }
+  return NotFound("no workflow named '" + name_or_path + "' in " + opts_.workflows_dir +
+                  " (and no such file)");
+}
+
+std::vector<std::pair<std::string, Result<std::shared_ptr<const Workflow>>>>
+Engine::ListWorkflows() {
+  std::vector<std::pair<std::string, Result<std::shared_ptr<const Workflow>>>> out;
+  for (const auto& p : ListWorkflowFiles(opts_.workflows_dir)) out.emplace_back(p, LoadFile(p));
+  return out;
+}
+
+Result<std::string> Engine::Start(const std::string& name_or_path, const json& input) {
+  KEEL_ASSIGN_OR_RETURN(auto wf, Resolve(name_or_path));
+  return Start(wf, input);
+}
+
+Result<std::string> Engine::Start(std::shared_ptr<const Workflow> wf, const json& input) {
+  std::string id;
+  KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
+    KEEL_ASSIGN_OR_RETURN(id, StartInTxn(txn, *wf, input));
+    return OkStatus();
+  }));
+  return id;
+}
+
+Result<std::string> Engine::StartInTxn(store::Txn& txn, const Workflow& wf, const json& input) {
+  KEEL_ASSIGN_OR_RETURN(auto r, impl_->StartRun(txn, wf, input, "", ""));
+  return r.id;
+}
+
+Result<TickStats> Engine::Tick() {
+  TickStats stats;
+  Clock* clock = ws_->env().clock;
+  KEEL_ASSIGN_OR_RETURN(auto pause_list, store::ListPauses(*ws_));
+  std::set<std::pair<std::string, std::string>> pauses(pause_list.begin(), pause_list.end());
+  if (pauses.count({"global", ""})) return stats;  // everything waits
+
+  {
+    // Nothing due: no transaction (an idle worker costs no fsync).
+    int64_t now = clock->NowMicros();
+    int64_t back = impl_->offset0 - (now - clock->MonotonicMicros());
+    KEEL_ASSIGN_OR_RETURN(
+        auto due, store::DueRuns(*ws_, now + std::max<int64_t>(0, back), now, opts_.worker_id, 1));
+    bool any = !due.empty();
+    if (!any) {
+      KEEL_ASSIGN_OR_RETURN(auto scheds, store::ListSchedules(*ws_));
+      for (const auto& sc : scheds) any = any || sc.next_us <= now;
+    }
+    if (!any) return stats;
+  }
+  std::vector<Impl::Io> io;
+  bool outbox_written = false, comp_progress = false;
+  Status s = ws_->Write([&](store::Txn& txn) -> Status {
+    int64_t now = clock->NowMicros();
+    // Cron schedules due now start their runs in this same transaction.
+    KEEL_ASSIGN_OR_RETURN(auto scheds, store::ListSchedules(*ws_));
+    for (auto& sc : scheds) {
+      if (sc.next_us > now) continue;
+      if (pauses.count({"workflow", sc.workflow})) continue;
+      auto wf = LoadFile(sc.path);
+      KEEL_ASSIGN_OR_RETURN(auto cron, ParseCron(sc.cron, sc.tz));
+      int64_t fired_for = sc.next_us;
+      KEEL_ASSIGN_OR_RETURN(sc.next_us, NextFire(cron, now));
+      sc.last_us = fired_for;
+      KEEL_RETURN_IF_ERROR(store::UpsertSchedule(txn, sc));
+      if (!wf.ok()) {
+        KEEL_RETURN_IF_ERROR(
+            impl_->Ledger(txn, "schedule.skipped", "", "",
+                          {{"workflow", sc.workflow}, {"error", wf.status().message()}}));
+        continue;
+      }
+      KEEL_ASSIGN_OR_RETURN(
+          auto r,
+          impl_->StartRun(txn, **wf, json{{"scheduled_for", FormatTimeMicros(fired_for)}}, "", ""));
+      KEEL_RETURN_IF_ERROR(
+          impl_->Ledger(txn, "schedule.fired", r.id, "",
+                        {{"workflow", sc.workflow}, {"for", FormatTimeMicros(fired_for)}}));
+      ++stats.schedules;
+    }
+    // When the wall clock went back, monotonic deadlines of this process are looked at too.
+    int64_t back = impl_->offset0 - (now - clock->MonotonicMicros());
+    int64_t bound = now + std::max<int64_t>(0, back);
+    KEEL_ASSIGN_OR_RETURN(auto ids, store::DueRuns(*ws_, bound, now, opts_.worker_id, opts_.batch));
+    for (const auto& id : ids) {
+      KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, id));
+      if (!rr) continue;
+      store::RunRow& r = *rr;
+      KEEL_ASSIGN_OR_RETURN(State st, State::Parse(r.state));
+      KEEL_ASSIGN_OR_RETURN(auto wf, impl_->Version(r.version));
+      bool changed = false;
+      if (r.status == "running") {
+        bool was_comp = st.compensating;
+        KEEL_ASSIGN_OR_RETURN(changed,
+                              impl_->Advance(txn, r, st, *wf, pauses, &io, &outbox_written));
+        if (was_comp && st.compensating && st.ci > 0) comp_progress = true;
+        if (changed) ++stats.steps;
+      } else if (r.status == "waiting") {
+        bool fired = false;
+        int64_t before = r.due_us;
+        KEEL_ASSIGN_OR_RETURN(changed, impl_->Due(txn, r, st, *wf, &fired));
+        if (fired) ++stats.timers;
+        changed = changed || r.due_us != before;
+      } else {
+        r.due_us = kNeverUs;  // terminal: nothing is due
+        changed = true;
+      }
+      if (changed) {
+        r.state = st.Dump();
+        KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, r));
+      }
+    }
+    KEEL_CRASH_POINT("step.result.before_commit");
+    return OkStatus();
+  });
+  KEEL_RETURN_IF_ERROR(s);
+  if (outbox_written) {
+    KEEL_CRASH_POINT("outbox.insert.after_commit");
+    KEEL_CRASH_POINT("outbox.claim.after_commit");
+  }
+  if (stats.timers > 0) KEEL_CRASH_POINT("timer.fired.before_step_start");
+  if (comp_progress) KEEL_CRASH_POINT("compensation.mid");
+  if (io.empty()) return stats;
+
+  // Phase B: the I/O, outside any transaction.
+  struct Done {
+    Outcome oc;
+    json out;
+  };
+  std::vector<Done> results(io.size());
+  int64_t lease_until = clock->NowMicros() + opts_.lease_us;
+  for (size_t i = 0; i < io.size(); ++i) {
+    const auto& it = io[i];
+    // A long batch renews the leases of the steps still to do before half of the lease
+    // is gone, so another worker does not take them over while this one is alive.
+    if (clock->NowMicros() >= lease_until - opts_.lease_us / 2) {
+      int64_t until = clock->NowMicros() + opts_.lease_us;
+      KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
+        for (size_t j = i; j < io.size(); ++j) {
+          KEEL_ASSIGN_OR_RETURN(bool held, store::ClaimLease(txn, io[j].run_id, opts_.worker_id,
+                                                             txn.now_us(), until));
+          (void)held;  // a lost lease is noticed (fenced) when the outcome is recorded
+        }
+        KEEL_CRASH_POINT("lease.renew");
+        return OkStatus();
+      }));
+      lease_until = until;
+    }
+    CallContext ctx{it.run_id, it.key, it.attempt, clock->NowMicros()};
+    if (it.is_action) {
+      ActionAdapter* ad = reg_.adapters.at(it.step->adapter);
+      KEEL_CRASH_POINT("send.before_io");
+      results[i].oc = ad->Perform(it.token, it.step->action, it.input, ctx, &results[i].out);
+      KEEL_CRASH_POINT("send.after_io_before_record");
+    } else {
+      results[i].oc = reg_.agents->Invoke(it.step->agent, it.input, ctx, &results[i].out);
+    }
+    ++stats.io;
+  }
+  // Phase C: all outcomes in one transaction.
+  return ws_->Write([&](store::Txn& txn) -> Status {
+              for (size_t i = 0; i < io.size(); ++i) {
+                KEEL_RETURN_IF_ERROR(impl_->Record(txn, io[i], results[i].oc, results[i].out));
+              }
+              KEEL_CRASH_POINT("send.after_record_before_commit");
+              return OkStatus();
+            }).ok()
+             ? Result<TickStats>(stats)
+             : Result<TickStats>(Unavailable("recording step outcomes failed"));
+}
+
+Result<int64_t> Engine::RunUntilIdle(int64_t max_ticks) {
+  int64_t total = 0;
+  for (int64_t i = 0; i < max_ticks; ++i) {
+    KEEL_ASSIGN_OR_RETURN(TickStats t, Tick());
+    total += t.steps;
+    if (t.steps == 0 && t.timers == 0 && t.schedules == 0 && t.io == 0) break;
+  }
+  return total;
+}
+
+Result<int64_t> Engine::NextWakeUs() {
+  KEEL_ASSIGN_OR_RETURN(int64_t due, store::NextDueUs(*ws_));
+  KEEL_ASSIGN_OR_RETURN(auto scheds, store::ListSchedules(*ws_));
+  for (const auto& s : scheds) due = std::min(due, s.next_us);
+  return due;
+}
+
+Status Engine::SyncSchedules() {
+  KEEL_ASSIGN_OR_RETURN(auto have, store::ListSchedules(*ws_));
+  std::map<std::string, store::ScheduleRow> by_name;
+  for (auto& s : have) by_name[s.workflow] = s;
+  int64_t now = ws_->env().clock->NowMicros();
+  return ws_->Write([&](store::Txn& txn) -> Status {
+    for (auto& [path, wf] : ListWorkflows()) {
+      if (!wf.ok() || (*wf)->schedule_cron.empty()) continue;
+      const Workflow& w = **wf;
+      auto it = by_name.find(w.name);
+      if (it != by_name.end() && it->second.cron == w.schedule_cron &&
+          it->second.tz == w.schedule_tz && it->second.path == path) {
+        continue;
+      }
+      KEEL_ASSIGN_OR_RETURN(auto cron, ParseCron(w.schedule_cron, w.schedule_tz));
+      store::ScheduleRow row;
+      row.workflow = w.name;
+      row.path = path;
+      row.cron = w.schedule_cron;
+      row.tz = w.schedule_tz;
+      KEEL_ASSIGN_OR_RETURN(row.next_us, NextFire(cron, now));
+      KEEL_RETURN_IF_ERROR(store::UpsertSchedule(txn, row));
+      KEEL_RETURN_IF_ERROR(impl_->Ledger(txn, "schedule.set", "", "",
+                                         {{"workflow", w.name},
+                                          {"cron", w.schedule_cron},
+                                          {"tz", w.schedule_tz},
+                                          {"next", FormatTimeMicros(row.next_us)}}));
+    }
+    return OkStatus();
+  });
+}
+
+Result<EventResult> Engine::SendEvent(const std::string& type, const std::string& key,
+                                      const std::string& id_in, const json& data) {
+  if (type.empty()) return InvalidArgument("an event needs a type");
+  EventResult res;
+  res.id = id_in.empty() ? NewId("evt", ws_->env().clock->NowMicros(), ws_->env().random) : id_in;
+  KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
+    KEEL_ASSIGN_OR_RETURN(auto waiting, store::RunsWaitingForEvent(*ws_, type, key));
+    KEEL_ASSIGN_OR_RETURN(bool fresh,
+                          store::InsertEvent(txn, res.id, type, key, CanonicalJson(data),
+                                             static_cast<int64_t>(waiting.size())));
+    if (!fresh) {
+      res.duplicate = true;
+      return impl_->Ledger(txn, "event.duplicate", "", "",
+                           {{"id", res.id}, {"type", type}, {"key", key}});
+    }
+    KEEL_CRASH_POINT("webhook.recv.after_dedupe_insert");
+    KEEL_RETURN_IF_ERROR(impl_->Ledger(txn, "event.received", "", "",
+                                       {{"id", res.id},
+                                        {"type", type},
+                                        {"key", key},
+                                        {"data", LedgerOutput(CanonicalJson(data))},
+                                        {"runs", waiting.size()}}));
+    for (const auto& rid : waiting) {
+      KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, rid));
+      if (!rr) continue;
+      KEEL_ASSIGN_OR_RETURN(State st, State::Parse(rr->state));
+      KEEL_ASSIGN_OR_RETURN(auto wf, impl_->Version(rr->version));
+      const Op& op = wf->program[static_cast<size_t>(st.pc)];
+      if (!op.step || op.step->kind != StepKind::kWaitEvent) continue;
+      std::string skey = KeyFor(*op.step, st);
+      KEEL_RETURN_IF_ERROR(
+          impl_->Complete(txn, *rr, st, *op.step, skey,
+                          json{{"event", data}, {"id", res.id}, {"timed_out", false}}, op.next));
+      rr->state = st.Dump();
+      KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, *rr));
+      ++res.delivered;
+    }
+    return OkStatus();
+  }));
+  return res;
+}
+
+Status Engine::Decide(const std::string& approval_id, bool approve, const json* edit,
+                      const std::string& reason, const std::string& actor) {
+  KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
+    KEEL_ASSIGN_OR_RETURN(auto a, store::GetApproval(*ws_, approval_id));
+    if (!a) return NotFound("no approval " + approval_id + " (list them with `keel approvals`)");
+    if (a->status != "pending") {
+      return FailedPrecondition("approval " + approval_id + " is already " + a->status);
+    }
+    a->status = approve ? "approved" : "rejected";
+    json dec = {{"by", actor}};
+    if (!reason.empty()) dec["reason"] = reason;
+    if (edit != nullptr) dec["edit"] = *edit;
+    a->decision = CanonicalJson(dec);
+    a->decided_us = txn.now_us();
+    KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, *a));
+    store::NewEntry en;
+    en.actor = actor;
+    en.kind = "approval.decided";
+    en.subject = a->run_id;
+    en.run_id = a->run_id;
+    en.step_id = a->step_key;
+    json p = {{"approval", a->id}, {"kind", a->kind}, {"decision", a->status}};
+    if (!reason.empty()) p["reason"] = reason;
+    if (edit != nullptr) p["edit"] = *edit;
+    en.payload = CanonicalJson(p);
+    KEEL_RETURN_IF_ERROR(txn.Append(en).status());
+    KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, a->run_id));
+    if (!rr || rr->status != "waiting") return OkStatus();
+    store::RunRow& r = *rr;
+    KEEL_ASSIGN_OR_RETURN(State st, State::Parse(r.state));
+    if (a->kind == "uncertain") {
+      std::string token;
+      auto ctx = ParseJson(a->context, "context");
+      if (ctx.ok()) token = ctx->value("token", "");
+      KEEL_ASSIGN_OR_RETURN(auto ob, store::GetOutbox(*ws_, token));
+      if (ob) {
+        ob->state = approve ? "done" : "failed";
+        ob->error =
+            approve ? "" : "operator: did not happen" + (reason.empty() ? "" : ": " + reason);
+        if (approve) ob->result = CanonicalJson(json{{"confirmed_by", actor}});
+        KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+      }
+    } else if (a->kind == "needs_human") {
+      if (!approve) {
+        KEEL_ASSIGN_OR_RETURN(auto wf, impl_->Version(r.version));
+        const Op& op = wf->program[static_cast<size_t>(st.pc)];
+        const Step* s = st.compensating ? nullptr : op.step;
+        if (s) {
+          KEEL_RETURN_IF_ERROR(impl_->FailStep(txn, r, st, *wf, *s, a->step_key,
+                                               "rejected by " + actor + ": " + reason));
+          r.state = st.Dump();
+          return store::UpdateRun(txn, r);
+        }
+      }
+      // Approve: try again from the next attempt (the outbox row is pending).
+    }
+    r.status = "running";
+    r.wait_kind.clear();
+    r.due_us = txn.now_us();
+    r.state = st.Dump();
+    return store::UpdateRun(txn, r);
+  }));
+  KEEL_CRASH_POINT("approval.recorded.before_resume");
+  return OkStatus();
+}
+
+Status Engine::Cancel(const std::string& run_id, const std::string& actor) {
+  return ws_->Write([&](store::Txn& txn) -> Status {
+    KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, run_id));
+    if (!rr) return NotFound("no run " + run_id);
+    if (rr->status == "completed" || rr->status == "failed" || rr->status == "canceled") {
+      return FailedPrecondition("run " + run_id + " is already " + rr->status);
+    }
+    KEEL_ASSIGN_OR_RETURN(auto items, store::ListApprovals(*ws_, "pending", run_id));
+    for (auto& a : items) {
+      a.status = "canceled";
+      a.decided_us = txn.now_us();
+      KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, a));
+    }
+    KEEL_ASSIGN_OR_RETURN(State st, State::Parse(rr->state));
+    store::NewEntry en;
+    en.actor = actor;
+    en.kind = "run.cancel_requested";
+    en.subject = run_id;
+    en.run_id = run_id;
+    KEEL_RETURN_IF_ERROR(txn.Append(en).status());
+    KEEL_RETURN_IF_ERROR(impl_->Finish(txn, *rr, st, "canceled", "canceled by " + actor));
+    rr->state = st.Dump();
+    return store::UpdateRun(txn, *rr);
+  });
+}
+
+Status Engine::Retry(const std::string& run_id, const std::string& actor) {
+  return ws_->Write([&](store::Txn& txn) -> Status {
+    KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, run_id));
+    if (!rr) return NotFound("no run " + run_id);
+    if (rr->status != "failed") {
+      return FailedPrecondition("run " + run_id + " is " + rr->status +
+                                "; only a failed run can be retried");
+    }
+    KEEL_ASSIGN_OR_RETURN(State st, State::Parse(rr->state));
+    KEEL_ASSIGN_OR_RETURN(auto wf, impl_->Version(rr->version));
+    // Resume at the failed step: a failed action's outbox row goes back to pending so the
+    // same token is used again.
+    const Op& op = wf->program[static_cast<size_t>(st.pc)];
+    if (op.step && op.step->kind == StepKind::kAction) {
+      KEEL_ASSIGN_OR_RETURN(auto ob,
+                            store::GetOutbox(*ws_, ActionToken(run_id, KeyFor(*op.step, st))));
+      if (ob && ob->state == "failed") {
+        ob->state = "pending";
+        KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+      }
+    }
+    st.compensating = false;
+    st.ci = 0;
+    st.comp = json::array();  // compensated steps are not compensated a second time
+    st.attempt = 0;
+    st.failure.clear();
+    st.waiting.clear();
+    rr->status = "running";
+    rr->error.clear();
+    rr->due_us = txn.now_us();
+    rr->state = st.Dump();
+    store::NewEntry en;
+    en.actor = actor;
+    en.kind = "run.retried";
+    en.subject = run_id;
+    en.run_id = run_id;
+    en.payload = CanonicalJson(json{{"pc", st.pc}});
+    KEEL_RETURN_IF_ERROR(txn.Append(en).status());
+    return store::UpdateRun(txn, *rr);
+  });
+}
+
+Status Engine::Pause(const std::string& scope, const std::string& name, const std::string& actor) {
+  if (scope != "global" && scope != "workflow" && scope != "agent" && scope != "adapter") {
+    return InvalidArgument("pause scope must be global, workflow, agent or adapter");
+  }
+  if ((scope == "global") != name.empty()) {
+    return InvalidArgument(scope == "global" ? "a global pause takes no name"
+                                             : "name the " + scope);
+  }
+  return ws_->Write([&](store::Txn& txn) -> Status {
+    KEEL_RETURN_IF_ERROR(store::SetPause(txn, scope, name, true));
+    store::NewEntry en;
+    en.actor = actor;
+    en.kind = "flow.paused";
+    en.subject = scope + ":" + name;
+    en.payload = CanonicalJson(json{{"scope", scope}, {"name", name}});
+    return txn.Append(en).status();
+  });
+}
+
+Status Engine::Resume(const std::string& scope, const std::string& name, const std::string& actor) {
+  if (scope != "global" && scope != "workflow" && scope != "agent" && scope != "adapter") {
+    return InvalidArgument("resume scope must be global, workflow, agent or adapter");
+  }
+  return ws_->Write([&](store::Txn& txn) -> Status {
+    KEEL_RETURN_IF_ERROR(store::SetPause(txn, scope, name, false));
+    store::NewEntry en;
+    en.actor = actor;
+    en.kind = "flow.resumed";
+    en.subject = scope + ":" + name;
+    en.payload = CanonicalJson(json{{"scope", scope}, {"name", name}});
+    KEEL_RETURN_IF_ERROR(txn.Append(en).status());
+    // Parked runs look again; those still covered by another switch park again.
+    KEEL_ASSIGN_OR_RETURN(auto parked, store::RunsWithWaitKind(*ws_, "paused"));
+    for (const auto& id : parked) {
+      KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, id));
+      if (!rr) continue;
+      rr->status = "running";
+      rr->wait_kind.clear();
+      rr->due_us = txn.now_us();
+      KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, *rr));
+    }
+    return OkStatus();
+  });
+}
+
+Result<json> Engine::Show(const std::string& run_id) {
+  KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, run_id));
+  if (!rr) return NotFound("no run " + run_id + " (list runs with `keel runs`)");
+  const store::RunRow& r = *rr;
+  auto in = ParseJson(r.input, "input");
+  auto out = ParseJson(r.output, "output");
+  json j = {{"id", r.id},
+            {"workflow", r.workflow},
+            {"version", r.version},
+            {"status", r.status},
+            {"input", in.ok() ? *in : json()},
+            {"output", out.ok() ? *out : json()},
+            {"created", FormatTimeMicros(r.created_us)},
+            {"updated", FormatTimeMicros(r.updated_us)}};
+  if (!r.wait_kind.empty()) j["waiting_for"] = r.wait_kind;
+  if (r.status == "waiting" && r.due_us < kNeverUs) j["due"] = FormatTimeMicros(r.due_us);
+  if (!r.wait_type.empty()) j["event"] = {{"type", r.wait_type}, {"key", r.wait_key}};
+  if (!r.error.empty()) j["error"] = r.error;
+  if (!r.parent_run.empty()) j["parent"] = r.parent_run;
+  json steps = json::array();
+  KEEL_ASSIGN_OR_RETURN(auto journal, store::ListJournal(*ws_, run_id));
+  for (const auto& s : journal) {
+    auto o = ParseJson(s.output, "output");
+    json x = {{"key", s.step_key},
+              {"step", s.step_id},
+              {"kind", s.kind},
+              {"status", s.status},
+              {"attempts", s.attempts},
+              {"output", o.ok() ? *o : json()},
+              {"finished", FormatTimeMicros(s.finished_us)}};
+    if (!s.error.empty()) x["error"] = s.error;
+    steps.push_back(std::move(x));
+  }
+  j["steps"] = std::move(steps);
+  json timeline = json::array();
+  store::LedgerQuery q;
+  q.run_id = run_id;
+  KEEL_ASSIGN_OR_RETURN(auto entries, ws_->QueryLedger(q));
+  for (const auto& en : entries) {
+    auto p = ParseJson(en.payload, "payload");
+    json x = {{"seq", en.seq},
+              {"time", FormatTimeMicros(en.time_us)},
+              {"kind", en.kind},
+              {"actor", en.actor},
+              {"detail", p.ok() ? *p : json()}};
+    if (!en.step_id.empty()) x["step"] = en.step_id;
+    timeline.push_back(std::move(x));
+  }
+  j["timeline"] = std::move(timeline);
+  json items = json::array();
+  KEEL_ASSIGN_OR_RETURN(auto apv, store::ListApprovals(*ws_, "", run_id));
+  for (const auto& a : apv) {
+    items.push_back({{"id", a.id},
+                     {"kind", a.kind},
+                     {"status", a.status},
+                     {"step", a.step_key},
+                     {"summary", a.summary}});
+  }
+  j["approvals"] = std::move(items);
+  json obx = json::array();
+  KEEL_ASSIGN_OR_RETURN(auto obs, store::ListOutbox(*ws_, run_id, ""));
+  for (const auto& o : obs) {
+    obx.push_back({{"token", o.token},
+                   {"step", o.step_key},
+                   {"adapter", o.adapter},
+                   {"action", o.action},
+                   {"state", o.state},
+                   {"attempts", o.attempts}});
+  }
+  j["outbox"] = std::move(obx);
+  return j;
+}
+
+}  // namespace keel::flow

@@ -1,0 +1,133 @@
+// The durable workflow engine: starts runs, executes their steps, and keeps every decision
+// in the store (journal, outbox, operator items) together with its ledger entry.
+//
+// Execution model (docs/workflows.md, docs/architecture.md "Flow"):
+// - A run's position is a program counter into the workflow's compiled program plus its loop
+//   frames; it is written in the same transaction as the journal row and the ledger entry of
+//   the step that moved it. A step instance is named by its key (id, plus loop indexes:
+//   "send#2"); a key that is journaled as completed is never executed again.
+// - Tick() is one round of the worker: in ONE transaction it advances every due run by one
+//   step (group commit: one fsync for many runs' steps), claims leases and writes outbox rows
+//   for the steps that need I/O; after that commit it performs the I/O, then records all
+//   outcomes in one more transaction. No external effect starts before its outbox row and
+//   lease are durable.
+// - Time comes only from the Env's Clock; backoff jitter only from its Random.
+//
+// Ownership: the engine borrows the workspace and the registered agents/adapters; they must
+// outlive it.
+// Thread-safety: one thread drives an engine; operator calls (Decide, SendEvent, Pause...)
+// may come from other processes: the store serialises them.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <nlohmann/json_fwd.hpp>
+#include <string>
+#include <vector>
+
+#include "core/status.h"
+#include "flow/interfaces.h"
+#include "flow/workflow.h"
+#include "store/workspace.h"
+
+namespace keel::flow {
+
+struct EngineOptions {
+  // Lease owner; a random id when empty. A worker that restarts under the same id takes back
+  // its own leases at once (the wiring gives the id only to a worker that holds the
+  // workspace's worker lock, which proves the previous holder is dead).
+  std::string worker_id;
+  int64_t lease_us = 300LL * 1000000;  // how long a claimed step is ours
+  int batch = 64;                      // runs advanced per transaction
+  std::string workflows_dir;           // default: <workspace>/workflows
+};
+
+// What Tick() did.
+struct TickStats {
+  int steps = 0;      // steps completed or started (I/O) this round
+  int io = 0;         // agent calls and adapter actions performed
+  int timers = 0;     // timers, reminders and timeouts that fired
+  int schedules = 0;  // cron schedules that started a run
+};
+
+struct EventResult {
+  bool duplicate = false;  // an event with this id was received before: nothing delivered
+  int delivered = 0;       // runs that were waiting for it
+  std::string id;
+};
+
+class Engine {
+ public:
+  Engine(store::Workspace* ws, Registry registry, EngineOptions opts = {});
+  ~Engine();
+
+  // --- workflows ---
+  // A file path (if it exists), else a name under workflows/ ("hello" -> hello.yaml, or the
+  // file whose `name:` is hello). Validates agents and adapters against the registry.
+  Result<std::shared_ptr<const Workflow>> Resolve(const std::string& name_or_path);
+  Result<std::shared_ptr<const Workflow>> LoadFile(const std::string& path);
+  // Parsed workflows under workflows/ (files that fail to load are returned as errors).
+  std::vector<std::pair<std::string, Result<std::shared_ptr<const Workflow>>>> ListWorkflows();
+  // Checks the agents, adapters and subflows a workflow names. InvalidArgument.
+  Status Check(const Workflow& wf);
+
+  // --- runs ---
+  // Stores the workflow version (if new), the run and its ledger entry; returns the run id.
+  // InvalidArgument: input not an object or missing a required field.
+  Result<std::string> Start(const std::string& name_or_path, const nlohmann::json& input);
+  Result<std::string> Start(std::shared_ptr<const Workflow> wf, const nlohmann::json& input);
+  // The same inside a caller's transaction (to start many runs with one commit).
+  Result<std::string> StartInTxn(store::Txn& txn, const Workflow& wf, const nlohmann::json& input);
+
+  // --- worker ---
+  Result<TickStats> Tick();
+  // Ticks until nothing is due now (timers in the future do not count). Returns steps done.
+  Result<int64_t> RunUntilIdle(int64_t max_ticks = 100000000);
+  // Wall time at which something is next due (store::kNeverUs if nothing).
+  Result<int64_t> NextWakeUs();
+  // Registers/updates the cron schedules of the workflows under workflows/.
+  Status SyncSchedules();
+
+  // --- operator ---
+  Result<EventResult> SendEvent(const std::string& type, const std::string& key,
+                                const std::string& id, const nlohmann::json& data);
+  // Approves (edit may be null) or rejects an operator item. For an uncertain action,
+  // approve = "it happened" (the step completes), reject = "it did not" (the step fails).
+  // For needs_human, approve = try again, reject = fail. FailedPrecondition if decided.
+  Status Decide(const std::string& approval_id, bool approve, const nlohmann::json* edit,
+                const std::string& reason, const std::string& actor = "operator");
+  Status Cancel(const std::string& run_id, const std::string& actor = "operator");
+  // Resumes a failed run at its failed step; steps journaled before it do not run again.
+  Status Retry(const std::string& run_id, const std::string& actor = "operator");
+  // scope: global | workflow | agent | adapter (name empty for global).
+  Status Pause(const std::string& scope, const std::string& name,
+               const std::string& actor = "operator");
+  Status Resume(const std::string& scope, const std::string& name,
+                const std::string& actor = "operator");
+
+  // --- views ---
+  // The run with its timeline (steps, attempts, waits, approvals, outbox) as JSON.
+  Result<nlohmann::json> Show(const std::string& run_id);
+
+  const std::string& worker_id() const { return opts_.worker_id; }
+  store::Workspace* workspace() { return ws_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  store::Workspace* ws_;
+  Registry reg_;
+  EngineOptions opts_;
+};
+
+// The idempotency token of an action: derived from (run, step key) only, so every attempt of
+// the same step carries the same token.
+std::string ActionToken(const std::string& run_id, const std::string& step_key);
+
+// Backoff before attempt `attempt + 1` after `attempt` failed attempts: exponential from the
+// policy's initial delay, jittered by +-jitter using `random`, capped at max_us.
+int64_t BackoffUs(const RetryPolicy& p, int attempt, Random* random);
+
+}  // namespace keel::flow
