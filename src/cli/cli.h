@@ -43,5 +43,7 @@ Result<std::string> TextOrFile(const std::string& arg, uint64_t max_bytes);
 
 void RegisterWorkspaceCommands(CLI::App& app, Context* ctx);  // init, ledger, verify, demo
 void RegisterArtifactCommands(CLI::App& app, Context* ctx);   // artifact put|get|show|lineage
+// remember, recall, facts, memory stats|purge|used|extract|supersede|summary|decisions
+void RegisterMemoryCommands(CLI::App& app, Context* ctx);
 
 }  // namespace keel::cli
