@@ -33,23 +33,32 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-const char* kFirst[] = {"Jane",  "John",   "Marta", "Tom",    "Lena",  "Priya", "Alan",
-                        "Sofia", "Omar",   "Chen",  "Ines",   "Lukas", "Amara", "Noah",
-                        "Eva",   "Mateo",  "Yuki",  "Fatima", "Oskar", "Clara", "Ravi",
-                        "Hana",  "Felix",  "Nora",  "Diego",  "Mia",   "Ivan",  "Zara"};
+const char* kFirst[] = {"Jane",  "John",  "Marta", "Tom",    "Lena",  "Priya", "Alan",
+                        "Sofia", "Omar",  "Chen",  "Ines",   "Lukas", "Amara", "Noah",
+                        "Eva",   "Mateo", "Yuki",  "Fatima", "Oskar", "Clara", "Ravi",
+                        "Hana",  "Felix", "Nora",  "Diego",  "Mia",   "Ivan",  "Zara"};
 const char* kLast[] = {"Doe",    "Silva",  "Becker", "Fischer", "Nair",   "Grant",  "Okafor",
                        "Tanaka", "Muller", "Rossi",  "Novak",   "Larsen", "Dubois", "Kowalski",
                        "Haddad", "Moreau", "Costa",  "Berg",    "Ahmed",  "Walsh",  "Ortiz",
                        "Keller", "Sato",   "Meyer",  "Lopez",   "Jensen", "Varga",  "Lindqvist"};
-const char* kRoles[] = {"CEO",      "CFO",        "CTO",       "Head of Sales", "founder",
-                        "COO",      "Marketing Manager",       "Office Manager",
-                        "Director", "Procurement Lead",        "Product Manager", "owner"};
-const char* kCities[] = {"Lisbon", "Berlin",  "Porto",  "Madrid", "Vienna", "Dublin",
-                         "Prague", "Krakow",  "Lyon",   "Turin",  "Ghent",  "Aarhus",
+const char* kRoles[] = {"CEO",
+                        "CFO",
+                        "CTO",
+                        "Head of Sales",
+                        "founder",
+                        "COO",
+                        "Marketing Manager",
+                        "Office Manager",
+                        "Director",
+                        "Procurement Lead",
+                        "Product Manager",
+                        "owner"};
+const char* kCities[] = {"Lisbon", "Berlin",  "Porto",   "Madrid", "Vienna", "Dublin",
+                         "Prague", "Krakow",  "Lyon",    "Turin",  "Ghent",  "Aarhus",
                          "Bergen", "Tallinn", "Seville", "Bristol"};
-const char* kProducts[] = {"pumps",   "turbines",  "valves",    "sensors",  "bearings",
-                           "website", "branding",  "packaging", "catering", "cabinets",
-                           "solar",   "forklifts", "lighting",  "flooring", "signage",
+const char* kProducts[] = {"pumps",   "turbines",  "valves",    "sensors",   "bearings",
+                           "website", "branding",  "packaging", "catering",  "cabinets",
+                           "solar",   "forklifts", "lighting",  "flooring",  "signage",
                            "audit",   "payroll",   "hosting",   "analytics", "training"};
 const char* kSyl[] = {"nor", "va",  "tek", "bri", "lo",  "zen", "kor", "mi",  "sta", "lux",
                       "pra", "del", "ven", "tra", "qui", "fal", "ber", "ox",  "lin", "dar",
@@ -90,21 +99,26 @@ std::string FactText(const Subject& s, int k, keel::Random& r) {
   std::string first_lc = s.first;
   first_lc[0] = static_cast<char>(first_lc[0] + 32);
   switch (k) {
-    case 0: return s.first + " " + s.last + " is " + s.role + " at " + s.company;
-    case 1: return "email: " + first_lc + "@" + lc + ".example";
+    case 0:
+      return s.first + " " + s.last + " is " + s.role + " at " + s.company;
+    case 1:
+      return "email: " + first_lc + "@" + lc + ".example";
     case 2:
       return "phone: +351 21 " + std::to_string(100 + r.Uniform(900)) + " " +
              std::to_string(1000 + r.Uniform(9000));
-    case 3: return s.company + " is based in " + s.city;
+    case 3:
+      return s.company + " is based in " + s.city;
     case 4:
       return s.company + " budget for " + s.product + " is " +
              std::to_string(1000 * (1 + r.Uniform(90))) + " EUR";
-    case 5: return s.company + " asked for a quote on " + std::to_string(2 + r.Uniform(200)) +
-                   " " + s.product;
+    case 5:
+      return s.company + " asked for a quote on " + std::to_string(2 + r.Uniform(200)) + " " +
+             s.product;
     case 6:
       return "meeting with " + s.first + " on 2026-0" + std::to_string(1 + r.Uniform(9)) + "-1" +
              std::to_string(r.Uniform(10)) + " about " + s.product;
-    case 7: return s.company + " has " + std::to_string(3 + r.Uniform(400)) + " employees";
+    case 7:
+      return s.company + " has " + std::to_string(3 + r.Uniform(400)) + " employees";
     case 8:
       return s.first + " prefers " + (r.Uniform(2) ? "email" : "phone") + " contact in the " +
              (r.Uniform(2) ? "morning" : "afternoon");
@@ -232,7 +246,8 @@ int main(int argc, char** argv) {
       for (const auto& x : *r) merged += x.merged ? 1 : 0;
       done += static_cast<int64_t>(pending.size());
       pending.clear();
-      if (done % (n_facts / 10 > 0 ? (n_facts / 10 / batch) * batch : batch) == 0 || done == n_facts) {
+      if (done % (n_facts / 10 > 0 ? (n_facts / 10 / batch) * batch : batch) == 0 ||
+          done == n_facts) {
         double s = std::chrono::duration<double>(Clock::now() - t0).count();
         std::printf("  %9lld facts  %7.1f s  %9.0f facts/s\n", static_cast<long long>(done), s,
                     static_cast<double>(done) / s);
@@ -248,18 +263,31 @@ int main(int argc, char** argv) {
   std::vector<keel::memory::RecallQuery> queries;
   keel::SeededRandom qgen(99);
   for (int64_t i = 0; i < n_queries; ++i) {
-    const Subject& s = subjects[static_cast<size_t>(qgen.Uniform(static_cast<uint64_t>(n_subjects)))];
+    const Subject& s =
+        subjects[static_cast<size_t>(qgen.Uniform(static_cast<uint64_t>(n_subjects)))];
     keel::memory::RecallQuery q;
     q.budget_tokens = 400;
     q.limit = 10;
     q.log = false;
     switch (qgen.Uniform(6)) {
-      case 0: q.query = "Who is the " + s.role + " at " + s.company + "?"; break;
-      case 1: q.query = s.company + " budget " + s.product; break;
-      case 2: q.query = s.first + " " + s.last + " email"; break;
-      case 3: q.query = "quote " + s.product + " " + s.city; break;
-      case 4: q.query = "how does " + s.company + " pay invoices"; break;
-      default: q.query = "phone " + s.first; break;
+      case 0:
+        q.query = "Who is the " + s.role + " at " + s.company + "?";
+        break;
+      case 1:
+        q.query = s.company + " budget " + s.product;
+        break;
+      case 2:
+        q.query = s.first + " " + s.last + " email";
+        break;
+      case 3:
+        q.query = "quote " + s.product + " " + s.city;
+        break;
+      case 4:
+        q.query = "how does " + s.company + " pay invoices";
+        break;
+      default:
+        q.query = "phone " + s.first;
+        break;
     }
     if (i % 2 == 0) q.subject = s.id;
     queries.push_back(std::move(q));
@@ -290,8 +318,10 @@ int main(int argc, char** argv) {
     if (r->facts.empty()) ++empty;
     lat.push_back(ms);
     (q.subject.empty() ? lat_global : lat_subject).push_back(ms);
-    if (std::getenv("KEEL_BENCH_SLOW") != nullptr && ms > std::atof(std::getenv("KEEL_BENCH_SLOW"))) {
-      std::printf("  slow: %.2f ms  subject=%s  query=%s\n", ms, q.subject.c_str(), q.query.c_str());
+    if (std::getenv("KEEL_BENCH_SLOW") != nullptr &&
+        ms > std::atof(std::getenv("KEEL_BENCH_SLOW"))) {
+      std::printf("  slow: %.2f ms  subject=%s  query=%s\n", ms, q.subject.c_str(),
+                  q.query.c_str());
     }
   }
   std::vector<double> lat_logged;
@@ -317,18 +347,21 @@ int main(int argc, char** argv) {
   std::printf("\ningest: %lld facts in %.1f s = %.0f facts/s (%lld merged as duplicates)\n",
               static_cast<long long>(n_facts), ingest_s, ingest_rate,
               static_cast<long long>(merged));
-  std::printf("recall (unlogged, %lld queries): p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n",
-              static_cast<long long>(n_queries), p50, Percentile(lat, 0.90), p99, pmax);
+  std::printf(
+      "recall (unlogged, %lld queries): p50 %.3f ms  p90 %.3f ms  p99 %.3f ms  max %.3f ms\n",
+      static_cast<long long>(n_queries), p50, Percentile(lat, 0.90), p99, pmax);
   std::printf("  CPU time per recall: p50 %.3f ms  p99 %.3f ms  max %.3f ms\n",
               Percentile(lat_cpu, 0.5), Percentile(lat_cpu, 0.99), Percentile(lat_cpu, 1.0));
-  std::printf("  with a subject: p50 %.3f ms  p99 %.3f ms;  all subjects: p50 %.3f ms  p99 %.3f ms\n",
-              Percentile(lat_subject, 0.5), Percentile(lat_subject, 0.99),
-              Percentile(lat_global, 0.5), Percentile(lat_global, 0.99));
+  std::printf(
+      "  with a subject: p50 %.3f ms  p99 %.3f ms;  all subjects: p50 %.3f ms  p99 %.3f ms\n",
+      Percentile(lat_subject, 0.5), Percentile(lat_subject, 0.99), Percentile(lat_global, 0.5),
+      Percentile(lat_global, 0.99));
   std::printf("  facts returned per query: %.1f; queries with no result: %lld\n",
               static_cast<double>(returned) / static_cast<double>(n_queries),
               static_cast<long long>(empty));
-  std::printf("recall (logged: one write transaction + fsync, %zu queries): p50 %.3f ms  p99 %.3f ms\n",
-              lat_logged.size(), Percentile(lat_logged, 0.5), Percentile(lat_logged, 0.99));
+  std::printf(
+      "recall (logged: one write transaction + fsync, %zu queries): p50 %.3f ms  p99 %.3f ms\n",
+      lat_logged.size(), Percentile(lat_logged, 0.5), Percentile(lat_logged, 0.99));
   std::printf("disk: database %.1f MB (file + WAL %.1f MB), FTS index %.1f MB\n",
               static_cast<double>(fp.ok() ? fp->db_bytes : 0) / 1e6,
               static_cast<double>(db_file) / 1e6,
@@ -345,10 +378,11 @@ int main(int argc, char** argv) {
   }
   std::printf(
       "facts=%lld ingest_facts_per_s=%.0f recall_p50_ms=%.3f recall_p99_ms=%.3f "
-      "recall_cpu_p99_ms=%.3f recall_subject_p99_ms=%.3f recall_global_p99_ms=%.3f recall_logged_p99_ms=%.3f "
+      "recall_cpu_p99_ms=%.3f recall_subject_p99_ms=%.3f recall_global_p99_ms=%.3f "
+      "recall_logged_p99_ms=%.3f "
       "db_mb=%.1f fts_mb=%.1f rss_mb=%.1f peak_rss_mb=%.1f\n",
-      static_cast<long long>(n_facts), ingest_rate, p50, p99, Percentile(lat_cpu, 0.99), Percentile(lat_subject, 0.99),
-      Percentile(lat_global, 0.99), Percentile(lat_logged, 0.99),
+      static_cast<long long>(n_facts), ingest_rate, p50, p99, Percentile(lat_cpu, 0.99),
+      Percentile(lat_subject, 0.99), Percentile(lat_global, 0.99), Percentile(lat_logged, 0.99),
       static_cast<double>(fp.ok() ? fp->db_bytes : 0) / 1e6,
       static_cast<double>(fp.ok() ? fp->fts_bytes : -1) / 1e6, static_cast<double>(rss_kb) / 1024,
       static_cast<double>(hwm_kb) / 1024);

@@ -26,8 +26,8 @@
 
 namespace {
 
-using nlohmann::json;
 using keel::memory::NormalizeText;
+using nlohmann::json;
 
 std::string KeyOf(const std::string& kind) {
   if (kind == "money") return "amount";
@@ -58,7 +58,8 @@ std::string ReadAll(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string dir = argc > 1 ? argv[1] : std::string(KEEL_SOURCE_DIR) + "/tests/fixtures/memory-eval";
+  std::string dir =
+      argc > 1 ? argv[1] : std::string(KEEL_SOURCE_DIR) + "/tests/fixtures/memory-eval";
   std::string text = ReadAll(dir + "/eval.json");
   json eval = json::parse(text, nullptr, false);
   if (eval.is_discarded() || !eval.contains("documents") || !eval.contains("questions")) {
@@ -119,8 +120,8 @@ int main(int argc, char** argv) {
     std::string hash;
     auto s = (*ws)->Write([&](keel::store::Txn& txn) -> keel::Status {
       keel::store::PutArtifactOptions o;
-      o.media_type = file.size() > 5 && file.substr(file.size() - 5) == ".html" ? "text/html"
-                                                                                 : "text/plain";
+      o.media_type =
+          file.size() > 5 && file.substr(file.size() - 5) == ".html" ? "text/html" : "text/plain";
       o.name = file;
       KEEL_ASSIGN_OR_RETURN(auto info, keel::store::PutArtifact(txn, content, o));
       hash = info.hash;
@@ -167,7 +168,8 @@ int main(int argc, char** argv) {
     at3 += rank >= 1 && rank <= 3;
     at5 += rank >= 1 && rank <= 5;
     if (rank == 0) {
-      std::printf("  %-50s %s top: %s\n", rq.query.c_str(), rq.subject.empty() ? "(all)" : rq.subject.c_str(),
+      std::printf("  %-50s %s top: %s\n", rq.query.c_str(),
+                  rq.subject.empty() ? "(all)" : rq.subject.c_str(),
                   r->facts.empty() ? "(none)" : r->facts[0].fact.text.c_str());
     }
   }

@@ -11,10 +11,18 @@ namespace {
 
 using nlohmann::json;
 
-json TimeOrNull(int64_t us) { return us == 0 ? json() : json(FormatTimeMicros(us)); }
-json StrOrNull(const std::string& s) { return s.empty() ? json() : json(s); }
-json Span(int64_t b, int64_t e) { return b < 0 ? json() : json::array({b, e}); }
-double Round(double v, double scale = 1e4) { return std::round(v * scale) / scale; }
+json TimeOrNull(int64_t us) {
+  return us == 0 ? json() : json(FormatTimeMicros(us));
+}
+json StrOrNull(const std::string& s) {
+  return s.empty() ? json() : json(s);
+}
+json Span(int64_t b, int64_t e) {
+  return b < 0 ? json() : json::array({b, e});
+}
+double Round(double v, double scale = 1e4) {
+  return std::round(v * scale) / scale;
+}
 
 json FactJson(const memory::Fact& f) {
   json sources = json::array();
@@ -64,8 +72,8 @@ std::string SourceLine(const memory::Source& s) {
 }
 
 void PrintFact(const memory::Fact& f, const std::string& prefix) {
-  std::cout << prefix << f.text << "\n      " << f.id << "  confidence "
-            << Round(f.confidence, 100) << "  " << memory::ScopeName(f.scope);
+  std::cout << prefix << f.text << "\n      " << f.id << "  confidence " << Round(f.confidence, 100)
+            << "  " << memory::ScopeName(f.scope);
   if (f.expires_us != 0) std::cout << "  expires " << FormatTimeMicros(f.expires_us);
   if (!f.superseded_by.empty()) std::cout << "  superseded by " << f.superseded_by;
   std::cout << "\n";
@@ -85,7 +93,8 @@ json RateJson(const memory::RateStats& r) {
 
 // "90s", "15m", "2h", "7d", "1w" -> microseconds.
 Result<int64_t> ParseDuration(const std::string& s) {
-  if (s.size() < 2) return InvalidArgument("--ttl '" + s + "' needs a number and a unit (s, m, h, d, w)");
+  if (s.size() < 2)
+    return InvalidArgument("--ttl '" + s + "' needs a number and a unit (s, m, h, d, w)");
   char unit = s.back();
   std::string num = s.substr(0, s.size() - 1);
   if (num.empty() || num.find_first_not_of("0123456789") != std::string::npos || num.size() > 9) {
@@ -94,11 +103,21 @@ Result<int64_t> ParseDuration(const std::string& s) {
   int64_t n = std::stoll(num);
   int64_t sec = 0;
   switch (unit) {
-    case 's': sec = 1; break;
-    case 'm': sec = 60; break;
-    case 'h': sec = 3600; break;
-    case 'd': sec = 86400; break;
-    case 'w': sec = 7 * 86400; break;
+    case 's':
+      sec = 1;
+      break;
+    case 'm':
+      sec = 60;
+      break;
+    case 'h':
+      sec = 3600;
+      break;
+    case 'd':
+      sec = 86400;
+      break;
+    case 'w':
+      sec = 7 * 86400;
+      break;
     default:
       return InvalidArgument("--ttl '" + s + "' has an unknown unit '" + std::string(1, unit) +
                              "' (use s, m, h, d or w)");
@@ -329,9 +348,8 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
         return OkStatus();
       }
       std::cout << "facts: " << s.facts_active << " active, " << s.facts_superseded
-                << " superseded, " << s.facts_expired << " expired (not purged); "
-                << s.merged_facts << " merged from several sources (" << s.sources
-                << " sources)\n"
+                << " superseded, " << s.facts_expired << " expired (not purged); " << s.merged_facts
+                << " merged from several sources (" << s.sources << " sources)\n"
                 << "summaries: " << s.summaries << "; decisions: " << s.decisions << "\n"
                 << "retrievals: " << s.total.retrievals << " (" << s.total.hits << " hits, "
                 << s.total.misses << " misses, " << s.total.pending << " pending); hit rate "
@@ -342,8 +360,8 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
         for (const auto& r : rows) {
           std::cout << "  " << (r.name.empty() ? "(none)" : r.name) << ": " << r.retrievals
                     << " retrievals, " << r.hits << " hits, " << r.misses << " misses, "
-                    << r.pending << " pending, hit rate " << Round(r.hit_rate * 100, 10)
-                    << "%, " << r.facts_used << "/" << r.facts_returned << " facts used\n";
+                    << r.pending << " pending, hit rate " << Round(r.hit_rate * 100, 10) << "%, "
+                    << r.facts_used << "/" << r.facts_returned << " facts used\n";
         }
       };
       table("by agent", s.by_agent);
@@ -395,8 +413,8 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
       KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
       memory::Memory mem(ws.get());
-      KEEL_ASSIGN_OR_RETURN(auto rs, mem.ExtractFrom(o->artifact, o->subject,
-                                                     {o->agent, o->run, o->step}));
+      KEEL_ASSIGN_OR_RETURN(auto rs,
+                            mem.ExtractFrom(o->artifact, o->subject, {o->agent, o->run, o->step}));
       int64_t added = 0, merged = 0;
       json arr = json::array();
       for (const auto& r : rs) {
@@ -439,8 +457,9 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
   }
   {
     auto* cmd = mem_cmd->add_subcommand(
-        "summary", "Show SUBJECT's long-term summary, or store TEXT (@file, - for stdin) as its "
-                   "next version");
+        "summary",
+        "Show SUBJECT's long-term summary, or store TEXT (@file, - for stdin) as its "
+        "next version");
     struct Opts {
       std::string subject, text, agent = "operator";
       bool json = false;
@@ -465,12 +484,9 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
         s = *latest;
       }
       if (o->json) {
-        std::cout << json{{"subject", s.subject},
-                          {"version", s.version},
-                          {"artifact", s.artifact},
-                          {"parent", StrOrNull(s.parent_artifact)},
-                          {"agent", s.by.agent},
-                          {"created", FormatTimeMicros(s.created_us)},
+        std::cout << json{{"subject", s.subject},   {"version", s.version},
+                          {"artifact", s.artifact}, {"parent", StrOrNull(s.parent_artifact)},
+                          {"agent", s.by.agent},    {"created", FormatTimeMicros(s.created_us)},
                           {"text", s.text}}
                          .dump(2)
                   << "\n";
@@ -507,8 +523,8 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
                          {"time", FormatTimeMicros(d.time_us)},
                          {"ledger_seq", d.ledger_seq}});
         } else {
-          std::cout << FormatTimeMicros(d.time_us).substr(0, 19) << "Z  " << d.decided_by
-                    << ": " << d.decision << "\n    why: " << d.reason << "\n";
+          std::cout << FormatTimeMicros(d.time_us).substr(0, 19) << "Z  " << d.decided_by << ": "
+                    << d.decision << "\n    why: " << d.reason << "\n";
           for (const auto& f : d.fact_ids) std::cout << "    from " << f << "\n";
         }
       }

@@ -13,12 +13,24 @@ namespace {
 // Byte classes. Bytes >= 0x80 (UTF-8) count as lowercase letters: names like "José" stay one
 // word, and invalid UTF-8 cannot break anything.
 
-bool IsUpper(unsigned char c) { return c >= 'A' && c <= 'Z'; }
-bool IsLower(unsigned char c) { return (c >= 'a' && c <= 'z') || c >= 0x80; }
-bool IsDigit(unsigned char c) { return c >= '0' && c <= '9'; }
-bool IsAlpha(unsigned char c) { return IsUpper(c) || IsLower(c); }
-bool IsAlnum(unsigned char c) { return IsAlpha(c) || IsDigit(c); }
-char Lower(char c) { return IsUpper(static_cast<unsigned char>(c)) ? static_cast<char>(c + 32) : c; }
+bool IsUpper(unsigned char c) {
+  return c >= 'A' && c <= 'Z';
+}
+bool IsLower(unsigned char c) {
+  return (c >= 'a' && c <= 'z') || c >= 0x80;
+}
+bool IsDigit(unsigned char c) {
+  return c >= '0' && c <= '9';
+}
+bool IsAlpha(unsigned char c) {
+  return IsUpper(c) || IsLower(c);
+}
+bool IsAlnum(unsigned char c) {
+  return IsAlpha(c) || IsDigit(c);
+}
+char Lower(char c) {
+  return IsUpper(static_cast<unsigned char>(c)) ? static_cast<char>(c + 32) : c;
+}
 
 std::string LowerStr(std::string_view s) {
   std::string out(s);
@@ -111,8 +123,8 @@ void FindUrls(std::string_view t, std::vector<ExtractedFact>* out, Claimed* clai
     } else {
       continue;
     }
-    if (i > 0 && (IsAlnum(static_cast<unsigned char>(t[i - 1])) || t[i - 1] == '/' ||
-                  t[i - 1] == '.')) {
+    if (i > 0 &&
+        (IsAlnum(static_cast<unsigned char>(t[i - 1])) || t[i - 1] == '/' || t[i - 1] == '.')) {
       continue;
     }
     size_t j = i + start_len;
@@ -122,9 +134,8 @@ void FindUrls(std::string_view t, std::vector<ExtractedFact>* out, Claimed* clai
       char c = t[j - 1];
       if (c == '.' || c == ',' || c == ';' || c == ':' || c == '!' || c == '?' || c == '\'') {
         --j;
-      } else if (c == ')' &&
-                 std::count(t.begin() + i, t.begin() + j, '(') <
-                     std::count(t.begin() + i, t.begin() + j, ')')) {
+      } else if (c == ')' && std::count(t.begin() + i, t.begin() + j, '(') <
+                                 std::count(t.begin() + i, t.begin() + j, ')')) {
         --j;
       } else {
         break;
@@ -149,7 +160,9 @@ void FindUrls(std::string_view t, std::vector<ExtractedFact>* out, Claimed* clai
 bool LocalChar(unsigned char c) {
   return IsAlnum(c) || c == '.' || c == '_' || c == '%' || c == '+' || c == '-';
 }
-bool DomainChar(unsigned char c) { return IsAlnum(c) || c == '.' || c == '-'; }
+bool DomainChar(unsigned char c) {
+  return IsAlnum(c) || c == '.' || c == '-';
+}
 
 void FindEmails(std::string_view t, std::vector<ExtractedFact>* out, Claimed* claimed) {
   for (size_t at = 0; at < t.size(); ++at) {
@@ -339,13 +352,13 @@ struct Currency {
   bool symbol;  // a symbol may touch the number ("$5"); a code needs a boundary
 };
 constexpr std::array<Currency, 22> kCurrencies = {{
-    {"US$", "USD", true},      {"$", "USD", true},         {"\xE2\x82\xAC", "EUR", true},
-    {"\xC2\xA3", "GBP", true}, {"\xC2\xA5", "JPY", true},  {"USD", "USD", false},
-    {"EUR", "EUR", false},     {"GBP", "GBP", false},      {"CHF", "CHF", false},
-    {"JPY", "JPY", false},     {"CAD", "CAD", false},      {"AUD", "AUD", false},
-    {"SEK", "SEK", false},     {"NOK", "NOK", false},      {"DKK", "DKK", false},
-    {"dollars", "USD", false}, {"euros", "EUR", false},    {"euro", "EUR", false},
-    {"pounds", "GBP", false},  {"francs", "CHF", false},   {"Fr.", "CHF", false},
+    {"US$", "USD", true},      {"$", "USD", true},        {"\xE2\x82\xAC", "EUR", true},
+    {"\xC2\xA3", "GBP", true}, {"\xC2\xA5", "JPY", true}, {"USD", "USD", false},
+    {"EUR", "EUR", false},     {"GBP", "GBP", false},     {"CHF", "CHF", false},
+    {"JPY", "JPY", false},     {"CAD", "CAD", false},     {"AUD", "AUD", false},
+    {"SEK", "SEK", false},     {"NOK", "NOK", false},     {"DKK", "DKK", false},
+    {"dollars", "USD", false}, {"euros", "EUR", false},   {"euro", "EUR", false},
+    {"pounds", "GBP", false},  {"francs", "CHF", false},  {"Fr.", "CHF", false},
     {"yen", "JPY", false},
 }};
 
@@ -392,8 +405,8 @@ long double ReadAmount(std::string_view t, size_t i, size_t* end) {
   int decimal = -1;
   if (!seps.empty()) {
     auto [last, n] = seps.back();
-    bool other_before = std::any_of(seps.begin(), seps.end() - 1,
-                                    [&](const auto& s) { return s.first != last; });
+    bool other_before =
+        std::any_of(seps.begin(), seps.end() - 1, [&](const auto& s) { return s.first != last; });
     if (n != 3 || other_before) decimal = static_cast<int>(seps.size()) - 1;
   }
   long double value = 0;
@@ -415,9 +428,13 @@ long double ReadAmount(std::string_view t, size_t i, size_t* end) {
   // Multipliers: 3.5k, 2m, 2 million.
   size_t k = j;
   if (k < t.size() && t[k] == ' ') ++k;
-  for (auto [word, mult] : std::array<std::pair<std::string_view, long double>, 6>{
-           {{"million", 1e6L}, {"thousand", 1e3L}, {"bn", 1e9L}, {"k", 1e3L}, {"m", 1e6L},
-            {"K", 1e3L}}}) {
+  for (auto [word, mult] :
+       std::array<std::pair<std::string_view, long double>, 6>{{{"million", 1e6L},
+                                                                {"thousand", 1e3L},
+                                                                {"bn", 1e9L},
+                                                                {"k", 1e3L},
+                                                                {"m", 1e6L},
+                                                                {"K", 1e3L}}}) {
     size_t at = (word.size() == 1 || word == "bn") ? j : k;
     if (t.substr(at, word.size()) == word &&
         (at + word.size() >= t.size() ||
@@ -467,8 +484,8 @@ void FindMoney(std::string_view t, std::vector<ExtractedFact>* out, Claimed* cla
     }
     // Number followed by a currency: "12,500 EUR", "300 euros", "5k USD".
     if (IsDigit(static_cast<unsigned char>(t[i])) &&
-        (i == 0 || (!IsAlnum(static_cast<unsigned char>(t[i - 1])) && t[i - 1] != '.' &&
-                    t[i - 1] != ','))) {
+        (i == 0 ||
+         (!IsAlnum(static_cast<unsigned char>(t[i - 1])) && t[i - 1] != '.' && t[i - 1] != ','))) {
       size_t e;
       long double v = ReadAmount(t, i, &e);
       if (v < 0) continue;
@@ -528,15 +545,18 @@ void FindPhones(std::string_view t, std::vector<ExtractedFact>* out, Claimed* cl
     // A label before it ("Phone:", "tel", "call") makes a bare number believable.
     size_t lb = i >= 24 ? i - 24 : 0;
     std::string before = LowerStr(t.substr(lb, i - lb));
-    bool label = before.find("phone") != std::string::npos ||
-                 before.find("tel") != std::string::npos ||
-                 before.find("call") != std::string::npos ||
-                 before.find("mobile") != std::string::npos ||
-                 before.find("cell") != std::string::npos ||
-                 before.find("fax") != std::string::npos ||
-                 before.find("whatsapp") != std::string::npos;
+    bool label =
+        before.find("phone") != std::string::npos || before.find("tel") != std::string::npos ||
+        before.find("call") != std::string::npos || before.find("mobile") != std::string::npos ||
+        before.find("cell") != std::string::npos || before.find("fax") != std::string::npos ||
+        before.find("whatsapp") != std::string::npos;
     bool plus = c == '+';
     if (!plus && !label && !(sep && digits >= 9)) continue;
+    // Bank and tax numbers look like phone numbers.
+    if (before.find("iban") != std::string::npos || before.find("vat") != std::string::npos ||
+        before.find("account") != std::string::npos) {
+      continue;
+    }
     ExtractedFact f;
     f.kind = "phone";
     f.key = "phone";
@@ -556,7 +576,7 @@ void FindPhones(std::string_view t, std::vector<ExtractedFact>* out, Claimed* cl
 
 struct Word {
   size_t b, e;
-  std::string text;   // as written
+  std::string text;  // as written
   std::string lower;
   bool line_start;    // first word of a line
   char before = ' ';  // the non-space character just before it ('\n' for a line break)
@@ -621,38 +641,42 @@ bool InSet(std::string_view w, std::initializer_list<std::string_view> set) {
 }
 
 bool IsCompanySuffix(const Word& w) {
-  return InSet(w.text, {"Inc", "Ltd", "LLC", "LLP", "GmbH", "Corp", "Corporation", "SA", "AG",
-                        "BV", "PLC", "plc", "SARL", "SAS", "Pty", "Limited", "Co", "Labs",
-                        "Group", "Holdings", "Technologies", "Systems", "Partners", "Studio",
-                        "Studios", "Consulting", "Software", "Solutions", "Industries",
-                        "Ventures", "Logistics", "Analytics", "Media", "Foods", "Bakery",
-                        "Architects", "Robotics", "Capital", "Agency", "Works"});
+  return InSet(
+      w.text, {"Inc",         "Ltd",        "LLC",        "LLP",       "GmbH",       "Corp",
+               "Corporation", "SA",         "AG",         "AS",        "OU",         "Oy",
+               "AB",          "NV",         "SRL",        "SL",        "KG",         "ApS",
+               "BV",          "PLC",        "plc",        "SARL",      "SAS",        "Pty",
+               "Limited",     "Co",         "Labs",       "Group",     "Holdings",   "Technologies",
+               "Systems",     "Partners",   "Studio",     "Studios",   "Consulting", "Software",
+               "Solutions",   "Industries", "Ventures",   "Logistics", "Analytics",  "Media",
+               "Foods",       "Bakery",     "Architects", "Robotics",  "Capital",    "Agency",
+               "Works"});
 }
 
 // Capitalised words that begin sentences or label fields, never part of a name.
 bool IsNameStop(const Word& w) {
   static const std::set<std::string> kStop = {
-      "the",      "a",         "an",       "dear",     "hi",      "hello",     "hey",
-      "best",     "regards",   "thanks",   "thank",    "kind",    "warm",      "cheers",
-      "sincerely", "contact",  "email",    "phone",    "tel",     "call",      "website",
-      "team",     "about",     "our",      "we",       "i",       "you",       "your",
-      "meet",     "join",      "welcome",  "from",     "to",      "subject",   "date",
-      "re",       "fwd",       "cc",       "at",       "of",      "and",       "or",
-      "in",       "on",        "for",      "with",     "by",      "as",        "is",
-      "this",     "that",      "it",       "if",       "new",     "please",    "street",
-      "road",     "avenue",    "suite",    "office",   "monday",  "tuesday",   "wednesday",
-      "thursday", "friday",    "saturday", "sunday",   "january", "february",  "march",
-      "april",    "may",       "june",     "july",     "august",  "september", "october",
-      "november", "december",  "mr",       "mrs",      "ms",      "dr",        "prof",
-      "budget",   "invoice",   "project",  "services", "pricing", "home",      "news",
-      "careers",  "blog",      "privacy",  "terms",    "copyright", "all",     "rights",
-      "reserved", "address",   "mobile",   "web",      "sales",   "support",   "info",
-      "customer", "customers", "company",  "proposal", "quote",   "order",     "payment",
-      "sent",     "reply",     "re:",      "yes",      "no",      "note",      "notes",
-      "ceo",      "cfo",       "cto",      "coo",      "cmo",     "vp",        "head",
-      "founder",  "director",  "manager",  "president", "owner",  "partner",   "chief",
-      "he",       "she",       "they",     "his",      "her",     "their",     "today",
-      "tomorrow", "yesterday", "next",     "last",     "here",    "there",     "when"};
+      "the",       "a",         "an",       "dear",      "hi",        "hello",     "hey",
+      "best",      "regards",   "thanks",   "thank",     "kind",      "warm",      "cheers",
+      "sincerely", "contact",   "email",    "phone",     "tel",       "call",      "website",
+      "team",      "about",     "our",      "we",        "i",         "you",       "your",
+      "meet",      "join",      "welcome",  "from",      "to",        "subject",   "date",
+      "re",        "fwd",       "cc",       "at",        "of",        "and",       "or",
+      "in",        "on",        "for",      "with",      "by",        "as",        "is",
+      "this",      "that",      "it",       "if",        "new",       "please",    "street",
+      "road",      "avenue",    "suite",    "office",    "monday",    "tuesday",   "wednesday",
+      "thursday",  "friday",    "saturday", "sunday",    "january",   "february",  "march",
+      "april",     "may",       "june",     "july",      "august",    "september", "october",
+      "november",  "december",  "mr",       "mrs",       "ms",        "dr",        "prof",
+      "budget",    "invoice",   "project",  "services",  "pricing",   "home",      "news",
+      "careers",   "blog",      "privacy",  "terms",     "copyright", "all",       "rights",
+      "reserved",  "address",   "mobile",   "web",       "sales",     "support",   "info",
+      "customer",  "customers", "company",  "proposal",  "quote",     "order",     "payment",
+      "sent",      "reply",     "re:",      "yes",       "no",        "note",      "notes",
+      "ceo",       "cfo",       "cto",      "coo",       "cmo",       "vp",        "head",
+      "founder",   "director",  "manager",  "president", "owner",     "partner",   "chief",
+      "he",        "she",       "they",     "his",       "her",       "their",     "today",
+      "tomorrow",  "yesterday", "next",     "last",      "here",      "there",     "when"};
   return kStop.count(w.lower) > 0 || IsCompanySuffix(w);
 }
 
@@ -693,21 +717,21 @@ size_t RoleAt(const std::vector<Word>& w, size_t i) {
     return k < w.size() ? std::string_view(w[k].lower) : std::string_view();
   };
   static const std::set<std::string> kCore = {
-      "ceo",        "cfo",       "cto",        "coo",       "cmo",       "cio",
-      "cpo",        "cro",       "founder",    "co-founder", "cofounder", "owner",
-      "president",  "director",  "partner",    "chairman",  "chairwoman", "treasurer",
-      "accountant", "consultant", "engineer",  "designer",  "architect", "manager",
-      "recruiter",  "buyer",     "editor",     "principal", "lead",      "developer",
+      "ceo",        "cfo",        "cto",        "coo",          "cmo",        "cio",
+      "cpo",        "cro",        "founder",    "co-founder",   "cofounder",  "owner",
+      "president",  "director",   "partner",    "chairman",     "chairwoman", "treasurer",
+      "accountant", "consultant", "engineer",   "designer",     "architect",  "manager",
+      "recruiter",  "buyer",      "editor",     "principal",    "lead",       "developer",
       "officer",    "controller", "bookkeeper", "administrator"};
   static const std::set<std::string> kModifier = {
-      "sales",    "marketing", "product",   "operations", "finance",  "financial",
-      "engineering", "procurement", "office", "project",  "account",  "hr",
-      "it",       "design",    "technical", "creative",   "art",      "software",
-      "senior",   "junior",    "general",   "managing",   "executive", "purchasing",
-      "regional", "country",   "brand",     "content",    "digital",  "communications",
-      "chief",    "technology", "operating", "revenue",   "people",   "data",
-      "lead",     "principal", "founding",  "associate",  "assistant", "deputy",
-      "interim",  "acting",    "commercial", "legal",     "events",   "studio"};
+      "sales",       "marketing",   "product",    "operations", "finance",   "financial",
+      "engineering", "procurement", "office",     "project",    "account",   "hr",
+      "it",          "design",      "technical",  "creative",   "art",       "software",
+      "senior",      "junior",      "general",    "managing",   "executive", "purchasing",
+      "regional",    "country",     "brand",      "content",    "digital",   "communications",
+      "chief",       "technology",  "operating",  "revenue",    "people",    "data",
+      "lead",        "principal",   "founding",   "associate",  "assistant", "deputy",
+      "interim",     "acting",      "commercial", "legal",      "events",    "studio"};
   // "Head of Sales", "VP of Engineering", "Vice President, Sales"
   if (low(i) == "head" && low(i + 1) == "of" && i + 2 < w.size() && Adjacent(w, i + 1)) {
     size_t n = 3;
@@ -748,8 +772,8 @@ size_t RoleAt(const std::vector<Word>& w, size_t i) {
       }
       // An all-lowercase role in prose is fine ("is the founder"), but a lone lowercase
       // generic word ("lead", "partner", "owner") needs a modifier to count.
-      bool generic = m == 0 && InSet(w[k].lower, {"lead", "partner", "owner", "buyer",
-                                                   "principal", "officer", "editor"});
+      bool generic = m == 0 && InSet(w[k].lower, {"lead", "partner", "owner", "buyer", "principal",
+                                                  "officer", "editor"});
       if (generic && !IsUpper(static_cast<unsigned char>(w[k].text[0]))) return 0;
       return len;
     }
@@ -767,7 +791,10 @@ size_t CompanyRunAt(const std::vector<Word>& w, size_t i) {
     if (!cap) break;
     if (n > 0 && RoleAt(w, i + n) > 0 && !IsCompanySuffix(x)) break;
     ++n;
-    if (IsCompanySuffix(x)) break;
+    if (IsCompanySuffix(x) &&
+        !(i + n < w.size() && Adjacent(w, i + n - 1) && IsCompanySuffix(w[i + n]))) {
+      break;
+    }
   }
   if (n == 0 || w[i].text == "&" || IsNameStop(w[i])) return 0;
   while (n > 0 && w[i + n - 1].text == "&") --n;
@@ -858,8 +885,8 @@ void FindPeople(std::string_view t, const std::vector<Word>& w, Found* f) {
     // Role then name: "CEO Jane Doe", "our founder, Jane Doe".
     if (size_t r = RoleAt(w, i); r > 0) {
       size_t k = i + r;
-      bool joined = k < w.size() && (Adjacent(w, k - 1) || w[k].before == ',' ||
-                                     w[k].before == ':');
+      bool joined =
+          k < w.size() && (Adjacent(w, k - 1) || w[k].before == ',' || w[k].before == ':');
       size_t n = joined ? NameAt(w, k) : 0;
       if (n > 0) {
         std::string person = Join(w, k, n, t);
@@ -906,13 +933,12 @@ void FindPeople(std::string_view t, const std::vector<Word>& w, Found* f) {
     // "From: Jane Doe <jane@…>" and signature lines "Jane Doe" alone on a line after a
     // closing ("Best regards,").
     bool header = i > 0 && InSet(w[i - 1].lower, {"from", "to", "cc"}) && w[i].before == ':';
-    bool own_line = w[i].line_start && (k >= w.size() || w[k].line_start || w[k].before == '<' ||
-                                        w[k].before == '|');
-    bool after_closing = i > 0 && InSet(w[i - 1].lower, {"regards", "thanks", "cheers",
-                                                         "sincerely", "best", "wishes"});
+    bool own_line = w[i].line_start &&
+                    (k >= w.size() || w[k].line_start || w[k].before == '<' || w[k].before == '|');
+    bool after_closing = i > 0 && InSet(w[i - 1].lower, {"regards", "thanks", "cheers", "sincerely",
+                                                         "best", "wishes"});
     bool greeting = i > 0 && InSet(w[i - 1].lower, {"dear", "hi", "hello"});
-    if (header || (own_line && after_closing) || greeting ||
-        (k < w.size() && w[k].before == '<')) {
+    if (header || (own_line && after_closing) || greeting || (k < w.size() && w[k].before == '<')) {
       AddPerson(f, person, w[i].b, w[k - 1].e, header ? 0.85 : 0.7);
     }
     i = k - 1;
@@ -922,6 +948,8 @@ void FindPeople(std::string_view t, const std::vector<Word>& w, Found* f) {
 void FindCompanies(std::string_view t, const std::vector<Word>& w, Found* f) {
   for (size_t i = 0; i < w.size(); ++i) {
     if (!IsCompanySuffix(w[i]) || i == 0 || !Adjacent(w, i - 1)) continue;
+    // "Sol Bakery Co.", "Nimbus Software Inc": the name ends at the last suffix.
+    if (Adjacent(w, i) && IsCompanySuffix(w[i + 1])) continue;
     // Walk back over capitalised words of the same phrase.
     size_t b = i;
     while (b > 0 && i - b < 4 && Adjacent(w, b - 1)) {
@@ -955,8 +983,9 @@ std::vector<ExtractedFact> ExtractFacts(std::string_view text, const ExtractOpti
   // Same kind and value twice (an address in the header and the signature): keep the first.
   std::vector<ExtractedFact> uniq;
   std::set<std::string> seen;
-  std::stable_sort(out.begin(), out.end(),
-                   [](const ExtractedFact& a, const ExtractedFact& b) { return a.begin < b.begin; });
+  std::stable_sort(out.begin(), out.end(), [](const ExtractedFact& a, const ExtractedFact& b) {
+    return a.begin < b.begin;
+  });
   for (auto& f : out) {
     std::string k = f.kind + "|" + (f.kind == "role" ? f.text : f.value);
     if (!seen.insert(k).second) continue;

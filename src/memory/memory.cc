@@ -23,7 +23,9 @@ constexpr size_t kMaxQueryBytes = 2000;
 constexpr int kNearDuplicateScan = 200;  // newest active facts of a subject compared per add
 constexpr size_t kPurgeIdsPerEntry = 1000;
 
-bool HasNul(std::string_view s) { return s.find('\0') != std::string_view::npos; }
+bool HasNul(std::string_view s) {
+  return s.find('\0') != std::string_view::npos;
+}
 
 std::vector<std::string_view> Tokens(std::string_view norm) {
   std::vector<std::string_view> out;
@@ -51,7 +53,9 @@ std::set<std::string_view> NumericTokens(std::string_view norm) {
   return out;
 }
 
-std::string ScopeText(Scope s) { return s == Scope::kShort ? "short" : "long"; }
+std::string ScopeText(Scope s) {
+  return s == Scope::kShort ? "short" : "long";
+}
 
 Source FirstSource(const store::FactRow& r) {
   Source s;
@@ -258,8 +262,8 @@ Result<RememberResult> MergeInto(store::Txn& txn, const store::FactRow& into, co
   }
   KEEL_ASSIGN_OR_RETURN(auto extra, store::FactSources(txn, into.n));
   for (const auto& s : extra) {
-    if (SameSource(s.artifact, s.span_begin, s.span_end, s.agent, f.source_artifact,
-                   f.span_begin, f.span_end, f.by.agent)) {
+    if (SameSource(s.artifact, s.span_begin, s.span_end, s.agent, f.source_artifact, f.span_begin,
+                   f.span_end, f.by.agent)) {
       out.already_known = true;
       return out;
     }
@@ -350,15 +354,22 @@ int64_t EstimateTokens(std::string_view text) {
   return static_cast<int64_t>((text.size() + 3) / 4) + kTokensPerFactOverhead;
 }
 
-std::string_view ScopeName(Scope s) { return s == Scope::kShort ? "short" : "long"; }
+std::string_view ScopeName(Scope s) {
+  return s == Scope::kShort ? "short" : "long";
+}
 
 std::string_view OriginName(Origin o) {
   switch (o) {
-    case Origin::kModel: return "model";
-    case Origin::kAgent: return "agent";
-    case Origin::kSummary: return "summary";
-    case Origin::kRecall: return "recall";
-    case Origin::kKeel: return "keel";
+    case Origin::kModel:
+      return "model";
+    case Origin::kAgent:
+      return "agent";
+    case Origin::kSummary:
+      return "summary";
+    case Origin::kRecall:
+      return "recall";
+    case Origin::kKeel:
+      return "keel";
   }
   return "keel";
 }
@@ -377,8 +388,8 @@ std::string NormalizeText(std::string_view text) {
   out.reserve(text.size());
   bool space = false;
   for (unsigned char c : text) {
-    bool word = (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-                c >= 0x80;
+    bool word =
+        (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c >= 0x80;
     if (word) {
       if (space && !out.empty()) out += ' ';
       space = false;
@@ -451,8 +462,13 @@ Result<std::string> Memory::Supersede(const std::string& old_id, const NewFact& 
     std::string text = TextOf(f);
     KEEL_ASSIGN_OR_RETURN(RememberResult r, InsertNew(txn, f, text, NormalizeText(text), old_id));
     nlohmann::json payload = {{"fact", old_id}, {"superseded_by", r.fact_id}, {"reason", reason}};
-    KEEL_RETURN_IF_ERROR(txn.Append({f.by.agent, "memory.fact.superseded", old->subject,
-                                     f.by.run_id, f.by.step_id, CanonicalJson(payload), {}})
+    KEEL_RETURN_IF_ERROR(txn.Append({f.by.agent,
+                                     "memory.fact.superseded",
+                                     old->subject,
+                                     f.by.run_id,
+                                     f.by.step_id,
+                                     CanonicalJson(payload),
+                                     {}})
                              .status());
     KEEL_RETURN_IF_ERROR(store::SupersedeFact(txn, *old, r.fact_id, txn.now_us()));
     new_id = r.fact_id;
@@ -598,8 +614,8 @@ Result<std::vector<store::FactHit>> Candidates(Reader& rd, const ParsedQuery& pq
 }
 
 // The recall body. `txn` is null for an unlogged search outside a transaction.
-Result<RecallResult> RecallImpl(store::Workspace* ws_, const MemoryOptions& opts_,
-                                store::Txn* txn, const RecallQuery& q) {
+Result<RecallResult> RecallImpl(store::Workspace* ws_, const MemoryOptions& opts_, store::Txn* txn,
+                                const RecallQuery& q) {
   if (q.query.size() > kMaxQueryBytes || HasNul(q.query)) {
     return InvalidArgument("query must be at most 2000 bytes with no NUL");
   }
@@ -642,10 +658,10 @@ Result<RecallResult> RecallImpl(store::Workspace* ws_, const MemoryOptions& opts
     ScoredFact sf;
     sf.relevance = best > 0 ? h.bm25 / best : 0;
     int64_t age = now - (h.row.valid_from_us != 0 ? h.row.valid_from_us : h.row.created_us);
-    sf.recency = age <= 0 ? 1.0
-                          : std::exp(-ln2 * static_cast<double>(age) /
-                                     static_cast<double>(std::max<int64_t>(
-                                         1, opts_.recency_half_life_us)));
+    sf.recency =
+        age <= 0 ? 1.0
+                 : std::exp(-ln2 * static_cast<double>(age) /
+                            static_cast<double>(std::max<int64_t>(1, opts_.recency_half_life_us)));
     sf.score = sf.relevance * (0.5 + 0.3 * h.row.confidence + 0.2 * sf.recency);
     if (opts_.embedding != nullptr && !pq.terms.empty()) {
       double sim = std::clamp(opts_.embedding->Similarity(q.query, h.row.text), 0.0, 1.0);
@@ -710,9 +726,13 @@ Result<RecallResult> RecallImpl(store::Workspace* ws_, const MemoryOptions& opts
                             {"tokens_used", out.tokens_used},
                             {"returned", ScoresJson(out.facts)}};
   if (!q.workflow.empty()) payload["workflow"] = q.workflow;
-  KEEL_ASSIGN_OR_RETURN(store::LedgerEntry e,
-                        txn->Append({q.agent.empty() ? "operator" : q.agent, "memory.recall",
-                                     q.subject, q.run_id, q.step_id, CanonicalJson(payload), {}}));
+  KEEL_ASSIGN_OR_RETURN(store::LedgerEntry e, txn->Append({q.agent.empty() ? "operator" : q.agent,
+                                                           "memory.recall",
+                                                           q.subject,
+                                                           q.run_id,
+                                                           q.step_id,
+                                                           CanonicalJson(payload),
+                                                           {}}));
   r.ledger_seq = e.seq;
   KEEL_RETURN_IF_ERROR(store::InsertRetrieval(*txn, r));
   out.retrieval_id = r.id;
@@ -764,12 +784,16 @@ Status Memory::MarkUsed(const std::string& retrieval_id, const std::vector<std::
     nlohmann::json arr = nlohmann::json::array();
     for (const auto& u : uniq) arr.push_back(u);
     nlohmann::json payload = {{"retrieval", retrieval_id}, {"used", arr}};
-    KEEL_RETURN_IF_ERROR(txn.Append({r->agent.empty() ? "operator" : r->agent, "memory.used",
-                                     r->subject, r->run_id, r->step_id, CanonicalJson(payload),
+    KEEL_RETURN_IF_ERROR(txn.Append({r->agent.empty() ? "operator" : r->agent,
+                                     "memory.used",
+                                     r->subject,
+                                     r->run_id,
+                                     r->step_id,
+                                     CanonicalJson(payload),
                                      {}})
                              .status());
-    return store::SetRetrievalUsed(txn, retrieval_id, arr.dump(),
-                                   static_cast<int64_t>(uniq.size()), txn.now_us());
+    return store::SetRetrievalUsed(txn, retrieval_id, arr.dump(), static_cast<int64_t>(uniq.size()),
+                                   txn.now_us());
   });
 }
 
@@ -848,11 +872,15 @@ Result<Summary> Memory::PutSummary(const std::string& subject, const std::string
     KEEL_ASSIGN_OR_RETURN(store::ArtifactInfo info, store::PutArtifact(txn, text, po));
     nlohmann::json payload = {{"artifact", info.hash}, {"version", version}};
     if (latest) payload["parent"] = latest->artifact;
-    KEEL_ASSIGN_OR_RETURN(store::LedgerEntry e,
-                          txn.Append({by.agent, "memory.summary", subject, by.run_id, by.step_id,
-                                      CanonicalJson(payload), {info.hash}}));
-    KEEL_RETURN_IF_ERROR(store::InsertArtifactOrigin(txn, info.hash, "summary", txn.now_us(),
-                                                     e.seq));
+    KEEL_ASSIGN_OR_RETURN(store::LedgerEntry e, txn.Append({by.agent,
+                                                            "memory.summary",
+                                                            subject,
+                                                            by.run_id,
+                                                            by.step_id,
+                                                            CanonicalJson(payload),
+                                                            {info.hash}}));
+    KEEL_RETURN_IF_ERROR(
+        store::InsertArtifactOrigin(txn, info.hash, "summary", txn.now_us(), e.seq));
     store::SummaryRow row;
     row.subject = subject;
     row.version = version;
@@ -920,13 +948,15 @@ Result<Decision> Memory::LogDecision(const Decision& d) {
     }
     out.id = NewId("dec", txn.now_us(), ws_->env().random);
     out.time_us = txn.now_us();
-    nlohmann::json payload = {{"decision", out.id},
-                              {"text", d.decision},
-                              {"reason", d.reason},
-                              {"facts", ids}};
-    KEEL_ASSIGN_OR_RETURN(store::LedgerEntry e,
-                          txn.Append({d.decided_by, "memory.decision", d.subject, d.run_id,
-                                      d.step_id, CanonicalJson(payload), {}}));
+    nlohmann::json payload = {
+        {"decision", out.id}, {"text", d.decision}, {"reason", d.reason}, {"facts", ids}};
+    KEEL_ASSIGN_OR_RETURN(store::LedgerEntry e, txn.Append({d.decided_by,
+                                                            "memory.decision",
+                                                            d.subject,
+                                                            d.run_id,
+                                                            d.step_id,
+                                                            CanonicalJson(payload),
+                                                            {}}));
     out.ledger_seq = e.seq;
     store::DecisionRow r;
     r.id = out.id;
@@ -976,11 +1006,11 @@ Status Memory::MarkArtifactOrigin(store::Txn& txn, const std::string& artifact, 
   KEEL_ASSIGN_OR_RETURN(auto existing, store::FindArtifactOrigin(txn, artifact));
   if (existing) return OkStatus();
   nlohmann::json payload = {{"origin", std::string(OriginName(origin))}};
-  KEEL_ASSIGN_OR_RETURN(store::LedgerEntry e,
-                        txn.Append({"keel", "memory.origin", artifact, "", "",
-                                    CanonicalJson(payload), {artifact}}));
-  return store::InsertArtifactOrigin(txn, artifact, std::string(OriginName(origin)),
-                                     txn.now_us(), e.seq);
+  KEEL_ASSIGN_OR_RETURN(
+      store::LedgerEntry e,
+      txn.Append({"keel", "memory.origin", artifact, "", "", CanonicalJson(payload), {artifact}}));
+  return store::InsertArtifactOrigin(txn, artifact, std::string(OriginName(origin)), txn.now_us(),
+                                     e.seq);
 }
 
 Result<std::optional<std::string>> Memory::ArtifactOrigin(const std::string& artifact) {

@@ -77,7 +77,7 @@ std::string_view ScopeName(Scope s);  // "long" | "short"
 
 // Where a fact came from. One fact may have several (merged duplicates).
 struct Source {
-  std::string artifact;  // 64-hex SHA-256 of the raw text, empty for operator input
+  std::string artifact;     // 64-hex SHA-256 of the raw text, empty for operator input
   int64_t span_begin = -1;  // byte offsets [begin, end) into the artifact; -1 when unknown
   int64_t span_end = -1;
   std::string agent;
@@ -96,7 +96,7 @@ struct Provenance {
   std::string agent;  // who extracted it first
   std::string run_id;
   std::string step_id;
-  int64_t ledger_seq = 0;  // the `memory.fact.added` entry
+  int64_t ledger_seq = 0;       // the `memory.fact.added` entry
   std::vector<Source> sources;  // every source, first one included, oldest first
 };
 
@@ -110,7 +110,7 @@ struct Fact {
   Scope scope = Scope::kLong;
   int64_t expires_us = 0;  // short-term facts: when they stop being returned; 0 = never
   int64_t valid_from_us = 0;
-  int64_t valid_to_us = 0;  // 0 = still valid
+  int64_t valid_to_us = 0;    // 0 = still valid
   std::string superseded_by;  // the newer fact that replaced this one, or empty
   std::string supersedes;     // the older fact this one replaced, or empty
   int64_t created_us = 0;
@@ -145,7 +145,7 @@ struct RecallQuery {
   std::string query;    // free text; FTS syntax in it is treated as plain words
   std::string subject;  // restrict to one subject, or empty for all
   int64_t budget_tokens = 1000;
-  int limit = 20;  // at most this many facts even when the budget allows more
+  int limit = 20;             // at most this many facts even when the budget allows more
   bool include_short = true;  // short-term facts that have not expired
   // For the retrieval log and per-agent/per-workflow stats.
   std::string agent;
@@ -164,7 +164,7 @@ struct ScoredFact {
 };
 
 struct RecallResult {
-  std::string retrieval_id;  // "ret_…" when logged, else empty
+  std::string retrieval_id;       // "ret_…" when logged, else empty
   std::vector<ScoredFact> facts;  // best first, total tokens <= budget
   int64_t tokens_used = 0;
   int64_t dropped_for_budget = 0;  // relevant facts left out because the budget was spent
@@ -185,9 +185,9 @@ struct Summary {
 struct Decision {
   std::string id;  // "dec_…" (filled in by LogDecision)
   std::string subject;
-  std::string decision;  // what was decided
-  std::string decided_by;  // agent or "operator"
-  std::string reason;      // why
+  std::string decision;               // what was decided
+  std::string decided_by;             // agent or "operator"
+  std::string reason;                 // why
   std::vector<std::string> fact_ids;  // the facts it rests on (must exist)
   std::string run_id;
   std::string step_id;
@@ -207,11 +207,11 @@ struct RateStats {
 };
 
 struct MemoryStats {
-  int64_t facts_active = 0;      // not superseded, not expired
+  int64_t facts_active = 0;  // not superseded, not expired
   int64_t facts_superseded = 0;
-  int64_t facts_expired = 0;     // short-term facts past their TTL, not yet purged
+  int64_t facts_expired = 0;  // short-term facts past their TTL, not yet purged
   int64_t sources = 0;
-  int64_t merged_facts = 0;      // facts with more than one source
+  int64_t merged_facts = 0;  // facts with more than one source
   int64_t summaries = 0;
   int64_t decisions = 0;
   RateStats total;
@@ -279,8 +279,7 @@ class Memory {
   Result<int64_t> PurgeExpired();
 
   // Long-term memory.
-  Result<Summary> PutSummary(const std::string& subject, const std::string& text,
-                             const Actor& by);
+  Result<Summary> PutSummary(const std::string& subject, const std::string& text, const Actor& by);
   Result<std::optional<Summary>> LatestSummary(const std::string& subject);
   Result<std::vector<Summary>> SummaryHistory(const std::string& subject);  // newest first
   Result<Decision> LogDecision(const Decision& d);

@@ -103,7 +103,8 @@ TEST(Query, HostileInputNeverReachesFtsSyntax) {
   EXPECT_EQ(p.terms[2].word, "acm");
   EXPECT_TRUE(p.terms[2].prefix);
   EXPECT_EQ(BuildMatch(p, ""), "text : (\"cfo\" OR \"acme\" OR \"acm\"*)");
-  EXPECT_EQ(BuildMatch(p, "a\"b"), "subject : \"a\"\"b\" AND text : (\"cfo\" OR \"acme\" OR \"acm\"*)");
+  EXPECT_EQ(BuildMatch(p, "a\"b"),
+            "subject : \"a\"\"b\" AND text : (\"cfo\" OR \"acme\" OR \"acm\"*)");
 }
 
 TEST(Memory, RememberWritesFactAndLedgerEntry) {
@@ -202,7 +203,8 @@ TEST(Memory, ExactDuplicateMergesIntoOneFactWithSeveralSources) {
 
 TEST(Memory, NearDuplicateMergesButDifferentNumbersDoNot) {
   Fixture f;
-  std::string a = f.Add("rec_1", "The client prefers morning meetings on weekdays in Berlin office");
+  std::string a =
+      f.Add("rec_1", "The client prefers morning meetings on weekdays in Berlin office");
   NewFact n;
   n.subject = "rec_1";
   n.text = "The client prefers morning meetings on weekdays in the Berlin office";
@@ -216,14 +218,34 @@ TEST(Memory, NearDuplicateMergesButDifferentNumbersDoNot) {
   auto r2 = f.mem->Remember(NewFact{"rec_1",
                                     "The project budget for the website redesign is 20000 EUR "
                                     "this year",
-                                    "", "", 1.0, "", -1, -1, 0, 0, Scope::kLong, 0, {}});
+                                    "",
+                                    "",
+                                    1.0,
+                                    "",
+                                    -1,
+                                    -1,
+                                    0,
+                                    0,
+                                    Scope::kLong,
+                                    0,
+                                    {}});
   ASSERT_TRUE(r2.ok());
   EXPECT_FALSE(r2->merged);
   // Same text on another subject: separate facts.
   auto r3 = f.mem->Remember(NewFact{"rec_2",
                                     "The client prefers morning meetings on weekdays in Berlin "
                                     "office",
-                                    "", "", 1.0, "", -1, -1, 0, 0, Scope::kLong, 0, {}});
+                                    "",
+                                    "",
+                                    1.0,
+                                    "",
+                                    -1,
+                                    -1,
+                                    0,
+                                    0,
+                                    Scope::kLong,
+                                    0,
+                                    {}});
   ASSERT_TRUE(r3.ok());
   EXPECT_FALSE(r3->merged);
   // Key/value facts with different values never merge.
@@ -398,15 +420,25 @@ TEST(Memory, SupersedeKeepsTheOldFact) {
   EXPECT_EQ(old->valid_to_us, f.clock.NowMicros());
   EXPECT_EQ(f.mem->FactsOf("rec_acme")->size(), 1u);
   EXPECT_EQ(f.mem->FactsOf("rec_acme", true)->size(), 2u);
-  EXPECT_EQ(f.mem->Supersede(old_id, n, "again").status().code(),
-            StatusCode::kFailedPrecondition);
+  EXPECT_EQ(f.mem->Supersede(old_id, n, "again").status().code(), StatusCode::kFailedPrecondition);
   EXPECT_EQ(f.mem->Supersede("fact_missing", n, "x").status().code(), StatusCode::kNotFound);
   n.subject = "rec_other";
   EXPECT_EQ(f.mem->Supersede(*new_id, n, "x").status().code(), StatusCode::kInvalidArgument);
   EXPECT_EQ(f.LedgerCount("memory.fact.superseded"), 1);
   // A re-stated old fact is a new fact, not a merge into the superseded one.
-  auto again = f.mem->Remember(NewFact{"rec_acme", "Jane Doe is CFO at Acme Ltd", "", "", 1.0,
-                                       "", -1, -1, 0, 0, Scope::kLong, 0, {}});
+  auto again = f.mem->Remember(NewFact{"rec_acme",
+                                       "Jane Doe is CFO at Acme Ltd",
+                                       "",
+                                       "",
+                                       1.0,
+                                       "",
+                                       -1,
+                                       -1,
+                                       0,
+                                       0,
+                                       Scope::kLong,
+                                       0,
+                                       {}});
   ASSERT_TRUE(again.ok());
   EXPECT_NE(again->fact_id, old_id);
 }
@@ -495,8 +527,8 @@ TEST(Memory, NeverExtractsFromGeneratedText) {
     EXPECT_EQ(fact.provenance.agent, "research");
   }
   // Model output marked by media type.
-  std::string model = f.Put("Jane Doe, CFO at Acme Ltd (as summarised)",
-                            WithOrigin("text/plain", Origin::kModel));
+  std::string model =
+      f.Put("Jane Doe, CFO at Acme Ltd (as summarised)", WithOrigin("text/plain", Origin::kModel));
   auto m = f.mem->ExtractFrom(model, "rec_acme", {"research", "", ""});
   EXPECT_EQ(m.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(m.status().message().find("origin model"), std::string::npos);
@@ -504,13 +536,15 @@ TEST(Memory, NeverExtractsFromGeneratedText) {
   std::string brief = f.Put("Facts: Jane Doe is CFO at Acme Ltd; email jane@acme.example");
   ASSERT_TRUE(f.ws->Write([&](store::Txn& txn) {
                     return f.mem->MarkArtifactOrigin(txn, brief, Origin::kRecall);
-                  }).ok());
+                  })
+                  .ok());
   EXPECT_EQ(f.mem->ExtractFrom(brief, "rec_acme", {}).status().code(),
             StatusCode::kFailedPrecondition);
   EXPECT_EQ(*f.mem->ArtifactOrigin(brief), std::optional<std::string>("recall"));
   EXPECT_EQ(*f.mem->ArtifactOrigin(raw), std::nullopt);
   // Summaries are generated text too.
-  auto sum = f.mem->PutSummary("rec_acme", "Acme: pumps maker, CFO Jane Doe.", {"research", "", ""});
+  auto sum =
+      f.mem->PutSummary("rec_acme", "Acme: pumps maker, CFO Jane Doe.", {"research", "", ""});
   ASSERT_TRUE(sum.ok());
   EXPECT_EQ(f.mem->ExtractFrom(sum->artifact, "rec_acme", {}).status().code(),
             StatusCode::kFailedPrecondition);

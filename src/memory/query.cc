@@ -7,8 +7,8 @@ namespace keel::memory {
 namespace {
 
 bool WordByte(unsigned char c) {
-  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-         c == '_' || c >= 0x80;
+  return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_' ||
+         c >= 0x80;
 }
 
 // A quoted FTS5 string: double quotes inside are doubled.
@@ -26,12 +26,12 @@ std::string Quote(std::string_view s) {
 
 bool IsStopWord(std::string_view w) {
   static constexpr std::array<std::string_view, 58> kStop = {
-      "a",     "about", "an",    "and",  "are",   "as",    "at",    "be",   "by",    "can",
-      "did",   "do",    "does",  "for",  "from",  "had",   "has",   "have", "he",    "her",
-      "his",   "how",   "i",     "in",   "is",    "it",    "its",   "me",   "my",    "not",
-      "of",    "on",    "or",    "our",  "s",     "she",   "that",  "the",  "their", "them",
-      "they",  "this",  "those", "to",   "us",    "was",   "we",    "were", "what",  "when",
-      "where", "which", "who",   "whom", "whose", "why",   "with",  "you"};
+      "a",     "about", "an",    "and",  "are",   "as",  "at",   "be",   "by",    "can",
+      "did",   "do",    "does",  "for",  "from",  "had", "has",  "have", "he",    "her",
+      "his",   "how",   "i",     "in",   "is",    "it",  "its",  "me",   "my",    "not",
+      "of",    "on",    "or",    "our",  "s",     "she", "that", "the",  "their", "them",
+      "they",  "this",  "those", "to",   "us",    "was", "we",   "were", "what",  "when",
+      "where", "which", "who",   "whom", "whose", "why", "with", "you"};
   return std::binary_search(kStop.begin(), kStop.end(), w);
 }
 

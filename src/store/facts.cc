@@ -64,7 +64,8 @@ Result<std::vector<FactRow>> Rows(sql::Stmt* st) {
 }
 
 Result<std::optional<FactRow>> FindFactDb(sql::Db* db, const std::string& id) {
-  static const std::string kSql = std::string("SELECT ") + kFactColumns + " FROM facts f WHERE f.id = ?";
+  static const std::string kSql =
+      std::string("SELECT ") + kFactColumns + " FROM facts f WHERE f.id = ?";
   KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached(kSql.c_str()));
   st->Bind(1, id);
   KEEL_ASSIGN_OR_RETURN(auto rows, Rows(st));
@@ -73,10 +74,10 @@ Result<std::optional<FactRow>> FindFactDb(sql::Db* db, const std::string& id) {
 }
 
 Result<std::vector<FactSourceRow>> FactSourcesDb(sql::Db* db, int64_t fact_n) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached(
-                                      "SELECT fact_n, artifact, span_begin, span_end, agent, "
-                                      "run_id, step_id, confidence, added_us, ledger_seq FROM "
-                                      "fact_sources WHERE fact_n = ? ORDER BY rowid"));
+  KEEL_ASSIGN_OR_RETURN(auto* st,
+                        db->Cached("SELECT fact_n, artifact, span_begin, span_end, agent, "
+                                   "run_id, step_id, confidence, added_us, ledger_seq FROM "
+                                   "fact_sources WHERE fact_n = ? ORDER BY rowid"));
   st->Bind(1, fact_n);
   std::vector<FactSourceRow> out;
   for (;;) {
@@ -218,8 +219,8 @@ Status InsertFact(Txn& txn, FactRow* r) {
   if (!row) return Internal("no rowid after inserting a fact");
   r->n = rid->Int(0);
   rid->Reset();
-  KEEL_ASSIGN_OR_RETURN(
-      auto* fts, db->Cached("INSERT INTO facts_fts(rowid, subject, text) VALUES (?, ?, ?)"));
+  KEEL_ASSIGN_OR_RETURN(auto* fts,
+                        db->Cached("INSERT INTO facts_fts(rowid, subject, text) VALUES (?, ?, ?)"));
   fts->Bind(1, r->n).Bind(2, r->subject).Bind(3, r->text);
   s = fts->Run();
   fts->Reset();
@@ -227,10 +228,10 @@ Status InsertFact(Txn& txn, FactRow* r) {
 }
 
 Status InsertFactSource(Txn& txn, const FactSourceRow& src) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(
-                                      "INSERT INTO fact_sources(fact_n, artifact, span_begin, "
-                                      "span_end, agent, run_id, step_id, confidence, added_us, "
-                                      "ledger_seq) VALUES (?,?,?,?,?,?,?,?,?,?)"));
+  KEEL_ASSIGN_OR_RETURN(auto* st,
+                        txn.db()->Cached("INSERT INTO fact_sources(fact_n, artifact, span_begin, "
+                                         "span_end, agent, run_id, step_id, confidence, added_us, "
+                                         "ledger_seq) VALUES (?,?,?,?,?,?,?,?,?,?)"));
   st->Bind(1, src.fact_n)
       .Bind(2, src.artifact)
       .Bind(3, src.span_begin)
@@ -247,16 +248,14 @@ Status InsertFactSource(Txn& txn, const FactSourceRow& src) {
 }
 
 Status SetFactConfidence(Txn& txn, int64_t n, double confidence) {
-  KEEL_ASSIGN_OR_RETURN(auto* st,
-                        txn.db()->Cached("UPDATE facts SET confidence = ? WHERE n = ?"));
+  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached("UPDATE facts SET confidence = ? WHERE n = ?"));
   st->Bind(1, RealText(confidence)).Bind(2, n);
   Status s = st->Run();
   st->Reset();
   return s;
 }
 
-Status SupersedeFact(Txn& txn, const FactRow& old, const std::string& new_id,
-                     int64_t valid_to_us) {
+Status SupersedeFact(Txn& txn, const FactRow& old, const std::string& new_id, int64_t valid_to_us) {
   sql::Db* db = txn.db();
   KEEL_RETURN_IF_ERROR(DeleteFromIndex(db, old));
   KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached("UPDATE facts SET superseded_by = ?, valid_to_us = "
@@ -352,7 +351,8 @@ Result<std::vector<int64_t>> MatchRowsDb(sql::Db* db, const std::string& match, 
 }
 
 Result<std::optional<FactRow>> FactByRowDb(sql::Db* db, int64_t n) {
-  static const std::string kSql = std::string("SELECT ") + kFactColumns + " FROM facts f WHERE f.n = ?";
+  static const std::string kSql =
+      std::string("SELECT ") + kFactColumns + " FROM facts f WHERE f.n = ?";
   KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached(kSql.c_str()));
   st->Bind(1, n);
   KEEL_ASSIGN_OR_RETURN(auto rows, Rows(st));
@@ -385,7 +385,9 @@ Result<int64_t> MaxFactRow(Workspace& ws) {
   return MaxRowDb(ws.db());
 }
 
-Result<int64_t> MaxFactRow(Txn& txn) { return MaxRowDb(txn.db()); }
+Result<int64_t> MaxFactRow(Txn& txn) {
+  return MaxRowDb(txn.db());
+}
 
 Status ReadSnapshot(Workspace& ws, const std::function<Status()>& fn) {
   std::lock_guard<std::recursive_mutex> lock(ws.mu());
@@ -403,7 +405,9 @@ Result<std::optional<FactRow>> FactByRow(Workspace& ws, int64_t n) {
   return FactByRowDb(ws.db(), n);
 }
 
-Result<std::optional<FactRow>> FactByRow(Txn& txn, int64_t n) { return FactByRowDb(txn.db(), n); }
+Result<std::optional<FactRow>> FactByRow(Txn& txn, int64_t n) {
+  return FactByRowDb(txn.db(), n);
+}
 
 Result<std::vector<std::pair<int64_t, std::string>>> ActiveNorms(Txn& txn,
                                                                  const std::string& subject,
@@ -431,13 +435,13 @@ Result<FactCounts> CountFacts(Workspace& ws, int64_t now_us) {
   std::lock_guard<std::recursive_mutex> lock(ws.mu());
   sql::Db* db = ws.db();
   FactCounts c;
-  KEEL_ASSIGN_OR_RETURN(auto st, db->Prepare(
-                                     "SELECT "
-                                     "COALESCE(SUM(superseded_by IS NULL AND (expires_us = 0 OR "
-                                     "expires_us > ?1)), 0), "
-                                     "COALESCE(SUM(superseded_by IS NOT NULL), 0), "
-                                     "COALESCE(SUM(superseded_by IS NULL AND expires_us > 0 AND "
-                                     "expires_us <= ?1), 0) FROM facts"));
+  KEEL_ASSIGN_OR_RETURN(auto st,
+                        db->Prepare("SELECT "
+                                    "COALESCE(SUM(superseded_by IS NULL AND (expires_us = 0 OR "
+                                    "expires_us > ?1)), 0), "
+                                    "COALESCE(SUM(superseded_by IS NOT NULL), 0), "
+                                    "COALESCE(SUM(superseded_by IS NULL AND expires_us > 0 AND "
+                                    "expires_us <= ?1), 0) FROM facts"));
   st->Bind(1, now_us);
   KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
   if (row) {
@@ -446,26 +450,28 @@ Result<FactCounts> CountFacts(Workspace& ws, int64_t now_us) {
     c.expired = st->Int(2);
   }
   KEEL_ASSIGN_OR_RETURN(c.sources, db->QueryInt("SELECT COUNT(*) FROM fact_sources"));
-  KEEL_ASSIGN_OR_RETURN(c.merged,
-                        db->QueryInt("SELECT COUNT(DISTINCT fact_n) FROM fact_sources"));
+  KEEL_ASSIGN_OR_RETURN(c.merged, db->QueryInt("SELECT COUNT(DISTINCT fact_n) FROM fact_sources"));
   KEEL_ASSIGN_OR_RETURN(c.summaries, db->QueryInt("SELECT COUNT(*) FROM memory_summaries"));
   KEEL_ASSIGN_OR_RETURN(c.decisions, db->QueryInt("SELECT COUNT(*) FROM memory_decisions"));
   return c;
 }
 
 Status InsertSummary(Txn& txn, const SummaryRow& r) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(
-                                      "INSERT INTO memory_summaries(subject, version, artifact, "
-                                      "parent, agent, run_id, step_id, created_us, ledger_seq) "
-                                      "VALUES (?,?,?,?,?,?,?,?,?)"));
+  KEEL_ASSIGN_OR_RETURN(auto* st,
+                        txn.db()->Cached("INSERT INTO memory_summaries(subject, version, artifact, "
+                                         "parent, agent, run_id, step_id, created_us, ledger_seq) "
+                                         "VALUES (?,?,?,?,?,?,?,?,?)"));
   st->Bind(1, r.subject).Bind(2, r.version).Bind(3, r.artifact);
   if (r.parent.empty()) {
     st->BindNull(4);
   } else {
     st->Bind(4, r.parent);
   }
-  st->Bind(5, r.agent).Bind(6, r.run_id).Bind(7, r.step_id).Bind(8, r.created_us).Bind(9,
-                                                                                     r.ledger_seq);
+  st->Bind(5, r.agent)
+      .Bind(6, r.run_id)
+      .Bind(7, r.step_id)
+      .Bind(8, r.created_us)
+      .Bind(9, r.ledger_seq);
   Status s = st->Run();
   st->Reset();
   return s;
@@ -513,10 +519,10 @@ Result<std::vector<SummaryRow>> SummaryRows(Workspace& ws, const std::string& su
 }
 
 Status InsertDecision(Txn& txn, const DecisionRow& r) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(
-                                      "INSERT INTO memory_decisions(id, subject, decision, "
-                                      "decided_by, reason, fact_ids, run_id, step_id, time_us, "
-                                      "ledger_seq) VALUES (?,?,?,?,?,?,?,?,?,?)"));
+  KEEL_ASSIGN_OR_RETURN(auto* st,
+                        txn.db()->Cached("INSERT INTO memory_decisions(id, subject, decision, "
+                                         "decided_by, reason, fact_ids, run_id, step_id, time_us, "
+                                         "ledger_seq) VALUES (?,?,?,?,?,?,?,?,?,?)"));
   st->Bind(1, r.id)
       .Bind(2, r.subject)
       .Bind(3, r.decision)
@@ -534,11 +540,11 @@ Status InsertDecision(Txn& txn, const DecisionRow& r) {
 
 Result<std::vector<DecisionRow>> DecisionRows(Workspace& ws, const std::string& subject) {
   std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(
-                                      "SELECT id, subject, decision, decided_by, reason, "
-                                      "fact_ids, run_id, step_id, time_us, ledger_seq FROM "
-                                      "memory_decisions WHERE subject = ? ORDER BY time_us, "
-                                      "rowid"));
+  KEEL_ASSIGN_OR_RETURN(auto* st,
+                        ws.db()->Cached("SELECT id, subject, decision, decided_by, reason, "
+                                        "fact_ids, run_id, step_id, time_us, ledger_seq FROM "
+                                        "memory_decisions WHERE subject = ? ORDER BY time_us, "
+                                        "rowid"));
   st->Bind(1, subject);
   std::vector<DecisionRow> out;
   for (;;) {
@@ -562,12 +568,12 @@ Result<std::vector<DecisionRow>> DecisionRows(Workspace& ws, const std::string& 
 }
 
 Status InsertRetrieval(Txn& txn, const RetrievalRow& r) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(
-                                      "INSERT INTO memory_retrievals(id, time_us, query, subject, "
-                                      "agent, workflow, run_id, step_id, budget_tokens, "
-                                      "tokens_used, returned, returned_count, used, used_count, "
-                                      "marked_us, ledger_seq) VALUES "
-                                      "(?,?,?,?,?,?,?,?,?,?,?,?,NULL,0,0,?)"));
+  KEEL_ASSIGN_OR_RETURN(
+      auto* st, txn.db()->Cached("INSERT INTO memory_retrievals(id, time_us, query, subject, "
+                                 "agent, workflow, run_id, step_id, budget_tokens, "
+                                 "tokens_used, returned, returned_count, used, used_count, "
+                                 "marked_us, ledger_seq) VALUES "
+                                 "(?,?,?,?,?,?,?,?,?,?,?,?,NULL,0,0,?)"));
   st->Bind(1, r.id)
       .Bind(2, r.time_us)
       .Bind(3, r.query)
@@ -587,11 +593,11 @@ Status InsertRetrieval(Txn& txn, const RetrievalRow& r) {
 }
 
 Result<std::optional<RetrievalRow>> FindRetrieval(Txn& txn, const std::string& id) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(
-                                      "SELECT id, time_us, query, subject, agent, workflow, "
-                                      "run_id, step_id, budget_tokens, tokens_used, returned, "
-                                      "returned_count, used, used_count, marked_us, ledger_seq "
-                                      "FROM memory_retrievals WHERE id = ?"));
+  KEEL_ASSIGN_OR_RETURN(auto* st,
+                        txn.db()->Cached("SELECT id, time_us, query, subject, agent, workflow, "
+                                         "run_id, step_id, budget_tokens, tokens_used, returned, "
+                                         "returned_count, used, used_count, marked_us, ledger_seq "
+                                         "FROM memory_retrievals WHERE id = ?"));
   st->Bind(1, id);
   KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
   std::optional<RetrievalRow> out;
@@ -671,10 +677,10 @@ Result<std::vector<RetrievalAggregate>> AggregateRetrievals(Workspace& ws,
 
 Status InsertArtifactOrigin(Txn& txn, const std::string& artifact, const std::string& origin,
                             int64_t time_us, int64_t ledger_seq) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(
-                                      "INSERT INTO artifact_origins(artifact, origin, time_us, "
-                                      "ledger_seq) VALUES (?,?,?,?) ON CONFLICT(artifact) DO "
-                                      "NOTHING"));
+  KEEL_ASSIGN_OR_RETURN(auto* st,
+                        txn.db()->Cached("INSERT INTO artifact_origins(artifact, origin, time_us, "
+                                         "ledger_seq) VALUES (?,?,?,?) ON CONFLICT(artifact) DO "
+                                         "NOTHING"));
   st->Bind(1, artifact).Bind(2, origin).Bind(3, time_us).Bind(4, ledger_seq);
   Status s = st->Run();
   st->Reset();
@@ -696,8 +702,8 @@ Result<MemoryFootprint> MeasureFootprint(Workspace& ws) {
   KEEL_ASSIGN_OR_RETURN(int64_t pages, ws.db()->QueryInt("PRAGMA page_count"));
   KEEL_ASSIGN_OR_RETURN(int64_t size, ws.db()->QueryInt("PRAGMA page_size"));
   f.db_bytes = pages * size;
-  auto fts = ws.db()->QueryInt(
-      "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name LIKE 'facts_fts%'");
+  auto fts =
+      ws.db()->QueryInt("SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name LIKE 'facts_fts%'");
   if (fts.ok()) f.fts_bytes = *fts;
   return f;
 }

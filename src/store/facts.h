@@ -65,8 +65,7 @@ Status InsertFact(Txn& txn, FactRow* row);
 Status InsertFactSource(Txn& txn, const FactSourceRow& src);
 Status SetFactConfidence(Txn& txn, int64_t n, double confidence);
 // Marks `old` superseded by `new_id` with valid_to = `valid_to_us` and drops it from the index.
-Status SupersedeFact(Txn& txn, const FactRow& old, const std::string& new_id,
-                     int64_t valid_to_us);
+Status SupersedeFact(Txn& txn, const FactRow& old, const std::string& new_id, int64_t valid_to_us);
 // Deletes the facts (index rows and sources too).
 Status DeleteFacts(Txn& txn, const std::vector<FactRow>& rows);
 
