@@ -16,12 +16,13 @@
 //    set has Jaccard similarity >= MemoryOptions::near_duplicate_jaccard with one, is merged
 //    into it: one fact, several sources (RememberResult::merged).
 //
-// Ranking (Recall). Candidates come from SQLite FTS5 (porter + unicode61, BM25, subject column
-// weighted 0). With b = -bm25() >= 0 (FTS5 returns bm25 negated):
-//     relevance = b / (b + 1)                                   in [0, 1)
+// Ranking (Recall). Candidates come from the SQLite FTS5 index (porter + unicode61) through
+// bounded rowid scans; keel scores them with Okapi BM25 (k1 1.2, b 0.75, IDF from FTS5
+// document counts) and, with relevance = bm25 / the best bm25 of the query, in (0, 1]:
 //     recency   = 0.5 ^ (age / recency_half_life)               age from the fact's valid_from
 //     score     = relevance * (0.5 + 0.3 * confidence + 0.2 * recency)
 //                 (+ embedding_weight * similarity when an EmbeddingHook is set)
+// (docs/memory.md, "Ranking", has the candidate rules.)
 // Facts are taken in score order while their estimated tokens fit the budget:
 //     tokens(fact) = ceil(bytes(text) / 4) + kTokensPerFactOverhead
 // (about four bytes per token for English text; the overhead pays for the citation).
