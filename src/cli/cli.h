@@ -51,5 +51,7 @@ void RegisterSnapshotCommands(CLI::App& app, Context* ctx);   // snapshot, resto
 void RegisterIntegrityCommands(CLI::App& app, Context* ctx);  // verify, checkpoint
 // workflow, run, runs, event, worker, approvals, approve, reject, pause, resume
 void RegisterFlowCommands(CLI::App& app, Context* ctx);
+// remember, recall, facts, memory stats|purge|used|extract|supersede|summary|decisions
+void RegisterMemoryCommands(CLI::App& app, Context* ctx);
 
 }  // namespace keel::cli

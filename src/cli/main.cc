@@ -25,6 +25,7 @@ int main(int argc, char** argv) {
   keel::cli::RegisterSnapshotCommands(app, &ctx);
   keel::cli::RegisterIntegrityCommands(app, &ctx);
   keel::cli::RegisterFlowCommands(app, &ctx);
+  keel::cli::RegisterMemoryCommands(app, &ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
