@@ -91,6 +91,119 @@ CREATE TABLE secrets (
   updated_us INTEGER NOT NULL
 ) STRICT;
 )sql"},
+      // 3: the context engine (src/memory, docs/memory.md). Facts are indexed rows kept apart
+      // from the raw text (artifacts) they came from; superseded facts stay, with a pointer.
+      {3, R"sql(
+CREATE TABLE facts (
+  n               INTEGER PRIMARY KEY,
+  id              TEXT NOT NULL UNIQUE,
+  subject         TEXT NOT NULL,
+  text            TEXT NOT NULL,
+  key             TEXT NOT NULL DEFAULT '',
+  value           TEXT NOT NULL DEFAULT '',
+  norm            TEXT NOT NULL,
+  confidence      REAL NOT NULL CHECK (confidence >= 0 AND confidence <= 1),
+  scope           TEXT NOT NULL CHECK (scope IN ('long', 'short')),
+  expires_us      INTEGER NOT NULL DEFAULT 0,
+  valid_from_us   INTEGER NOT NULL,
+  valid_to_us     INTEGER NOT NULL DEFAULT 0,
+  superseded_by   TEXT,
+  supersedes      TEXT,
+  source_artifact TEXT NOT NULL DEFAULT '',
+  span_begin      INTEGER NOT NULL DEFAULT -1,
+  span_end        INTEGER NOT NULL DEFAULT -1,
+  agent           TEXT NOT NULL,
+  run_id          TEXT NOT NULL DEFAULT '',
+  step_id         TEXT NOT NULL DEFAULT '',
+  created_us      INTEGER NOT NULL,
+  ledger_seq      INTEGER NOT NULL
+) STRICT;
+CREATE INDEX facts_subject ON facts(subject, created_us);
+CREATE INDEX facts_norm ON facts(subject, norm) WHERE superseded_by IS NULL;
+CREATE INDEX facts_expiry ON facts(expires_us) WHERE expires_us > 0;
+
+-- Further sources of a merged fact (the first source is on the facts row).
+CREATE TABLE fact_sources (
+  fact_n     INTEGER NOT NULL REFERENCES facts(n) ON DELETE CASCADE,
+  artifact   TEXT NOT NULL DEFAULT '',
+  span_begin INTEGER NOT NULL DEFAULT -1,
+  span_end   INTEGER NOT NULL DEFAULT -1,
+  agent      TEXT NOT NULL,
+  run_id     TEXT NOT NULL DEFAULT '',
+  step_id    TEXT NOT NULL DEFAULT '',
+  confidence REAL NOT NULL,
+  added_us   INTEGER NOT NULL,
+  ledger_seq INTEGER NOT NULL
+) STRICT;
+CREATE INDEX fact_sources_fact ON fact_sources(fact_n);
+
+-- Full-text index over active facts (superseded and purged facts are removed from it).
+-- External content: the text lives once, in facts. '_' is a token character so that record
+-- ids ("rec_01…") are single tokens in the subject column.
+CREATE VIRTUAL TABLE facts_fts USING fts5(
+  subject, text, content='facts', content_rowid='n',
+  tokenize="porter unicode61 tokenchars '_'");
+INSERT INTO facts_fts(facts_fts, rank) VALUES ('rank', 'bm25(0.0, 1.0)');
+
+-- Long-term summaries: each version is an artifact naming its parent.
+CREATE TABLE memory_summaries (
+  subject    TEXT NOT NULL,
+  version    INTEGER NOT NULL,
+  artifact   TEXT NOT NULL REFERENCES artifacts(hash),
+  parent     TEXT,
+  agent      TEXT NOT NULL,
+  run_id     TEXT NOT NULL DEFAULT '',
+  step_id    TEXT NOT NULL DEFAULT '',
+  created_us INTEGER NOT NULL,
+  ledger_seq INTEGER NOT NULL,
+  PRIMARY KEY (subject, version)
+) STRICT;
+
+CREATE TABLE memory_decisions (
+  id         TEXT PRIMARY KEY,
+  subject    TEXT NOT NULL,
+  decision   TEXT NOT NULL,
+  decided_by TEXT NOT NULL,
+  reason     TEXT NOT NULL,
+  fact_ids   TEXT NOT NULL,
+  run_id     TEXT NOT NULL DEFAULT '',
+  step_id    TEXT NOT NULL DEFAULT '',
+  time_us    INTEGER NOT NULL,
+  ledger_seq INTEGER NOT NULL
+) STRICT;
+CREATE INDEX memory_decisions_subject ON memory_decisions(subject, time_us);
+
+-- Every recall: what was returned and, once marked, what was used.
+CREATE TABLE memory_retrievals (
+  id             TEXT PRIMARY KEY,
+  time_us        INTEGER NOT NULL,
+  query          TEXT NOT NULL,
+  subject        TEXT NOT NULL DEFAULT '',
+  agent          TEXT NOT NULL DEFAULT '',
+  workflow       TEXT NOT NULL DEFAULT '',
+  run_id         TEXT NOT NULL DEFAULT '',
+  step_id        TEXT NOT NULL DEFAULT '',
+  budget_tokens  INTEGER NOT NULL,
+  tokens_used    INTEGER NOT NULL,
+  returned       TEXT NOT NULL,
+  returned_count INTEGER NOT NULL,
+  used           TEXT,
+  used_count     INTEGER NOT NULL DEFAULT 0,
+  marked_us      INTEGER NOT NULL DEFAULT 0,
+  ledger_seq     INTEGER NOT NULL
+) STRICT;
+CREATE INDEX memory_retrievals_agent ON memory_retrievals(agent);
+CREATE INDEX memory_retrievals_workflow ON memory_retrievals(workflow);
+
+-- Artifacts holding text keel generated or recalled: never a source of new facts.
+CREATE TABLE artifact_origins (
+  artifact   TEXT PRIMARY KEY,
+  origin     TEXT NOT NULL,
+  time_us    INTEGER NOT NULL,
+  ledger_seq INTEGER NOT NULL
+) STRICT;
+)sql"},
+      // 4: model calls and the response cache (src/agents, docs/agents.md).
       {4, R"sql(
 -- Model calls (agents layer): tokens and cost attributed to the run, the agent and the
 -- customer record. Each row has a model.call ledger entry (ledger_seq). Costs in 1e-9 USD.
