@@ -1,5 +1,6 @@
 #include "agents/provider.h"
 
+#include <algorithm>
 #include <ctime>
 #include <nlohmann/json.hpp>
 
@@ -245,7 +246,7 @@ class HttpProvider final : public ModelProvider {
     hr.method = "POST";
     hr.url = url;
     hr.body = body.dump();
-    hr.timeout_ms = req.timeout_ms;
+    hr.timeout_ms = o_.max_timeout_ms > 0 ? std::min(req.timeout_ms, o_.max_timeout_ms) : req.timeout_ms;
     hr.headers.emplace_back("Content-Type", "application/json");
     hr.headers.emplace_back("Accept", "application/json");
     KEEL_RETURN_IF_ERROR(p_->AddAuth(&hr.headers, key));

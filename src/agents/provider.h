@@ -105,6 +105,7 @@ struct HttpProviderOptions {
   // (the schema goes into the prompt only; for servers without response_format).
   std::string json_mode = "schema";
   std::string anthropic_version = "2023-06-01";
+  int64_t max_timeout_ms = 0;  // caps each request's timeout; 0: the request decides
 };
 
 // InvalidArgument for an unknown kind. `http`, `clock` must outlive the provider.

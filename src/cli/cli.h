@@ -43,5 +43,6 @@ Result<std::string> TextOrFile(const std::string& arg, uint64_t max_bytes);
 
 void RegisterWorkspaceCommands(CLI::App& app, Context* ctx);  // init, ledger, verify, demo
 void RegisterArtifactCommands(CLI::App& app, Context* ctx);   // artifact put|get|show|lineage
+void RegisterAgentCommands(CLI::App& app, Context* ctx);      // agent list|show|run, cost
 
 }  // namespace keel::cli
