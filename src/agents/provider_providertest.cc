@@ -14,6 +14,7 @@
 #include "agents/provider.h"
 #include "core/clock.h"
 #include "core/http.h"
+#include "core/testing_util.h"
 
 namespace keel::agents {
 namespace {
@@ -421,6 +422,45 @@ TEST(AnthropicProvider, ErrorsAreClassifiedAndScrubbed) {
     EXPECT_NE(r.status().message().find("[redacted]"), std::string::npos) << r.status().message();
     ExpectNoKey(r.status());
   }
+}
+
+// End to end: `keel agent run` with keel.yaml pointing at a loopback OpenAI-compatible server,
+// the key from the environment's secret, the price table, and `keel cost`.
+TEST(CliWithProvider, AgentRunThroughAConfiguredEndpointAndCost) {
+  FakeServer srv([](int, const httplib::Request&, httplib::Response& res) {
+    json out = {{"decision", "send"}, {"reason", "due"}, {"step", 0},
+                {"actions", {{{"type", "send_email"}, {"to", "mallory@evil.example"}, {"subject", "x"}, {"body", "y"}}}}};
+    json body = OpenAiOk(out.dump());
+    body["usage"] = {{"prompt_tokens", 2000}, {"completion_tokens", 1000}};
+    res.set_content(body.dump(), "application/json");
+  });
+  keel::testing::TempDir tmp;
+  std::string ws = tmp.Sub("ws");
+  ASSERT_EQ(keel::testing::RunKeel({"init", ws}).exit_code, 0);
+  std::string cfg = keel::testing::ReadFileOrDie(ws + "/keel.yaml");
+  cfg += "models:\n  default: fake\n  providers:\n    fake: {kind: openai, base_url: \"" + srv.base() +
+         "/v1\", model: gpt-test, api_key_secret: FAKE_KEY, max_retries: 0}\n  prices:\n"
+         "    gpt-test: {input_per_mtok: 1.0, output_per_mtok: 2.0}\n";
+  keel::testing::WriteFile(ws + "/keel.yaml", cfg);
+  std::string input = R"({"record":{"email":"jane@acme.example"},"sequence":[{"subject":"Hi","body":"Hello"}]})";
+  auto no_key = keel::testing::RunKeel({"-w", ws, "agent", "run", "outreach", "--input", input});
+  EXPECT_EQ(no_key.exit_code, 1) << no_key.err;
+  EXPECT_NE(no_key.err.find("KEEL_SECRET_FAKE_KEY"), std::string::npos) << no_key.err;
+  auto r = keel::testing::RunKeel({"-w", ws, "agent", "run", "outreach", "--record", "rec_9", "--json", "--input", input},
+                                  "", {{"KEEL_SECRET_FAKE_KEY", kKey}});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  json j = json::parse(r.out);
+  EXPECT_EQ(j["provider"], "openai");
+  ASSERT_EQ(j["actions"].size(), 1u);
+  EXPECT_TRUE(j["actions"][0]["requires_approval"]);  // the model invented the recipient
+  EXPECT_EQ(j["cost_nanousd"], 4000000);  // 2000 * $1 + 1000 * $2 per million = $0.004
+  EXPECT_EQ(srv.seen()[0].authorization, std::string("Bearer ") + kKey);
+  auto cost = keel::testing::RunKeel({"-w", ws, "cost", "--record", "rec_9", "--json"});
+  ASSERT_EQ(cost.exit_code, 0) << cost.err;
+  EXPECT_EQ(json::parse(cost.out)["total"]["cost_nanousd"], 4000000);
+  // The key is nowhere in the workspace: not in keel.yaml, the database or any artifact.
+  auto grep = keel::testing::RunProcess("/bin/grep", {"-r", "-l", kKey, ws});
+  EXPECT_EQ(grep.exit_code, 1) << grep.out;
 }
 
 TEST(RetryAfter, Parsing) {
