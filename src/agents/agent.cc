@@ -161,7 +161,8 @@ ModelResponse ResponseFromJson(const json& j) {
   }
   if (j.contains("tool_calls") && j["tool_calls"].is_array()) {
     for (const json& c : j["tool_calls"]) {
-      r.tool_calls.push_back({Str(c, "id"), Str(c, "name"), CanonicalJson(c.value("arguments", json::object()))});
+      r.tool_calls.push_back(
+          {Str(c, "id"), Str(c, "name"), CanonicalJson(c.value("arguments", json::object()))});
     }
   }
   r.raw_body = Str(j, "raw_body");
@@ -171,12 +172,13 @@ ModelResponse ResponseFromJson(const json& j) {
 // ---- actions ------------------------------------------------------------------------------
 
 const std::set<std::string>& RecipientKeys() {
-  static const std::set<std::string> k = {"to", "recipient", "recipients", "email", "cc", "bcc",
-                                          "reply_to", "phone", "account", "iban", "payee"};
+  static const std::set<std::string> k = {"to",      "recipient", "recipients", "email",
+                                          "cc",      "bcc",       "reply_to",   "phone",
+                                          "account", "iban",      "payee"};
   return k;
 }
 const std::set<std::string>& AmountKeys() {
-  static const std::set<std::string> k = {"amount", "total", "price", "amount_cents",
+  static const std::set<std::string> k = {"amount",     "total",    "price",    "amount_cents",
                                           "unit_price", "subtotal", "discount", "currency"};
   return k;
 }
@@ -185,8 +187,8 @@ const std::set<std::string>& LinkKeys() {
   return k;
 }
 const std::set<std::string>& ApprovalKeys() {
-  static const std::set<std::string> k = {"requires_approval", "approved", "approval",
-                                          "skip_approval", "approval_required", "auto_approve"};
+  static const std::set<std::string> k = {"requires_approval", "approved",          "approval",
+                                          "skip_approval",     "approval_required", "auto_approve"};
   return k;
 }
 
@@ -194,7 +196,8 @@ const std::set<std::string>& ApprovalKeys() {
 template <typename Fn>
 void WalkParams(const json& v, const std::string& path, const std::string& key, const Fn& fn) {
   if (v.is_object()) {
-    for (auto it = v.begin(); it != v.end(); ++it) WalkParams(it.value(), path + "/" + it.key(), it.key(), fn);
+    for (auto it = v.begin(); it != v.end(); ++it)
+      WalkParams(it.value(), path + "/" + it.key(), it.key(), fn);
   } else if (v.is_array()) {
     for (size_t i = 0; i < v.size(); ++i) WalkParams(v[i], path + "/" + std::to_string(i), key, fn);
   } else {
@@ -204,9 +207,11 @@ void WalkParams(const json& v, const std::string& path, const std::string& key, 
 
 void ReviewAction(const AgentContract& c, const TrustedValues& trusted, bool saw_tainted,
                   const json& params, const std::string& base, ProposedAction* a) {
-  const std::string origin = saw_tainted ? "comes from untrusted text or is not in the trusted input"
-                                         : "is not in the trusted input";
-  if (std::find(c.always_approve.begin(), c.always_approve.end(), a->type) != c.always_approve.end()) {
+  const std::string origin = saw_tainted
+                                 ? "comes from untrusted text or is not in the trusted input"
+                                 : "is not in the trusted input";
+  if (std::find(c.always_approve.begin(), c.always_approve.end(), a->type) !=
+      c.always_approve.end()) {
     a->approval_reasons.push_back("'" + a->type + "' always needs an approval (contract)");
   }
   WalkParams(params, base, "", [&](const std::string& path, const std::string& key, const json& v) {
@@ -221,7 +226,8 @@ void ReviewAction(const AgentContract& c, const TrustedValues& trusted, bool saw
     if (v.is_string()) {
       for (const auto& link : FindLinks(v.get<std::string>())) {
         if (!trusted.ContainsText(link)) {
-          a->approval_reasons.push_back("link " + link.substr(0, 100) + " in " + path + " " + origin);
+          a->approval_reasons.push_back("link " + link.substr(0, 100) + " in " + path + " " +
+                                        origin);
         }
       }
     }
@@ -235,7 +241,9 @@ std::string Join(const std::vector<std::string>& v) {
   return out.empty() ? "none" : out;
 }
 
-int64_t EstimateTokens(const std::string& s) { return static_cast<int64_t>((s.size() + 3) / 4); }
+int64_t EstimateTokens(const std::string& s) {
+  return static_cast<int64_t>((s.size() + 3) / 4);
+}
 
 }  // namespace
 
@@ -260,9 +268,9 @@ Result<AgentContract> ParseAgentYaml(const std::string& text, const std::string&
     return InvalidArgument(origin + " line " + std::to_string(e.mark.line + 1) + ": " + e.msg);
   }
   static const std::set<std::string> kKeys = {
-      "name",   "version", "description",   "task",   "provider",       "model",
-      "temperature", "input_schema", "output_schema", "system", "prompt", "untrusted",
-      "budget", "memory",  "actions",       "always_approve", "draft_field"};
+      "name",        "version",      "description",   "task",           "provider",   "model",
+      "temperature", "input_schema", "output_schema", "system",         "prompt",     "untrusted",
+      "budget",      "memory",       "actions",       "always_approve", "draft_field"};
   for (auto it = j.begin(); it != j.end(); ++it) {
     if (kKeys.count(it.key()) == 0) {
       return InvalidArgument(origin + ": unknown key '" + it.key() + "'");
@@ -293,7 +301,8 @@ Result<AgentContract> ParseAgentYaml(const std::string& text, const std::string&
       c.version = j["version"].get<int>();
     }
     if (j.contains("temperature")) {
-      if (!j["temperature"].is_number()) return InvalidArgument(origin + ": temperature must be a number");
+      if (!j["temperature"].is_number())
+        return InvalidArgument(origin + ": temperature must be a number");
       c.temperature = j["temperature"].get<double>();
     }
     if (j.contains("input_schema")) c.input_schema_json = CanonicalJson(j["input_schema"]);
@@ -305,14 +314,16 @@ Result<AgentContract> ParseAgentYaml(const std::string& text, const std::string&
       KEEL_ASSIGN_OR_RETURN(c.actions, StringList(j["actions"], origin + ": actions"));
     }
     if (j.contains("always_approve")) {
-      KEEL_ASSIGN_OR_RETURN(c.always_approve, StringList(j["always_approve"], origin + ": always_approve"));
+      KEEL_ASSIGN_OR_RETURN(c.always_approve,
+                            StringList(j["always_approve"], origin + ": always_approve"));
     }
     if (j.contains("budget")) {
       const json& b = j["budget"];
       if (!b.is_object()) return InvalidArgument(origin + ": budget must be a mapping");
       for (auto it = b.begin(); it != b.end(); ++it) {
         const std::string& k = it.key();
-        if (!it.value().is_number()) return InvalidArgument(origin + ": budget." + k + " must be a number");
+        if (!it.value().is_number())
+          return InvalidArgument(origin + ": budget." + k + " must be a number");
         if (k == "max_tokens") {
           c.budget.max_tokens = it.value().get<int64_t>();
         } else if (k == "max_cost_usd") {
@@ -331,7 +342,8 @@ Result<AgentContract> ParseAgentYaml(const std::string& text, const std::string&
       if (!m.is_object()) return InvalidArgument(origin + ": memory must be a mapping");
       for (auto it = m.begin(); it != m.end(); ++it) {
         if (it.key() == "subjects") {
-          KEEL_ASSIGN_OR_RETURN(c.memory.subjects, StringList(it.value(), origin + ": memory.subjects"));
+          KEEL_ASSIGN_OR_RETURN(c.memory.subjects,
+                                StringList(it.value(), origin + ": memory.subjects"));
         } else if (it.key() == "query" && it.value().is_string()) {
           c.memory.query = it.value().get<std::string>();
         } else if (it.key() == "budget_tokens" && it.value().is_number_integer()) {
@@ -367,7 +379,8 @@ Status AgentRunner::RegisterBuiltinsAndWorkspaceAgents() {
   KEEL_ASSIGN_OR_RETURN(auto names, fs->ListDir(dir));
   std::sort(names.begin(), names.end());
   for (const auto& n : names) {
-    if (n.size() < 6 || (n.substr(n.size() - 5) != ".yaml" && n.substr(n.size() - 4) != ".yml")) continue;
+    if (n.size() < 6 || (n.substr(n.size() - 5) != ".yaml" && n.substr(n.size() - 4) != ".yml"))
+      continue;
     std::string path = JoinPath(dir, n);
     KEEL_ASSIGN_OR_RETURN(std::string text, fs->ReadFile(path, 1 << 20));
     KEEL_ASSIGN_OR_RETURN(AgentContract c, ParseAgentYaml(text, "agents/" + n));
@@ -404,7 +417,8 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
   KEEL_ASSIGN_OR_RETURN(json in_schema, ParseJson(c.input_schema_json, "input schema"));
   KEEL_ASSIGN_OR_RETURN(json out_schema, ParseJson(c.output_schema_json, "output schema"));
   if (Status s = ValidateJson(in_schema, input); !s.ok()) {
-    return InvalidArgument("the input of agent " + c.name + " does not match its schema: " + s.message());
+    return InvalidArgument("the input of agent " + c.name +
+                           " does not match its schema: " + s.message());
   }
   std::string provider_name = !ctx.provider.empty() ? ctx.provider
                               : !c.provider.empty() ? c.provider
@@ -419,7 +433,8 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
 
   TaintSet taint(c.untrusted);
   for (const auto& p : ctx.untrusted) {
-    if (p.empty() || p[0] != '/') return InvalidArgument("untrusted path '" + p + "' must start with '/'");
+    if (p.empty() || p[0] != '/')
+      return InvalidArgument("untrusted path '" + p + "' must start with '/'");
     taint.Add(p);
   }
 
@@ -431,7 +446,8 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
 
   // Memory: facts come from outside text, so they are quoted data like any page.
   if (opts_.memory != nullptr && c.memory.budget_tokens > 0 && !ctx.record_id.empty() &&
-      std::find(c.memory.subjects.begin(), c.memory.subjects.end(), "record") != c.memory.subjects.end()) {
+      std::find(c.memory.subjects.begin(), c.memory.subjects.end(), "record") !=
+          c.memory.subjects.end()) {
     memory::RecallQuery q;
     if (!c.memory.query.empty()) {
       KEEL_ASSIGN_OR_RETURN(q.query, RenderTemplate(c.memory.query, input, TaintSet()));
@@ -455,7 +471,8 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
   }
 
   // The template, as a versioned artifact (a new version only when its text changes).
-  json tmpl = {{"agent", c.name}, {"version", c.version}, {"system", c.system}, {"prompt", c.prompt}};
+  json tmpl = {
+      {"agent", c.name}, {"version", c.version}, {"system", c.system}, {"prompt", c.prompt}};
   std::string tmpl_text = tmpl.dump(2) + "\n";
   KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
     store::LedgerQuery lq;
@@ -480,7 +497,8 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
       json payload = {{"agent", c.name}, {"version", c.version}, {"artifact", info.hash}};
       if (!po.parent.empty()) payload["parent"] = po.parent;
       KEEL_RETURN_IF_ERROR(
-          txn.Append({actor, "agent.template", actor, "", "", CanonicalJson(payload), {info.hash}}).status());
+          txn.Append({actor, "agent.template", actor, "", "", CanonicalJson(payload), {info.hash}})
+              .status());
     }
     return OkStatus();
   }));
@@ -497,8 +515,14 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
                     {"error", s.message().substr(0, 2000)},
                     {"model_calls", out.model_calls}};
     Status w = ws_->Write([&](store::Txn& txn) {
-      return txn.Append({actor, "agent.failed", ctx.record_id, ctx.run_id, ctx.step_id,
-                         CanonicalJson(payload), {}})
+      return txn
+          .Append({actor,
+                   "agent.failed",
+                   ctx.record_id,
+                   ctx.run_id,
+                   ctx.step_id,
+                   CanonicalJson(payload),
+                   {}})
           .status();
     });
     w.IgnoreError();  // the original error is what the caller needs to see
@@ -517,11 +541,12 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
     }
     int64_t prompt_tokens = 0;
     for (const auto& m : messages) prompt_tokens += EstimateTokens(m.content);
-    int64_t max_out = std::min(c.budget.max_output_tokens, c.budget.max_tokens - tokens_used - prompt_tokens);
+    int64_t max_out =
+        std::min(c.budget.max_output_tokens, c.budget.max_tokens - tokens_used - prompt_tokens);
     if (max_out <= 0) {
-      return fail(FailedPrecondition("agent " + c.name + ": the token budget of " +
-                                     std::to_string(c.budget.max_tokens) +
-                                     " is spent (prompt needs about " + std::to_string(prompt_tokens) + ")"));
+      return fail(FailedPrecondition(
+          "agent " + c.name + ": the token budget of " + std::to_string(c.budget.max_tokens) +
+          " is spent (prompt needs about " + std::to_string(prompt_tokens) + ")"));
     }
     ModelRequest req;
     req.model = model;
@@ -570,9 +595,11 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
     }
     ++out.model_calls;
     bool price_known = false;
-    int64_t cost = cached ? 0 : CostNanoUsd(opts_.prices, resp.model.empty() ? model : resp.model,
-                                            resp.input_tokens, resp.output_tokens, &price_known);
-    if (!price_known && !cached) cost = CostNanoUsd(opts_.prices, model, resp.input_tokens, resp.output_tokens, &price_known);
+    int64_t cost = cached ? 0
+                          : CostNanoUsd(opts_.prices, resp.model.empty() ? model : resp.model,
+                                        resp.input_tokens, resp.output_tokens, &price_known);
+    if (!price_known && !cached)
+      cost = CostNanoUsd(opts_.prices, model, resp.input_tokens, resp.output_tokens, &price_known);
     std::string response_text = ResponseToJson(resp).dump(2) + "\n";
 
     KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
@@ -588,25 +615,31 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
       KEEL_ASSIGN_OR_RETURN(auto rinfo, store::PutArtifact(txn, response_text, po));
       out.prompt_artifact = pinfo.hash;
       out.response_artifact = rinfo.hash;
-      json payload = {{"gen_ai.operation.name", "chat"},
-                      {"gen_ai.provider.name", resp.provider.empty() ? provider->name() : resp.provider},
-                      {"gen_ai.request.model", model},
-                      {"gen_ai.response.model", resp.model},
-                      {"gen_ai.request.temperature", req.temperature},
-                      {"gen_ai.request.max_tokens", req.max_tokens},
-                      {"gen_ai.usage.input_tokens", cached ? 0 : resp.input_tokens},
-                      {"gen_ai.usage.output_tokens", cached ? 0 : resp.output_tokens},
-                      {"gen_ai.response.finish_reasons", json::array({resp.finish_reason})},
-                      {"keel.agent", c.name},
-                      {"keel.agent.version", c.version},
-                      {"keel.attempt", attempt + 1},
-                      {"keel.cache_hit", cached},
-                      {"keel.cost_nanousd", cost},
-                      {"keel.price_known", cached || price_known},
-                      {"keel.prompt_hash", prompt_hash},
-                      {"keel.http_attempts", resp.attempts}};
-      KEEL_ASSIGN_OR_RETURN(auto e, txn.Append({actor, "model.call", ctx.record_id, ctx.run_id, ctx.step_id,
-                                                CanonicalJson(payload), {pinfo.hash, rinfo.hash}}));
+      json payload = {
+          {"gen_ai.operation.name", "chat"},
+          {"gen_ai.provider.name", resp.provider.empty() ? provider->name() : resp.provider},
+          {"gen_ai.request.model", model},
+          {"gen_ai.response.model", resp.model},
+          {"gen_ai.request.temperature", req.temperature},
+          {"gen_ai.request.max_tokens", req.max_tokens},
+          {"gen_ai.usage.input_tokens", cached ? 0 : resp.input_tokens},
+          {"gen_ai.usage.output_tokens", cached ? 0 : resp.output_tokens},
+          {"gen_ai.response.finish_reasons", json::array({resp.finish_reason})},
+          {"keel.agent", c.name},
+          {"keel.agent.version", c.version},
+          {"keel.attempt", attempt + 1},
+          {"keel.cache_hit", cached},
+          {"keel.cost_nanousd", cost},
+          {"keel.price_known", cached || price_known},
+          {"keel.prompt_hash", prompt_hash},
+          {"keel.http_attempts", resp.attempts}};
+      KEEL_ASSIGN_OR_RETURN(auto e, txn.Append({actor,
+                                                "model.call",
+                                                ctx.record_id,
+                                                ctx.run_id,
+                                                ctx.step_id,
+                                                CanonicalJson(payload),
+                                                {pinfo.hash, rinfo.hash}}));
       store::ModelCall mc;
       mc.id = NewId("mc", txn.now_us(), ws_->env().random);
       mc.run_id = ctx.run_id;
@@ -650,7 +683,8 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
     }
     if (tokens_used > c.budget.max_tokens) {
       return fail(FailedPrecondition("agent " + c.name + ": used " + std::to_string(tokens_used) +
-                                     " tokens, over its budget of " + std::to_string(c.budget.max_tokens)));
+                                     " tokens, over its budget of " +
+                                     std::to_string(c.budget.max_tokens)));
     }
 
     std::string text = !resp.json.empty() ? resp.json : ExtractJsonObject(resp.text);
@@ -663,12 +697,14 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
     }
     if (valid.ok()) break;
     if (attempt == 1) {
-      return fail(FailedPrecondition("agent " + c.name + ": the model's output is still invalid after a retry: " +
-                                     valid.message()));
+      return fail(FailedPrecondition(
+          "agent " + c.name +
+          ": the model's output is still invalid after a retry: " + valid.message()));
     }
     messages.push_back({"assistant", resp.text.substr(0, 20000)});
-    messages.push_back({"user", "Your reply did not match the required output schema: " + valid.message() +
-                                    "\nReply again with only the corrected JSON object."});
+    messages.push_back(
+        {"user", "Your reply did not match the required output schema: " + valid.message() +
+                     "\nReply again with only the corrected JSON object."});
   }
   out.cached = all_cached;
 
@@ -680,7 +716,8 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
     const json& a = actions[i];
     std::string type = a.is_object() ? Str(a, "type") : "";
     if (type.empty()) {
-      out.rejected.push_back({"", "actions/" + std::to_string(i) + " is not an object with a type"});
+      out.rejected.push_back(
+          {"", "actions/" + std::to_string(i) + " is not an object with a type"});
       continue;
     }
     if (std::find(c.actions.begin(), c.actions.end(), type) == c.actions.end()) {
@@ -719,31 +756,36 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
     doc["actions"] = acts;
     KEEL_ASSIGN_OR_RETURN(auto oinfo, store::PutArtifact(txn, doc.dump(2) + "\n", po));
     out.output_artifact = oinfo.hash;
-    std::vector<std::string> arts = {out.template_artifact, out.prompt_artifact, out.response_artifact,
-                                     oinfo.hash};
-    if (!c.draft_field.empty() && output.contains(c.draft_field) && output[c.draft_field].is_string()) {
+    std::vector<std::string> arts = {out.template_artifact, out.prompt_artifact,
+                                     out.response_artifact, oinfo.hash};
+    if (!c.draft_field.empty() && output.contains(c.draft_field) &&
+        output[c.draft_field].is_string()) {
       std::string parent = input.contains("parent_draft") && input["parent_draft"].is_string()
                                ? input["parent_draft"].get<std::string>()
                                : "";
       if (!parent.empty() && !IsDigestHex(parent)) {
-        return InvalidArgument("parent_draft '" + parent.substr(0, 80) + "' is not an artifact address");
+        return InvalidArgument("parent_draft '" + parent.substr(0, 80) +
+                               "' is not an artifact address");
       }
       po.media_type = "text/plain; keel-origin=agent";
       po.name = "agent/" + c.name + "/draft";
       po.parent = parent;
-      KEEL_ASSIGN_OR_RETURN(auto dinfo, store::PutArtifact(txn, output[c.draft_field].get<std::string>(), po));
+      KEEL_ASSIGN_OR_RETURN(auto dinfo,
+                            store::PutArtifact(txn, output[c.draft_field].get<std::string>(), po));
       out.draft_artifact = dinfo.hash;
       arts.push_back(dinfo.hash);
     }
     json summary = json::array();
     for (const auto& a : out.actions) {
-      summary.push_back({{"type", a.type}, {"requires_approval", a.requires_approval},
+      summary.push_back({{"type", a.type},
+                         {"requires_approval", a.requires_approval},
                          {"reasons", a.approval_reasons.size()}});
     }
     json rejected = json::array();
     for (const auto& r : out.rejected) rejected.push_back({{"type", r.type}, {"reason", r.reason}});
     json tainted = json::array();
-    for (size_t i = 0; i < out.tainted_fields.size() && i < 50; ++i) tainted.push_back(out.tainted_fields[i]);
+    for (size_t i = 0; i < out.tainted_fields.size() && i < 50; ++i)
+      tainted.push_back(out.tainted_fields[i]);
     json payload = {{"agent", c.name},
                     {"version", c.version},
                     {"requested_by", ctx.actor},
@@ -758,8 +800,8 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
                     {"rejected_actions", rejected},
                     {"tainted_fields", tainted}};
     if (!out.retrieval_id.empty()) payload["retrieval_id"] = out.retrieval_id;
-    KEEL_ASSIGN_OR_RETURN(auto e, txn.Append({actor, "agent.run", ctx.record_id, ctx.run_id, ctx.step_id,
-                                              CanonicalJson(payload), arts}));
+    KEEL_ASSIGN_OR_RETURN(auto e, txn.Append({actor, "agent.run", ctx.record_id, ctx.run_id,
+                                              ctx.step_id, CanonicalJson(payload), arts}));
     out.ledger_seq = e.seq;
     return OkStatus();
   }));

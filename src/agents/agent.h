@@ -50,9 +50,9 @@ class Memory;
 namespace keel::agents {
 
 struct AgentBudget {
-  int64_t max_tokens = 20000;     // input + output tokens over all attempts of one run
-  double max_cost_usd = 0.50;     // over all attempts of one run
-  int64_t max_seconds = 120;      // wall time of one run (monotonic clock)
+  int64_t max_tokens = 20000;        // input + output tokens over all attempts of one run
+  double max_cost_usd = 0.50;        // over all attempts of one run
+  int64_t max_seconds = 120;         // wall time of one run (monotonic clock)
   int64_t max_output_tokens = 2000;  // per model call
 };
 
@@ -80,8 +80,8 @@ struct AgentContract {
   MemoryAccess memory;
   std::vector<std::string> actions;         // action types it may propose
   std::vector<std::string> always_approve;  // action types that always need an approval
-  std::string draft_field;  // an output string stored as a versioned draft artifact
-  std::string origin = "builtin";  // "builtin" or the YAML file it was loaded from
+  std::string draft_field;                  // an output string stored as a versioned draft artifact
+  std::string origin = "builtin";           // "builtin" or the YAML file it was loaded from
 };
 
 // Parses one agent definition (YAML text; JSON is YAML too). `origin` names it in errors.
@@ -92,9 +92,9 @@ struct AgentContext {
   std::string run_id;
   std::string step_id;
   std::string record_id;  // the customer record this work is for: cost and memory attribution
-  std::string actor = "operator";  // who asked (ledger actor of the agent.run entry)
+  std::string actor = "operator";      // who asked (ledger actor of the agent.run entry)
   std::vector<std::string> untrusted;  // more untrusted input paths (e.g. a form's fields)
-  std::string provider;  // overrides the contract's provider (CLI --provider)
+  std::string provider;                // overrides the contract's provider (CLI --provider)
   bool use_cache = true;
 };
 

@@ -21,7 +21,8 @@ models:
     claude: {kind: anthropic, model: claude-x, api_key_secret: ANTHROPIC_API_KEY, timeout_seconds: 30, max_retries: 2}
   prices:
     claude-x: {input_per_mtok: 3, output_per_mtok: 15}
-)", "keel.yaml");
+)",
+                             "keel.yaml");
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   EXPECT_EQ(c->default_provider, "local");
   ASSERT_EQ(c->providers.size(), 2u);
@@ -44,20 +45,23 @@ TEST(ModelsConfig, RefusesBadValuesWithTheLine) {
     const char* yaml;
     const char* want;
   };
-  for (Case c : {Case{"models:\n  default: gpt\n", "does not define"},
-                 Case{"models:\n  providers:\n    x: {kind: gemini}\n", "kind must be"},
-                 Case{"models:\n  providers:\n    x: {model: m}\n", "kind is required"},
-                 Case{"models:\n  providers:\n    x: {kind: openai, api_key: sk-123}\n", "unknown key models.providers.x.api_key"},
-                 Case{"models:\n  providers:\n    x: {kind: openai, base_url: ftp://x}\n", "http://"},
-                 Case{"models:\n  providers:\n    x: {kind: openai, max_retries: 99}\n", "0..10"},
-                 Case{"models:\n  prices:\n    m: {input: 1}\n", "unknown key models.prices.m.input"},
-                 Case{"models:\n  prices:\n    m: {input_per_mtok: -1}\n", "negative"},
-                 Case{"models:\n  colour: red\n", "unknown key models.colour"}}) {
+  for (Case c :
+       {Case{"models:\n  default: gpt\n", "does not define"},
+        Case{"models:\n  providers:\n    x: {kind: gemini}\n", "kind must be"},
+        Case{"models:\n  providers:\n    x: {model: m}\n", "kind is required"},
+        Case{"models:\n  providers:\n    x: {kind: openai, api_key: sk-123}\n",
+             "unknown key models.providers.x.api_key"},
+        Case{"models:\n  providers:\n    x: {kind: openai, base_url: ftp://x}\n", "http://"},
+        Case{"models:\n  providers:\n    x: {kind: openai, max_retries: 99}\n", "0..10"},
+        Case{"models:\n  prices:\n    m: {input: 1}\n", "unknown key models.prices.m.input"},
+        Case{"models:\n  prices:\n    m: {input_per_mtok: -1}\n", "negative"},
+        Case{"models:\n  colour: red\n", "unknown key models.colour"}}) {
     auto r = ParseModelsConfig(c.yaml, "keel.yaml");
     ASSERT_FALSE(r.ok()) << c.yaml;
     EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument);
     EXPECT_NE(r.status().message().find(c.want), std::string::npos) << r.status().message();
-    EXPECT_NE(r.status().message().find("keel.yaml line"), std::string::npos) << r.status().message();
+    EXPECT_NE(r.status().message().find("keel.yaml line"), std::string::npos)
+        << r.status().message();
   }
 }
 
@@ -67,8 +71,9 @@ TEST(OfflineProvider, ResearchExtractsCitesAndScoresTransparently) {
       {"record", {{"name", "Jane Doe"}, {"email", "jane@acme-robotics.example"}}},
       {"pages",
        {{{"url", "https://acme-robotics.example/about"},
-         {"text", "Acme Robotics Ltd is hiring. Jane Doe, CEO of Acme Robotics Ltd, said the budget "
-                  "is EUR 25,000 and the project starts on March 3, 2026. Call +44 20 7946 0958."}}}}};
+         {"text",
+          "Acme Robotics Ltd is hiring. Jane Doe, CEO of Acme Robotics Ltd, said the budget "
+          "is EUR 25,000 and the project starts on March 3, 2026. Call +44 20 7946 0958."}}}}};
   ModelRequest req;
   req.task = "research";
   req.input_json = in.dump();

@@ -35,7 +35,9 @@ size_t Utf8Length(const std::string& s) {
   return n;
 }
 
-std::string Ptr(const std::string& path) { return path.empty() ? "/" : path; }
+std::string Ptr(const std::string& path) {
+  return path.empty() ? "/" : path;
+}
 
 Status Validate(const Json& schema, const Json& v, const std::string& path) {
   if (!schema.is_object()) return OkStatus();
@@ -77,14 +79,12 @@ Status Validate(const Json& schema, const Json& v, const std::string& path) {
     if (schema.contains("maxLength") && schema["maxLength"].is_number_unsigned() &&
         n > schema["maxLength"].get<size_t>()) {
       return InvalidArgument(Ptr(path) + ": a string of " + std::to_string(n) +
-                             " characters is longer than maxLength " +
-                             schema["maxLength"].dump());
+                             " characters is longer than maxLength " + schema["maxLength"].dump());
     }
     if (schema.contains("minLength") && schema["minLength"].is_number_unsigned() &&
         n < schema["minLength"].get<size_t>()) {
       return InvalidArgument(Ptr(path) + ": a string of " + std::to_string(n) +
-                             " characters is shorter than minLength " +
-                             schema["minLength"].dump());
+                             " characters is shorter than minLength " + schema["minLength"].dump());
     }
   }
   if (v.is_object()) {
@@ -180,8 +180,12 @@ Status Check(const Json& s, const std::string& path) {
 
 }  // namespace
 
-Status ValidateJson(const Json& schema, const Json& value) { return Validate(schema, value, ""); }
+Status ValidateJson(const Json& schema, const Json& value) {
+  return Validate(schema, value, "");
+}
 
-Status CheckSchema(const Json& schema) { return Check(schema, ""); }
+Status CheckSchema(const Json& schema) {
+  return Check(schema, "");
+}
 
 }  // namespace keel::agents

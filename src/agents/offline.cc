@@ -35,18 +35,17 @@ std::string Clip(const std::string& s, size_t n) {
 }
 
 bool FreeMailDomain(const std::string& email) {
-  static const std::set<std::string> kFree = {"gmail.com",  "googlemail.com", "yahoo.com",
-                                              "hotmail.com", "outlook.com",   "live.com",
-                                              "aol.com",    "icloud.com",     "gmx.de",
-                                              "gmx.net",    "web.de",         "proton.me",
-                                              "protonmail.com", "mail.com",   "yandex.ru"};
+  static const std::set<std::string> kFree = {
+      "gmail.com", "googlemail.com", "yahoo.com",      "hotmail.com", "outlook.com",
+      "live.com",  "aol.com",        "icloud.com",     "gmx.de",      "gmx.net",
+      "web.de",    "proton.me",      "protonmail.com", "mail.com",    "yandex.ru"};
   auto at = email.find('@');
   return at != std::string::npos && kFree.count(Lower(email.substr(at + 1))) != 0;
 }
 
 const std::vector<std::string>& DecisionRoles() {
-  static const std::vector<std::string> r = {"ceo",   "founder", "owner",   "director", "head",
-                                             "vp",    "cfo",     "cto",     "coo",      "cmo",
+  static const std::vector<std::string> r = {"ceo",     "founder",   "owner",   "director", "head",
+                                             "vp",      "cfo",       "cto",     "coo",      "cmo",
                                              "partner", "president", "managing"};
   return r;
 }
@@ -180,7 +179,8 @@ Result<json> Research(const json& in) {
   list("date", "Dates");
   summary += " Lead score " + std::to_string(score) + "/100 from " +
              std::to_string(reasons.size()) + " rule(s).";
-  return json{{"facts", facts}, {"summary", Clip(summary, 1400)}, {"score", score}, {"reasons", reasons}};
+  return json{
+      {"facts", facts}, {"summary", Clip(summary, 1400)}, {"score", score}, {"reasons", reasons}};
 }
 
 std::string FirstName(const std::string& name) {
@@ -213,8 +213,10 @@ Result<json> Draft(const json& in) {
     body = "Proposal for " + (company.empty() ? name : company) + "\n\n1. What we understood\n";
     if (!S(in, "summary").empty()) body += Clip(S(in, "summary"), 1200) + "\n";
     for (const auto& p : points) body += "- " + p + "\n";
-    body += "\n2. What we propose\n" + (offer.empty() ? std::string("[describe the offer]") : offer) +
-            "\n\n3. Next steps\nA 30-minute call to confirm scope and timeline; then a fixed quote.\n\n" +
+    body += "\n2. What we propose\n" +
+            (offer.empty() ? std::string("[describe the offer]") : offer) +
+            "\n\n3. Next steps\nA 30-minute call to confirm scope and timeline; then a fixed "
+            "quote.\n\n" +
             sender_name + "\n";
   } else {
     subject = offer.empty() ? "A question about " + about : Clip(offer, 60) + " for " + about;
@@ -249,8 +251,10 @@ Result<json> Outreach(const json& in) {
     return stop("the lead replied: the operator takes over");
   }
   if (done >= seq.size()) return stop("the sequence is finished");
-  if (in.contains("daily_cap") && in.value("sent_today", int64_t{0}) >= in["daily_cap"].get<int64_t>()) {
-    return wait("the daily cap of " + std::to_string(in["daily_cap"].get<int64_t>()) + " is reached");
+  if (in.contains("daily_cap") &&
+      in.value("sent_today", int64_t{0}) >= in["daily_cap"].get<int64_t>()) {
+    return wait("the daily cap of " + std::to_string(in["daily_cap"].get<int64_t>()) +
+                " is reached");
   }
   const json& step = seq[done];
   int64_t wait_days = step.value("wait_days", int64_t{0});
@@ -269,10 +273,11 @@ Result<json> Outreach(const json& in) {
                  {"to", S(record, "email")},
                  {"subject", S(step, "subject")},
                  {"body", S(step, "body")}};
-  return json{{"decision", "send"},
-              {"step", done},
-              {"reason", "step " + std::to_string(done) + " of " + std::to_string(seq.size()) + " is due"},
-              {"actions", json::array({action})}};
+  return json{
+      {"decision", "send"},
+      {"step", done},
+      {"reason", "step " + std::to_string(done) + " of " + std::to_string(seq.size()) + " is due"},
+      {"actions", json::array({action})}};
 }
 
 Result<json> Accountant(const json& in) {
@@ -280,7 +285,8 @@ Result<json> Accountant(const json& in) {
   const json& deals = in.contains("deals") ? in["deals"] : empty;
   const json& invoices = in.contains("invoices") ? in["invoices"] : empty;
   const json& payments = in.contains("payments") ? in["payments"] : empty;
-  json drafts = json::array(), recon = json::array(), anomalies = json::array(), actions = json::array();
+  json drafts = json::array(), recon = json::array(), anomalies = json::array(),
+       actions = json::array();
   for (const json& d : deals) {
     if (Lower(S(d, "status")) != "won") continue;
     bool invoiced = false;
@@ -292,15 +298,21 @@ Result<json> Accountant(const json& in) {
                       {"amount", d["amount"]},
                       {"currency", currency},
                       {"due_days", 30}});
-    json act = {{"type", "create_invoice"}, {"deal_id", S(d, "id")}, {"amount", d["amount"]}, {"currency", currency}};
+    json act = {{"type", "create_invoice"},
+                {"deal_id", S(d, "id")},
+                {"amount", d["amount"]},
+                {"currency", currency}};
     if (!S(d, "email").empty()) act["to"] = S(d, "email");
     if (!S(d, "currency").empty()) act["currency"] = S(d, "currency");
     actions.push_back(act);
   }
   std::map<std::string, double> paid;  // invoice id -> paid so far
-  auto flag = [&](const std::string& kind, const json& p, const std::string& invoice, const std::string& detail) {
-    anomalies.push_back({{"kind", kind}, {"payment_id", S(p, "id")}, {"invoice_id", invoice}, {"detail", detail}});
-    json act = {{"type", "flag_anomaly"}, {"kind", kind}, {"payment_id", S(p, "id")}, {"detail", detail}};
+  auto flag = [&](const std::string& kind, const json& p, const std::string& invoice,
+                  const std::string& detail) {
+    anomalies.push_back(
+        {{"kind", kind}, {"payment_id", S(p, "id")}, {"invoice_id", invoice}, {"detail", detail}});
+    json act = {
+        {"type", "flag_anomaly"}, {"kind", kind}, {"payment_id", S(p, "id")}, {"detail", detail}};
     if (!invoice.empty()) act["invoice_id"] = invoice;
     actions.push_back(act);
   };
@@ -319,7 +331,8 @@ Result<json> Accountant(const json& in) {
       for (const json& inv : invoices) {
         if (Lower(S(inv, "status")) == "paid") continue;
         if (std::abs(N(inv, "amount") - N(p, "amount")) < 0.005 &&
-            (S(inv, "currency").empty() || S(p, "currency").empty() || S(inv, "currency") == S(p, "currency"))) {
+            (S(inv, "currency").empty() || S(p, "currency").empty() ||
+             S(inv, "currency") == S(p, "currency"))) {
           only = &inv;
           ++count;
         }
@@ -339,9 +352,11 @@ Result<json> Accountant(const json& in) {
     double before = paid[iid];
     paid[iid] = before + N(p, "amount");
     std::string status = "matched";
-    if (!S(p, "currency").empty() && !S(*match, "currency").empty() && S(p, "currency") != S(*match, "currency")) {
+    if (!S(p, "currency").empty() && !S(*match, "currency").empty() &&
+        S(p, "currency") != S(*match, "currency")) {
       status = "currency_mismatch";
-      flag("currency_mismatch", p, iid, "paid in " + S(p, "currency") + ", invoiced in " + S(*match, "currency"));
+      flag("currency_mismatch", p, iid,
+           "paid in " + S(p, "currency") + ", invoiced in " + S(*match, "currency"));
     } else if (before >= due - 0.005) {
       status = "duplicate";
       flag("duplicate_payment", p, iid, "the invoice was already paid in full");
@@ -352,9 +367,13 @@ Result<json> Accountant(const json& in) {
       status = "partial";
       flag("underpayment", p, iid, "paid less than the invoice amount so far");
     }
-    recon.push_back({{"payment_id", S(p, "id")}, {"invoice_id", iid}, {"matched_by", by}, {"status", status}});
+    recon.push_back(
+        {{"payment_id", S(p, "id")}, {"invoice_id", iid}, {"matched_by", by}, {"status", status}});
   }
-  return json{{"invoices", drafts}, {"reconciliation", recon}, {"anomalies", anomalies}, {"actions", actions}};
+  return json{{"invoices", drafts},
+              {"reconciliation", recon},
+              {"anomalies", anomalies},
+              {"actions", actions}};
 }
 
 class OfflineProvider final : public ModelProvider {
@@ -397,6 +416,8 @@ class OfflineProvider final : public ModelProvider {
 
 }  // namespace
 
-std::unique_ptr<ModelProvider> NewOfflineProvider() { return std::make_unique<OfflineProvider>(); }
+std::unique_ptr<ModelProvider> NewOfflineProvider() {
+  return std::make_unique<OfflineProvider>();
+}
 
 }  // namespace keel::agents

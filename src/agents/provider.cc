@@ -84,9 +84,10 @@ class OpenAiProtocol final : public Protocol {
       json tools = json::array();
       for (const auto& t : req.tools) {
         KEEL_ASSIGN_OR_RETURN(Json params, ParseJson(t.parameters_json, "tool " + t.name));
-        tools.push_back({{"type", "function"},
-                         {"function",
-                          {{"name", t.name}, {"description", t.description}, {"parameters", params}}}});
+        tools.push_back(
+            {{"type", "function"},
+             {"function",
+              {{"name", t.name}, {"description", t.description}, {"parameters", params}}}});
       }
       b["tools"] = tools;
     }
@@ -115,7 +116,8 @@ class OpenAiProtocol final : public Protocol {
                                ? fn["arguments"].get<std::string>()
                                : "{}";
         auto parsed = ParseJson(args, "tool call arguments");
-        if (!parsed.ok()) return Unavailable("tool call '" + call.name + "' has malformed arguments");
+        if (!parsed.ok())
+          return Unavailable("tool call '" + call.name + "' has malformed arguments");
         call.arguments_json = CanonicalJson(*parsed);
         r.tool_calls.push_back(std::move(call));
       }
@@ -154,8 +156,9 @@ class AnthropicProtocol final : public Protocol {
     }
     if (!req.output_schema_json.empty()) {
       system += (system.empty() ? "" : "\n\n") +
-                std::string("Reply with one JSON object, and nothing else, matching this JSON "
-                            "schema:\n") +
+                std::string(
+                    "Reply with one JSON object, and nothing else, matching this JSON "
+                    "schema:\n") +
                 req.output_schema_json;
     }
     json b = {{"model", model},
@@ -192,7 +195,8 @@ class AnthropicProtocol final : public Protocol {
         r.tool_calls.push_back(std::move(call));
       }
     }
-    if (b.contains("stop_reason") && b["stop_reason"].is_string()) r.finish_reason = b["stop_reason"];
+    if (b.contains("stop_reason") && b["stop_reason"].is_string())
+      r.finish_reason = b["stop_reason"];
     if (b.contains("usage") && b["usage"].is_object()) {
       r.input_tokens = b["usage"].value("input_tokens", int64_t{0});
       r.output_tokens = b["usage"].value("output_tokens", int64_t{0});
@@ -210,7 +214,11 @@ class HttpProvider final : public ModelProvider {
  public:
   HttpProvider(HttpProviderOptions o, std::unique_ptr<Protocol> p, HttpClient* http, Clock* clock,
                SecretSource secrets)
-      : o_(std::move(o)), p_(std::move(p)), http_(http), clock_(clock), secrets_(std::move(secrets)) {}
+      : o_(std::move(o)),
+        p_(std::move(p)),
+        http_(http),
+        clock_(clock),
+        secrets_(std::move(secrets)) {}
 
   std::string name() const override { return o_.kind; }
   std::string default_model() const override { return o_.model; }
@@ -219,10 +227,12 @@ class HttpProvider final : public ModelProvider {
     std::string model = req.model.empty() ? o_.model : req.model;
     std::string url = p_->Url(o_.base_url);
     std::string where = o_.kind + " provider at " + UrlForMessages(url);
-    if (model.empty()) return InvalidArgument(where + ": no model named (set models.providers.*.model)");
+    if (model.empty())
+      return InvalidArgument(where + ": no model named (set models.providers.*.model)");
     std::string key;
     if (!o_.api_key_secret.empty()) {
-      if (!secrets_) return FailedPrecondition(where + ": no secret store to read the API key from");
+      if (!secrets_)
+        return FailedPrecondition(where + ": no secret store to read the API key from");
       auto k = secrets_(o_.api_key_secret);
       if (!k.ok()) {
         return FailedPrecondition(where + ": the API key secret '" + o_.api_key_secret +
@@ -246,7 +256,8 @@ class HttpProvider final : public ModelProvider {
     hr.method = "POST";
     hr.url = url;
     hr.body = body.dump();
-    hr.timeout_ms = o_.max_timeout_ms > 0 ? std::min(req.timeout_ms, o_.max_timeout_ms) : req.timeout_ms;
+    hr.timeout_ms =
+        o_.max_timeout_ms > 0 ? std::min(req.timeout_ms, o_.max_timeout_ms) : req.timeout_ms;
     hr.headers.emplace_back("Content-Type", "application/json");
     hr.headers.emplace_back("Accept", "application/json");
     KEEL_RETURN_IF_ERROR(p_->AddAuth(&hr.headers, key));
@@ -268,12 +279,13 @@ class HttpProvider final : public ModelProvider {
         } catch (const std::exception&) {
           return Unavailable(where + ": the response is not valid JSON (HTTP " +
                              std::to_string(resp->status) + ", " +
-                             std::to_string(resp->body.size()) + " bytes: " +
-                             Shorten(resp->body, 80) + ")");
+                             std::to_string(resp->body.size()) +
+                             " bytes: " + Shorten(resp->body, 80) + ")");
         }
         auto out = p_->Parse(parsed, req);
         if (!out.ok()) {
-          return Status(out.status().code(), where + ": malformed response: " + out.status().message());
+          return Status(out.status().code(),
+                        where + ": malformed response: " + out.status().message());
         }
         out->provider = o_.kind;
         if (out->model.empty()) out->model = model;
@@ -281,16 +293,16 @@ class HttpProvider final : public ModelProvider {
         out->attempts = attempt;
         return out;
       } else if (resp->status == 401 || resp->status == 403) {
-        return FailedPrecondition(where + ": HTTP " + std::to_string(resp->status) +
-                                  (o_.api_key_secret.empty()
-                                       ? std::string(": the endpoint wants an API key; set api_key_secret")
-                                       : ": the API key in secret '" + o_.api_key_secret +
-                                             "' was refused") +
-                                  " (provider said: " + ProviderMessage(resp->body) + ")");
+        return FailedPrecondition(
+            where + ": HTTP " + std::to_string(resp->status) +
+            (o_.api_key_secret.empty()
+                 ? std::string(": the endpoint wants an API key; set api_key_secret")
+                 : ": the API key in secret '" + o_.api_key_secret + "' was refused") +
+            " (provider said: " + ProviderMessage(resp->body) + ")");
       } else if (Retryable(resp->status)) {
         last = Unavailable(where + ": HTTP " + std::to_string(resp->status) + " after " +
-                           std::to_string(attempt) + " attempt(s) (provider said: " +
-                           ProviderMessage(resp->body) + ")");
+                           std::to_string(attempt) +
+                           " attempt(s) (provider said: " + ProviderMessage(resp->body) + ")");
         int64_t ra = 0;
         if (ParseRetryAfter(resp->Header("retry-after"), clock_->NowMicros(), &ra)) {
           if (ra > o_.max_retry_wait_ms) {
@@ -303,9 +315,9 @@ class HttpProvider final : public ModelProvider {
         }
       } else {
         // 400, 404, 413, 422...: the request itself is wrong; repeating it cannot help.
-        return InvalidArgument(where + ": HTTP " + std::to_string(resp->status) +
-                               ": the request was refused (provider said: " +
-                               ProviderMessage(resp->body) + ")");
+        return InvalidArgument(
+            where + ": HTTP " + std::to_string(resp->status) +
+            ": the request was refused (provider said: " + ProviderMessage(resp->body) + ")");
       }
       if (attempt > o_.max_retries) return last;
       clock_->SleepMicros(wait_ms * 1000);
@@ -386,7 +398,8 @@ std::string ExtractJsonObject(const std::string& text) {
     auto start = text.find('\n', fence);
     auto close = start == std::string::npos ? start : text.find("```", start);
     if (close != std::string::npos) {
-      if (auto s = try_parse(std::string_view(text).substr(start + 1, close - start - 1)); !s.empty())
+      if (auto s = try_parse(std::string_view(text).substr(start + 1, close - start - 1));
+          !s.empty())
         return s;
     }
   }

@@ -94,12 +94,12 @@ class ModelProvider {
 };
 
 struct HttpProviderOptions {
-  std::string kind;      // "openai" | "anthropic"
-  std::string base_url;  // default: the vendor's public endpoint
-  std::string model;     // default model
+  std::string kind;            // "openai" | "anthropic"
+  std::string base_url;        // default: the vendor's public endpoint
+  std::string model;           // default model
   std::string api_key_secret;  // secret name; empty: send no key (local servers)
   int max_retries = 3;
-  int64_t backoff_initial_ms = 1000;  // doubled per retry when there is no Retry-After
+  int64_t backoff_initial_ms = 1000;   // doubled per retry when there is no Retry-After
   int64_t max_retry_wait_ms = 120000;  // a longer Retry-After ends the retries
   // openai only: "schema" (response_format json_schema), "object" (json_object), "none"
   // (the schema goes into the prompt only; for servers without response_format).

@@ -104,11 +104,12 @@ struct Harness {
     o.model = kind == "openai" ? "gpt-test" : "claude-test";
     o.api_key_secret = secret_name;
     o.max_retries = max_retries;
-    auto p = NewHttpProvider(o, http.get(), &clock, [this](const std::string& n) -> Result<std::string> {
-      ++secret_reads;
-      if (n == "MODEL_KEY") return std::string(kKey);
-      return NotFound("no secret named " + n);
-    });
+    auto p =
+        NewHttpProvider(o, http.get(), &clock, [this](const std::string& n) -> Result<std::string> {
+          ++secret_reads;
+          if (n == "MODEL_KEY") return std::string(kKey);
+          return NotFound("no secret named " + n);
+        });
     EXPECT_TRUE(p.ok()) << p.status().ToString();
     provider = std::move(p).value();
   }
@@ -166,8 +167,9 @@ TEST(OpenAiProvider, UnauthorizedIsClearAndNeverEchoesTheKey) {
   FakeServer srv([](int, const httplib::Request& req, httplib::Response& res) {
     // Like real vendors, echo (part of) the key back in the error.
     res.status = 401;
-    res.set_content(json({{"error", {{"message", "Incorrect API key provided: " +
-                                                     req.get_header_value("Authorization")}}}})
+    res.set_content(json({{"error",
+                           {{"message", "Incorrect API key provided: " +
+                                            req.get_header_value("Authorization")}}}})
                         .dump(),
                     "application/json");
   });
@@ -285,11 +287,10 @@ TEST(OpenAiProvider, WellFormedJsonOfTheWrongShapeIsUnavailable) {
 TEST(OpenAiProvider, CutConnectionIsRetriedThenUnavailable) {
   FakeServer srv([](int, const httplib::Request&, httplib::Response& res) {
     // Promise 1000 bytes, send 10, drop the connection.
-    res.set_content_provider(1000, "application/json",
-                             [](size_t, size_t, httplib::DataSink& sink) {
-                               sink.write("{\"choices\"", 10);
-                               return false;
-                             });
+    res.set_content_provider(1000, "application/json", [](size_t, size_t, httplib::DataSink& sink) {
+      sink.write("{\"choices\"", 10);
+      return false;
+    });
   });
   Harness h("openai", srv.base(), /*max_retries=*/1);
   auto r = h.provider->Complete(JsonRequest());
@@ -387,8 +388,9 @@ TEST(AnthropicProvider, OverloadedIsRetried) {
   FakeServer srv([](int n, const httplib::Request&, httplib::Response& res) {
     if (n < 3) {
       res.status = 529;
-      res.set_content(R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})",
-                      "application/json");
+      res.set_content(
+          R"({"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}})",
+          "application/json");
       return;
     }
     res.set_content(AnthropicOk("{\"company\":\"ACME\"}").dump(), "application/json");
@@ -404,15 +406,18 @@ TEST(AnthropicProvider, ErrorsAreClassifiedAndScrubbed) {
     int status;
     StatusCode want;
   };
-  for (Case c : {Case{401, StatusCode::kFailedPrecondition}, Case{403, StatusCode::kFailedPrecondition},
-                 Case{400, StatusCode::kInvalidArgument}, Case{500, StatusCode::kUnavailable},
-                 Case{503, StatusCode::kUnavailable}}) {
+  for (Case c :
+       {Case{401, StatusCode::kFailedPrecondition}, Case{403, StatusCode::kFailedPrecondition},
+        Case{400, StatusCode::kInvalidArgument}, Case{500, StatusCode::kUnavailable},
+        Case{503, StatusCode::kUnavailable}}) {
     FakeServer srv([&](int, const httplib::Request& req, httplib::Response& res) {
       res.status = c.status;
-      res.set_content(json({{"type", "error"},
-                            {"error", {{"type", "x"}, {"message", "bad key " + req.get_header_value("x-api-key")}}}})
-                          .dump(),
-                      "application/json");
+      res.set_content(
+          json({{"type", "error"},
+                {"error",
+                 {{"type", "x"}, {"message", "bad key " + req.get_header_value("x-api-key")}}}})
+              .dump(),
+          "application/json");
     });
     Harness h("anthropic", srv.base(), /*max_retries=*/1);
     auto r = h.provider->Complete(JsonRequest());
@@ -428,8 +433,14 @@ TEST(AnthropicProvider, ErrorsAreClassifiedAndScrubbed) {
 // the key from the environment's secret, the price table, and `keel cost`.
 TEST(CliWithProvider, AgentRunThroughAConfiguredEndpointAndCost) {
   FakeServer srv([](int, const httplib::Request&, httplib::Response& res) {
-    json out = {{"decision", "send"}, {"reason", "due"}, {"step", 0},
-                {"actions", {{{"type", "send_email"}, {"to", "mallory@evil.example"}, {"subject", "x"}, {"body", "y"}}}}};
+    json out = {{"decision", "send"},
+                {"reason", "due"},
+                {"step", 0},
+                {"actions",
+                 {{{"type", "send_email"},
+                   {"to", "mallory@evil.example"},
+                   {"subject", "x"},
+                   {"body", "y"}}}}};
     json body = OpenAiOk(out.dump());
     body["usage"] = {{"prompt_tokens", 2000}, {"completion_tokens", 1000}};
     res.set_content(body.dump(), "application/json");
@@ -438,22 +449,25 @@ TEST(CliWithProvider, AgentRunThroughAConfiguredEndpointAndCost) {
   std::string ws = tmp.Sub("ws");
   ASSERT_EQ(keel::testing::RunKeel({"init", ws}).exit_code, 0);
   std::string cfg = keel::testing::ReadFileOrDie(ws + "/keel.yaml");
-  cfg += "models:\n  default: fake\n  providers:\n    fake: {kind: openai, base_url: \"" + srv.base() +
+  cfg += "models:\n  default: fake\n  providers:\n    fake: {kind: openai, base_url: \"" +
+         srv.base() +
          "/v1\", model: gpt-test, api_key_secret: FAKE_KEY, max_retries: 0}\n  prices:\n"
          "    gpt-test: {input_per_mtok: 1.0, output_per_mtok: 2.0}\n";
   keel::testing::WriteFile(ws + "/keel.yaml", cfg);
-  std::string input = R"({"record":{"email":"jane@acme.example"},"sequence":[{"subject":"Hi","body":"Hello"}]})";
+  std::string input =
+      R"({"record":{"email":"jane@acme.example"},"sequence":[{"subject":"Hi","body":"Hello"}]})";
   auto no_key = keel::testing::RunKeel({"-w", ws, "agent", "run", "outreach", "--input", input});
   EXPECT_EQ(no_key.exit_code, 1) << no_key.err;
   EXPECT_NE(no_key.err.find("KEEL_SECRET_FAKE_KEY"), std::string::npos) << no_key.err;
-  auto r = keel::testing::RunKeel({"-w", ws, "agent", "run", "outreach", "--record", "rec_9", "--json", "--input", input},
-                                  "", {{"KEEL_SECRET_FAKE_KEY", kKey}});
+  auto r = keel::testing::RunKeel(
+      {"-w", ws, "agent", "run", "outreach", "--record", "rec_9", "--json", "--input", input}, "",
+      {{"KEEL_SECRET_FAKE_KEY", kKey}});
   ASSERT_EQ(r.exit_code, 0) << r.err;
   json j = json::parse(r.out);
   EXPECT_EQ(j["provider"], "openai");
   ASSERT_EQ(j["actions"].size(), 1u);
   EXPECT_TRUE(j["actions"][0]["requires_approval"]);  // the model invented the recipient
-  EXPECT_EQ(j["cost_nanousd"], 4000000);  // 2000 * $1 + 1000 * $2 per million = $0.004
+  EXPECT_EQ(j["cost_nanousd"], 4000000);              // 2000 * $1 + 1000 * $2 per million = $0.004
   EXPECT_EQ(srv.seen()[0].authorization, std::string("Bearer ") + kKey);
   auto cost = keel::testing::RunKeel({"-w", ws, "cost", "--record", "rec_9", "--json"});
   ASSERT_EQ(cost.exit_code, 0) << cost.err;

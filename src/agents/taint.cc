@@ -51,7 +51,8 @@ std::string Escape(const std::string& key) {
 template <typename Fn>
 void Walk(const Json& v, const std::string& path, const Fn& fn) {
   if (v.is_object()) {
-    for (auto it = v.begin(); it != v.end(); ++it) Walk(it.value(), path + "/" + Escape(it.key()), fn);
+    for (auto it = v.begin(); it != v.end(); ++it)
+      Walk(it.value(), path + "/" + Escape(it.key()), fn);
   } else if (v.is_array()) {
     for (size_t i = 0; i < v.size(); ++i) Walk(v[i], path + "/" + std::to_string(i), fn);
   } else {
@@ -77,7 +78,8 @@ bool TaintSet::Touches(const std::string& pointer) const {
     if (PrefixMatch(pat, path)) return true;
     if (path.size() < pat.size()) {
       bool prefix = true;
-      for (size_t i = 0; i < path.size(); ++i) prefix = prefix && (pat[i] == "*" || pat[i] == path[i]);
+      for (size_t i = 0; i < path.size(); ++i)
+        prefix = prefix && (pat[i] == "*" || pat[i] == path[i]);
       if (prefix) return true;
     }
   }

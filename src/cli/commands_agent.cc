@@ -55,8 +55,8 @@ Result<std::unique_ptr<AgentWiring>> Wire(Context* ctx, bool read_only) {
       o.providers[p.name] = o.providers["offline"];
       continue;
     }
-    KEEL_ASSIGN_OR_RETURN(auto prov, agents::NewHttpProvider(p.http, w->http.get(), ctx->env.clock,
-                                                             SecretFromEnv));
+    KEEL_ASSIGN_OR_RETURN(
+        auto prov, agents::NewHttpProvider(p.http, w->http.get(), ctx->env.clock, SecretFromEnv));
     o.providers[p.name] = prov.get();
     w->owned.push_back(std::move(prov));
   }
@@ -99,7 +99,8 @@ void RegisterAgentCommands(CLI::App& app, Context* ctx) {
       "agent", "Run and inspect agents (built-ins and agents/*.yaml); they propose, never act");
   agent->require_subcommand(1);
   {
-    auto* cmd = agent->add_subcommand("list", "List the agents with their version and allowed actions");
+    auto* cmd =
+        agent->add_subcommand("list", "List the agents with their version and allowed actions");
     auto json_out = std::make_shared<bool>(false);
     cmd->add_flag("--json", *json_out, "Print JSON");
     cmd->callback(Run(ctx, [ctx, json_out]() -> Status {
@@ -130,7 +131,8 @@ void RegisterAgentCommands(CLI::App& app, Context* ctx) {
     }));
   }
   {
-    auto* cmd = agent->add_subcommand("show", "Show an agent's contract: schemas, budget, memory, actions");
+    auto* cmd =
+        agent->add_subcommand("show", "Show an agent's contract: schemas, budget, memory, actions");
     auto name = std::make_shared<std::string>();
     auto json_out = std::make_shared<bool>(false);
     cmd->add_option("name", *name, "Agent name")->required();
@@ -156,7 +158,8 @@ void RegisterAgentCommands(CLI::App& app, Context* ctx) {
                   {"max_cost_usd", c->budget.max_cost_usd},
                   {"max_seconds", c->budget.max_seconds},
                   {"max_output_tokens", c->budget.max_output_tokens}}},
-                {"memory", {{"subjects", c->memory.subjects}, {"budget_tokens", c->memory.budget_tokens}}},
+                {"memory",
+                 {{"subjects", c->memory.subjects}, {"budget_tokens", c->memory.budget_tokens}}},
                 {"system", c->system},
                 {"prompt", c->prompt},
                 {"origin", c->origin}};
@@ -167,8 +170,9 @@ void RegisterAgentCommands(CLI::App& app, Context* ctx) {
   }
   {
     auto* cmd = agent->add_subcommand(
-        "run", "Run agent NAME on --input (offline provider unless configured otherwise); prints "
-               "its output and the actions it proposes");
+        "run",
+        "Run agent NAME on --input (offline provider unless configured otherwise); prints "
+        "its output and the actions it proposes");
     struct Opts {
       std::string name, input, record, run, step, provider;
       std::vector<std::string> untrusted;
@@ -176,12 +180,14 @@ void RegisterAgentCommands(CLI::App& app, Context* ctx) {
     };
     auto o = std::make_shared<Opts>();
     cmd->add_option("name", o->name, "Agent name (see `keel agent list`)")->required();
-    cmd->add_option("--input", o->input, "Input JSON object, @FILE, or - for standard input")->required();
+    cmd->add_option("--input", o->input, "Input JSON object, @FILE, or - for standard input")
+        ->required();
     cmd->add_option("--record", o->record, "The customer record this is for (cost and memory)");
     cmd->add_option("--run", o->run, "Run id to attribute the cost to");
     cmd->add_option("--step", o->step, "Step id");
-    cmd->add_option("--provider", o->provider, "Model provider name from keel.yaml (default: the "
-                                               "agent's, else models.default, else offline)");
+    cmd->add_option("--provider", o->provider,
+                    "Model provider name from keel.yaml (default: the "
+                    "agent's, else models.default, else offline)");
     cmd->add_option("--untrusted", o->untrusted, "Another untrusted input path (JSON pointer)");
     cmd->add_flag("--no-cache", o->no_cache, "Do not answer from the response cache");
     cmd->add_flag("--json", o->json, "Print JSON");
@@ -199,7 +205,8 @@ void RegisterAgentCommands(CLI::App& app, Context* ctx) {
       json acts = json::array();
       for (const auto& a : out.actions) acts.push_back(ActionJson(a));
       json rejected = json::array();
-      for (const auto& r : out.rejected) rejected.push_back({{"type", r.type}, {"reason", r.reason}});
+      for (const auto& r : out.rejected)
+        rejected.push_back({{"type", r.type}, {"reason", r.reason}});
       if (o->json) {
         json j = {{"agent", out.agent},
                   {"version", out.version},
@@ -226,11 +233,12 @@ void RegisterAgentCommands(CLI::App& app, Context* ctx) {
       }
       std::cout << json::parse(out.output_json).dump(2) << "\n";
       for (const auto& a : out.actions) {
-        std::cout << "proposed: " << a.type << (a.requires_approval ? "  [needs approval]" : "") << "  "
-                  << a.params_json << "\n";
+        std::cout << "proposed: " << a.type << (a.requires_approval ? "  [needs approval]" : "")
+                  << "  " << a.params_json << "\n";
         for (const auto& r : a.approval_reasons) std::cout << "  why: " << r << "\n";
       }
-      for (const auto& r : out.rejected) std::cout << "rejected: " << r.type << ": " << r.reason << "\n";
+      for (const auto& r : out.rejected)
+        std::cout << "rejected: " << r.type << ": " << r.reason << "\n";
       if (!out.draft_artifact.empty()) std::cout << "draft: " << out.draft_artifact << "\n";
       std::cout << out.provider << "/" << out.model << ": " << out.input_tokens << " in + "
                 << out.output_tokens << " out tokens, " << Usd(out.cost_nanousd)
@@ -239,8 +247,9 @@ void RegisterAgentCommands(CLI::App& app, Context* ctx) {
     }));
   }
 
-  auto* cost = app.add_subcommand(
-      "cost", "What model calls cost: totals and by agent, model and record (\"what did this lead cost?\")");
+  auto* cost = app.add_subcommand("cost",
+                                  "What model calls cost: totals and by agent, model and record "
+                                  "(\"what did this lead cost?\")");
   struct CostOpts {
     std::string record, since, run, agent;
     bool json = false;
@@ -257,14 +266,16 @@ void RegisterAgentCommands(CLI::App& app, Context* ctx) {
     q.run_id = co->run;
     q.agent = co->agent;
     if (!co->since.empty() && !ParseTimeMicros(co->since, &q.since_us)) {
-      return InvalidArgument("--since '" + co->since + "' is not a date (want 2026-01-31 or RFC 3339)");
+      return InvalidArgument("--since '" + co->since +
+                             "' is not a date (want 2026-01-31 or RFC 3339)");
     }
     KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(true));
     KEEL_ASSIGN_OR_RETURN(store::CostReport r, store::QueryCost(*ws, q));
     if (co->json) {
       json j = {{"total", LineJson(r.total)}};
-      for (auto [key, lines] : {std::pair{"by_agent", &r.by_agent}, std::pair{"by_model", &r.by_model},
-                                std::pair{"by_record", &r.by_record}}) {
+      for (auto [key, lines] :
+           {std::pair{"by_agent", &r.by_agent}, std::pair{"by_model", &r.by_model},
+            std::pair{"by_record", &r.by_record}}) {
         j[key] = json::array();
         for (const auto& l : *lines) j[key].push_back(LineJson(l));
       }
@@ -272,10 +283,10 @@ void RegisterAgentCommands(CLI::App& app, Context* ctx) {
       return OkStatus();
     }
     auto print = [](const std::string& label, const store::CostLine& l) {
-      std::cout << "  " << std::left << std::setw(28) << (label.empty() ? "(none)" : label) << std::right
-                << std::setw(6) << l.calls << " calls " << std::setw(5) << l.cached_calls << " cached "
-                << std::setw(10) << l.input_tokens << " in " << std::setw(9) << l.output_tokens << " out  "
-                << Usd(l.cost_nanousd) << "\n";
+      std::cout << "  " << std::left << std::setw(28) << (label.empty() ? "(none)" : label)
+                << std::right << std::setw(6) << l.calls << " calls " << std::setw(5)
+                << l.cached_calls << " cached " << std::setw(10) << l.input_tokens << " in "
+                << std::setw(9) << l.output_tokens << " out  " << Usd(l.cost_nanousd) << "\n";
     };
     std::cout << "total\n";
     print("all", r.total);

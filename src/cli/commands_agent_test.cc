@@ -23,13 +23,15 @@ TEST(AgentCli, ListRunCostAndErrors) {
 
   std::string input = R"({"record":{"name":"Jane Doe","email":"jane@acme-robotics.example"},
     "pages":[{"url":"https://acme-robotics.example","text":"Jane Doe, CEO of Acme Robotics Ltd. Budget EUR 20,000."}]})";
-  auto run = RunKeel({"-w", ws, "agent", "run", "research", "--record", "rec_1", "--json", "--input", input});
+  auto run = RunKeel(
+      {"-w", ws, "agent", "run", "research", "--record", "rec_1", "--json", "--input", input});
   ASSERT_EQ(run.exit_code, 0) << run.err;
   json j = json::parse(run.out);
   EXPECT_EQ(j["provider"], "offline");
   EXPECT_GT(j["output"]["score"].get<int>(), 50);
   EXPECT_FALSE(j["output"]["facts"].empty());
-  auto again = RunKeel({"-w", ws, "agent", "run", "research", "--record", "rec_1", "--json", "--input", input});
+  auto again = RunKeel(
+      {"-w", ws, "agent", "run", "research", "--record", "rec_1", "--json", "--input", input});
   ASSERT_EQ(again.exit_code, 0) << again.err;
   EXPECT_TRUE(json::parse(again.out)["cached"]);
 
@@ -39,8 +41,14 @@ TEST(AgentCli, ListRunCostAndErrors) {
   EXPECT_EQ(c["total"]["calls"], 2);
   EXPECT_EQ(c["total"]["cached_calls"], 1);
   EXPECT_EQ(c["by_agent"][0]["key"], "research");
-  EXPECT_EQ(json::parse(RunKeel({"-w", ws, "cost", "--record", "rec_other", "--json"}).out)["total"]["calls"], 0);
-  EXPECT_EQ(json::parse(RunKeel({"-w", ws, "cost", "--since", "2999-01-01", "--json"}).out)["total"]["calls"], 0);
+  EXPECT_EQ(
+      json::parse(
+          RunKeel({"-w", ws, "cost", "--record", "rec_other", "--json"}).out)["total"]["calls"],
+      0);
+  EXPECT_EQ(
+      json::parse(
+          RunKeel({"-w", ws, "cost", "--since", "2999-01-01", "--json"}).out)["total"]["calls"],
+      0);
 
   auto ledger = RunKeel({"-w", ws, "ledger", "--json"});
   EXPECT_NE(ledger.out.find("gen_ai.usage.input_tokens"), std::string::npos) << ledger.err;

@@ -136,7 +136,9 @@ std::string HttpResponse::Header(const std::string& name) const {
   return "";
 }
 
-std::unique_ptr<HttpClient> NewCurlHttpClient() { return std::make_unique<CurlHttpClient>(); }
+std::unique_ptr<HttpClient> NewCurlHttpClient() {
+  return std::make_unique<CurlHttpClient>();
+}
 
 std::string UrlForMessages(const std::string& url) {
   auto cut = url.find_first_of("?#");

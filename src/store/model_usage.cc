@@ -45,10 +45,10 @@ Status InsertModelCall(Txn& txn, const ModelCall& c) {
 Result<std::optional<CachedResponse>> LookupResponseCache(Workspace& ws,
                                                           const std::string& prompt_hash) {
   std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(
-      auto* st, ws.db()->Cached("SELECT response_artifact, provider, model, input_tokens, "
-                                "output_tokens, created_us, hits FROM model_response_cache "
-                                "WHERE prompt_hash = ?"));
+  KEEL_ASSIGN_OR_RETURN(auto* st,
+                        ws.db()->Cached("SELECT response_artifact, provider, model, input_tokens, "
+                                        "output_tokens, created_us, hits FROM model_response_cache "
+                                        "WHERE prompt_hash = ?"));
   st->Bind(1, prompt_hash);
   auto row = st->Step();
   if (!row.ok()) {
@@ -153,9 +153,8 @@ Result<CostReport> QueryCost(Workspace& ws, const CostQuery& q) {
   std::lock_guard<std::recursive_mutex> lock(ws.mu());
   CostReport r;
   {
-    KEEL_ASSIGN_OR_RETURN(auto st,
-                          ws.db()->Prepare(std::string("SELECT ") + kSums + " FROM model_calls" +
-                                           Where(q)));
+    KEEL_ASSIGN_OR_RETURN(
+        auto st, ws.db()->Prepare(std::string("SELECT ") + kSums + " FROM model_calls" + Where(q)));
     BindWhere(st.get(), q);
     KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
     if (row) r.total = ReadLine(*st, 0);

@@ -20,7 +20,7 @@
 namespace keel::store {
 
 struct ModelCall {
-  std::string id;  // "mc_..."
+  std::string id;       // "mc_..."
   int64_t time_us = 0;  // filled from the transaction
   std::string run_id, step_id, agent, record_id;
   std::string provider, model, operation = "chat";
