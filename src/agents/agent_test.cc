@@ -13,6 +13,7 @@
 #include "agents/taint.h"
 #include "core/json.h"
 #include "core/testing_util.h"
+#include "memory/memory.h"
 #include "store/artifacts.h"
 #include "store/model_usage.h"
 #include "store/workspace.h"
@@ -568,6 +569,40 @@ TEST(AgentRunner, TemperatureZeroIsAnsweredFromTheCacheForFree) {
   ctx.use_cache = false;
   ASSERT_TRUE(f.runner->Run("scorer", R"({"lead":"x"})", ctx).ok());
   EXPECT_EQ(sp.requests.size(), 3u);
+}
+
+TEST(AgentRunner, ReadsTheRecordsMemoryAsQuotedData) {
+  ScriptedProvider sp([](const ModelRequest&, int) -> Result<ModelResponse> {
+    return Reply(json{{"score", 60}});
+  });
+  Fixture f({{"scripted", &sp}});
+  memory::Memory mem(f.ws.get());
+  memory::NewFact nf;
+  nf.subject = "rec_7";
+  nf.text = "Acme Ltd signed a framework contract with Initech in 2025";
+  ASSERT_TRUE(mem.Remember(nf).ok());
+  AgentRunnerOptions o;
+  o.providers["scripted"] = &sp;
+  o.memory = &mem;
+  AgentRunner runner(f.ws.get(), o);
+  AgentContract c = ScoreAgent();
+  c.prompt = "Score {{lead}}\nKnown: {{memory?}}";
+  c.memory.subjects = {"record"};
+  c.memory.budget_tokens = 200;
+  ASSERT_TRUE(runner.Register(c).ok());
+  AgentContext ctx;
+  ctx.record_id = "rec_7";
+  auto out = runner.Run("scorer", R"({"lead":"Acme"})", ctx);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_FALSE(out->retrieval_id.empty());
+  const std::string& user = sp.requests[0].messages[1].content;
+  auto fact = user.find("framework contract with Initech");
+  ASSERT_NE(fact, std::string::npos) << user;
+  EXPECT_LT(user.find("<<<DATA "), fact);  // inside a data block
+  // No record in the context: nothing is recalled.
+  auto none = runner.Run("scorer", R"({"lead":"Acme"})", {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->retrieval_id.empty());
 }
 
 }  // namespace

@@ -136,7 +136,7 @@ void RegisterAgentCommands(CLI::App& app, Context* ctx) {
     auto name = std::make_shared<std::string>();
     auto json_out = std::make_shared<bool>(false);
     cmd->add_option("name", *name, "Agent name")->required();
-    cmd->add_flag("--json", *json_out, "Print JSON");
+    cmd->add_flag("--json", *json_out, "Print JSON (the contract is always printed as JSON)");
     cmd->callback(Run(ctx, [ctx, name, json_out]() -> Status {
       KEEL_ASSIGN_OR_RETURN(auto w, Wire(ctx, true));
       const agents::AgentContract* c = w->runner->Find(*name);
