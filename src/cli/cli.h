@@ -44,5 +44,10 @@ Result<std::string> TextOrFile(const std::string& arg, uint64_t max_bytes);
 void RegisterWorkspaceCommands(CLI::App& app, Context* ctx);  // init, ledger, verify, demo
 void RegisterArtifactCommands(CLI::App& app, Context* ctx);   // artifact put|get|show|lineage
 void RegisterAgentCommands(CLI::App& app, Context* ctx);      // agent list|show|run, cost
+void RegisterDemoCommands(CLI::App& app, Context* ctx);       // demo
+void RegisterRecordCommands(CLI::App& app, Context* ctx);  // record add|show|list|set|types, import
+void RegisterDebugCommands(CLI::App& app, Context* ctx);      // debug append (tests)
+// remember, recall, facts, memory stats|purge|used|extract|supersede|summary|decisions
+void RegisterMemoryCommands(CLI::App& app, Context* ctx);
 
 }  // namespace keel::cli

@@ -19,6 +19,10 @@ int main(int argc, char** argv) {
   keel::cli::RegisterWorkspaceCommands(app, &ctx);
   keel::cli::RegisterArtifactCommands(app, &ctx);
   keel::cli::RegisterAgentCommands(app, &ctx);
+  keel::cli::RegisterDemoCommands(app, &ctx);
+  keel::cli::RegisterRecordCommands(app, &ctx);
+  keel::cli::RegisterDebugCommands(app, &ctx);
+  keel::cli::RegisterMemoryCommands(app, &ctx);
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

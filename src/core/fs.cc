@@ -190,6 +190,9 @@ FileSystem* DefaultFileSystem() {
 
 Status WriteFileAtomic(FileSystem* fs, const std::string& path, std::string_view data, int mode) {
   std::string tmp = path + ".tmp";
+  // A temp file left by a crashed process may be read-only (mode 0444 for artifacts), and
+  // opening it for writing would fail: remove it first.
+  if (fs->Exists(tmp)) KEEL_RETURN_IF_ERROR(fs->RemoveFile(tmp));
   KEEL_ASSIGN_OR_RETURN(auto file, fs->NewWritableFile(tmp, mode));
   Status s = file->Append(data);
   if (s.ok()) s = file->Sync();
@@ -200,7 +203,10 @@ Status WriteFileAtomic(FileSystem* fs, const std::string& path, std::string_view
     return s;
   }
   KEEL_CRASH_POINT("file.after_write_before_rename");
-  KEEL_RETURN_IF_ERROR(fs->Rename(tmp, path));
+  if (Status r = fs->Rename(tmp, path); !r.ok()) {
+    fs->RemoveFile(tmp).IgnoreError();
+    return r;
+  }
   KEEL_CRASH_POINT("file.after_rename_before_dirsync");
   return fs->SyncDir(DirName(path));
 }

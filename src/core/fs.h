@@ -60,7 +60,9 @@ class FileSystem {
 FileSystem* DefaultFileSystem();
 
 // Writes `data` to `path` atomically and durably: a temp file beside it, fsync, rename,
-// fsync of the folder. Readers see the old content or the new, never a mix.
+// fsync of the folder. Readers see the old content or the new, never a mix. The folder's
+// own entry must already be durable in its parent (the caller syncs a folder it created).
+// A stale temp file from a crashed writer is removed first. DataLoss when an fsync fails.
 Status WriteFileAtomic(FileSystem* fs, const std::string& path, std::string_view data,
                        int mode = 0644);
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_map>
 #include <unordered_set>
 
 #include "core/json.h"
@@ -309,15 +310,15 @@ Result<RememberResult> RememberIn(store::Txn& txn, const NewFact& f, double jacc
     if (!f.key.empty() && !r.key.empty() && (f.key != r.key || f.value != r.value)) continue;
     return MergeInto(txn, r, f, 1.0);
   }
-  KEEL_ASSIGN_OR_RETURN(auto recent, store::RecentActiveFacts(txn, f.subject, kNearDuplicateScan));
+  KEEL_ASSIGN_OR_RETURN(auto norms, store::ActiveNorms(txn, f.subject, kNearDuplicateScan));
   auto nums = NumericTokens(norm);
-  for (const auto& r : recent) {
-    if (!Usable(r, f.scope, now)) continue;
-    if (!f.key.empty() && !r.key.empty() && (f.key != r.key || f.value != r.value)) continue;
-    double j = TokenJaccard(norm, r.norm);
-    if (j < jaccard_threshold) continue;
-    if (NumericTokens(r.norm) != nums) continue;
-    return MergeInto(txn, r, f, j);
+  for (const auto& [n, other] : norms) {
+    double j = TokenJaccard(norm, other);
+    if (j < jaccard_threshold || NumericTokens(other) != nums) continue;
+    KEEL_ASSIGN_OR_RETURN(auto r, store::FactByRow(txn, n));
+    if (!r || !Usable(*r, f.scope, now)) continue;
+    if (!f.key.empty() && !r->key.empty() && (f.key != r->key || f.value != r->value)) continue;
+    return MergeInto(txn, *r, f, j);
   }
   return InsertNew(txn, f, text, norm, "");
 }
@@ -461,6 +462,141 @@ Result<std::string> Memory::Supersede(const std::string& old_id, const NewFact& 
 }
 
 namespace {
+// Reads through the caller's transaction when there is one, else through the workspace.
+struct Reader {
+  store::Workspace* ws;
+  store::Txn* txn;
+  Result<std::vector<int64_t>> Match(const std::string& m, int limit) {
+    return txn != nullptr ? store::MatchFactRows(*txn, m, limit)
+                          : store::MatchFactRows(*ws, m, limit);
+  }
+  Result<int64_t> MaxRow() {
+    return txn != nullptr ? store::MaxFactRow(*txn) : store::MaxFactRow(*ws);
+  }
+  Result<std::optional<store::FactRow>> Row(int64_t n) {
+    return txn != nullptr ? store::FactByRow(*txn, n) : store::FactByRow(*ws, n);
+  }
+  Result<std::vector<store::FactSourceRow>> Sources(int64_t n) {
+    return txn != nullptr ? store::FactSources(*txn, n) : store::FactSources(*ws, n);
+  }
+};
+
+// Rowids read from the index per query term: bounds the work for common words (docs/memory.md).
+constexpr int kTermCap = 1000;
+// Okapi BM25 parameters (the usual defaults, as FTS5's bm25()).
+constexpr double kK1 = 1.2;
+constexpr double kB = 0.75;
+
+// Finds candidates with the FTS5 index and scores them with BM25 (docs/memory.md, "Ranking"):
+//  1. Per term, the first kTermCap matching rowids. A shorter list is complete and gives the
+//     exact document frequency; a full one gives an estimate from how far it reaches.
+//  2. Candidates: with a subject, every fact of the subject matching any term (up to
+//     kTermCap); without one, the facts of the complete ("rare") terms' lists, or when every
+//     term is common, facts matching all terms plus those of the (capped) lists. Pre-scored by
+//     the summed IDF of the lists they are in; the best `candidate_window` are read.
+//  3. Each candidate's text is scored with BM25 against all terms.
+Result<std::vector<store::FactHit>> Candidates(Reader& rd, const ParsedQuery& pq,
+                                               const RecallQuery& q, const MemoryOptions& opts,
+                                               int64_t now) {
+  KEEL_ASSIGN_OR_RETURN(int64_t max_row, rd.MaxRow());
+  double n_docs = static_cast<double>(std::max<int64_t>(max_row, 1));
+  size_t nt = pq.terms.size();
+  std::vector<std::vector<int64_t>> lists(nt);
+  std::vector<double> idf(nt);
+  std::vector<bool> complete(nt);
+  bool any_rare = false;
+  for (size_t t = 0; t < nt; ++t) {
+    KEEL_ASSIGN_OR_RETURN(lists[t], rd.Match(BuildTermMatch(pq.terms[t], ""), kTermCap));
+    complete[t] = static_cast<int>(lists[t].size()) < kTermCap;
+    double df = static_cast<double>(lists[t].size());
+    if (!complete[t]) {
+      // The list reaches from the oldest row to lists[t].back(): extrapolate its density.
+      double reach = static_cast<double>(lists[t].back());
+      df = std::min(n_docs, df * n_docs / std::max(reach, 1.0));
+    }
+    idf[t] = std::log(1.0 + (n_docs - df + 0.5) / (df + 0.5));
+    any_rare = any_rare || complete[t];
+  }
+  auto in_list = [&](size_t t, int64_t r) {
+    return std::binary_search(lists[t].begin(), lists[t].end(), r);
+  };
+  std::unordered_map<int64_t, double> pre;
+  if (!q.subject.empty()) {
+    KEEL_ASSIGN_OR_RETURN(auto rows, rd.Match(BuildMatch(pq, q.subject), kTermCap));
+    for (int64_t r : rows) pre[r] = 0;
+  } else if (any_rare) {
+    for (size_t t = 0; t < nt; ++t) {
+      if (complete[t]) {
+        for (int64_t r : lists[t]) pre[r] = 0;
+      }
+    }
+  } else {
+    KEEL_ASSIGN_OR_RETURN(auto all, rd.Match(BuildAllMatch(pq, ""), opts.candidate_window));
+    for (int64_t r : all) pre[r] = 0;
+    for (size_t t = 0; t < nt; ++t) {
+      for (int64_t r : lists[t]) pre[r] = 0;
+    }
+  }
+  for (auto& [r, score] : pre) {
+    for (size_t t = 0; t < nt; ++t) {
+      if (in_list(t, r)) score += idf[t];
+    }
+  }
+  std::vector<std::pair<double, int64_t>> ranked;
+  ranked.reserve(pre.size());
+  for (const auto& [r, score] : pre) ranked.emplace_back(score, r);
+  size_t window = static_cast<size_t>(std::max(opts.candidate_window, q.limit));
+  auto cmp = [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second > b.second;
+  };
+  if (ranked.size() > window) {
+    std::partial_sort(ranked.begin(), ranked.begin() + static_cast<std::ptrdiff_t>(window),
+                      ranked.end(), cmp);
+    ranked.resize(window);
+  }
+
+  std::vector<std::string> term_stems;
+  for (const auto& t : pq.terms) term_stems.push_back(Stem(t.word));
+  double min_idf = *std::min_element(idf.begin(), idf.end());
+  std::vector<store::FactHit> hits;
+  std::vector<std::vector<std::string>> words;
+  for (const auto& [pre_score, r] : ranked) {
+    KEEL_ASSIGN_OR_RETURN(auto row, rd.Row(r));
+    if (!row || !row->superseded_by.empty()) continue;
+    if (!q.subject.empty() && row->subject != q.subject) continue;
+    if (row->expires_us != 0 && row->expires_us <= now) continue;
+    if (row->valid_to_us != 0 && row->valid_to_us <= now) continue;
+    if (!q.include_short && row->scope == "short") continue;
+    store::FactHit h;
+    h.row = std::move(*row);
+    std::vector<std::string> ws;
+    std::string norm = NormalizeText(h.row.text);
+    for (auto w : Tokens(norm)) ws.emplace_back(w);
+    words.push_back(std::move(ws));
+    hits.push_back(std::move(h));
+  }
+  double avgdl = 0;
+  for (const auto& w : words) avgdl += static_cast<double>(w.size());
+  avgdl = hits.empty() ? 1 : std::max(1.0, avgdl / static_cast<double>(hits.size()));
+  for (size_t i = 0; i < hits.size(); ++i) {
+    double dl = static_cast<double>(words[i].size());
+    std::vector<std::string> stems;
+    stems.reserve(words[i].size());
+    for (const auto& w : words[i]) stems.push_back(Stem(w));
+    double score = 0;
+    for (size_t t = 0; t < nt; ++t) {
+      double tf = 0;
+      for (size_t k = 0; k < words[i].size(); ++k) {
+        if (TermMatches(pq.terms[t], term_stems[t], words[i][k], stems[k])) tf += 1;
+      }
+      if (tf > 0) score += idf[t] * tf * (kK1 + 1) / (tf + kK1 * (1 - kB + kB * dl / avgdl));
+    }
+    // The index matched it (Porter stemming) even if the light stemmer above did not.
+    hits[i].bm25 = score > 0 ? score : 0.1 * min_idf;
+  }
+  return hits;
+}
+
 // The recall body. `txn` is null for an unlogged search outside a transaction.
 Result<RecallResult> RecallImpl(store::Workspace* ws_, const MemoryOptions& opts_,
                                 store::Txn* txn, const RecallQuery& q) {
@@ -480,29 +616,31 @@ Result<RecallResult> RecallImpl(store::Workspace* ws_, const MemoryOptions& opts
   s.include_short = q.include_short;
   s.limit = std::max(opts_.candidate_window, q.limit);
   std::vector<store::FactHit> hits;
+  Reader rd{ws_, txn};
   if (pq.terms.empty()) {
     if (q.subject.empty()) {
       return InvalidArgument("the query has no searchable words; give words or a --subject");
     }
+    store::FactSearch s;
+    s.subject = q.subject;
+    s.now_us = now;
+    s.include_short = q.include_short;
     s.limit = q.limit * 4;
     KEEL_ASSIGN_OR_RETURN(hits, store::LatestFacts(*ws_, s));
-    for (auto& h : hits) h.bm25 = -1;  // marks "no text relevance": relevance 1 below
+    for (auto& h : hits) h.bm25 = 1;  // no text to rank by: recency and confidence decide
   } else {
-    s.match = BuildMatch(pq, q.subject);
-    if (txn != nullptr) {
-      KEEL_ASSIGN_OR_RETURN(hits, store::SearchFacts(*txn, s));
-    } else {
-      KEEL_ASSIGN_OR_RETURN(hits, store::SearchFacts(*ws_, s));
-    }
+    KEEL_ASSIGN_OR_RETURN(hits, Candidates(rd, pq, q, opts_, now));
   }
 
+  double best = 0;
+  for (const auto& h : hits) best = std::max(best, h.bm25);
   std::vector<ScoredFact> scored;
+  std::vector<int64_t> rows;
   scored.reserve(hits.size());
   double ln2 = std::log(2.0);
   for (auto& h : hits) {
     ScoredFact sf;
-    double b = h.bm25;
-    sf.relevance = b < 0 ? 1.0 : b / (b + 1.0);
+    sf.relevance = best > 0 ? h.bm25 / best : 0;
     int64_t age = now - (h.row.valid_from_us != 0 ? h.row.valid_from_us : h.row.created_us);
     sf.recency = age <= 0 ? 1.0
                           : std::exp(-ln2 * static_cast<double>(age) /
@@ -515,35 +653,41 @@ Result<RecallResult> RecallImpl(store::Workspace* ws_, const MemoryOptions& opts
     }
     sf.tokens = EstimateTokens(h.row.text);
     sf.fact = ToFact(h.row, {});
+    rows.push_back(h.row.n);  // for the merged-sources lookup of what is returned
     scored.push_back(std::move(sf));
   }
-  std::stable_sort(scored.begin(), scored.end(), [](const ScoredFact& a, const ScoredFact& b) {
-    if (a.score != b.score) return a.score > b.score;
-    return a.fact.id > b.fact.id;  // newer id first on ties
+  std::vector<size_t> order(scored.size());
+  for (size_t i = 0; i < order.size(); ++i) order[i] = i;
+  std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) {
+    if (scored[x].score != scored[y].score) return scored[x].score > scored[y].score;
+    return scored[x].fact.id > scored[y].fact.id;  // newer id first on ties
   });
 
   RecallResult out;
-  for (auto& sf : scored) {
+  for (size_t i : order) {
+    ScoredFact& sf = scored[i];
     if (static_cast<int>(out.facts.size()) >= q.limit) break;
     if (out.tokens_used + sf.tokens > q.budget_tokens) {
       ++out.dropped_for_budget;
       continue;
     }
     out.tokens_used += sf.tokens;
-    out.facts.push_back(std::move(sf));
-  }
-  // Full provenance (merged sources) only for what is returned.
-  for (auto& sf : out.facts) {
-    KEEL_ASSIGN_OR_RETURN(auto row, txn != nullptr ? store::FindFact(*txn, sf.fact.id)
-                                                   : store::FindFact(*ws_, sf.fact.id));
-    if (!row) continue;
-    std::vector<store::FactSourceRow> extra;
-    if (txn != nullptr) {
-      KEEL_ASSIGN_OR_RETURN(extra, store::FactSources(*txn, row->n));
-    } else {
-      KEEL_ASSIGN_OR_RETURN(extra, store::FactSources(*ws_, row->n));
+    // Full provenance (merged sources) only for what is returned.
+    KEEL_ASSIGN_OR_RETURN(auto extra, rd.Sources(rows[i]));
+    for (const auto& e : extra) {
+      Source o;
+      o.artifact = e.artifact;
+      o.span_begin = e.span_begin;
+      o.span_end = e.span_end;
+      o.agent = e.agent;
+      o.run_id = e.run_id;
+      o.step_id = e.step_id;
+      o.confidence = e.confidence;
+      o.added_us = e.added_us;
+      o.ledger_seq = e.ledger_seq;
+      sf.fact.provenance.sources.push_back(std::move(o));
     }
-    if (!extra.empty()) sf.fact = ToFact(*row, extra);
+    out.facts.push_back(std::move(sf));
   }
 
   if (!q.log) return out;
@@ -577,7 +721,14 @@ Result<RecallResult> RecallImpl(store::Workspace* ws_, const MemoryOptions& opts
 }  // namespace
 
 Result<RecallResult> Memory::Recall(const RecallQuery& q) {
-  if (!q.log) return RecallImpl(ws_, opts_, nullptr, q);
+  if (!q.log) {
+    RecallResult out;
+    KEEL_RETURN_IF_ERROR(store::ReadSnapshot(*ws_, [&]() -> Status {
+      KEEL_ASSIGN_OR_RETURN(out, RecallImpl(ws_, opts_, nullptr, q));
+      return OkStatus();
+    }));
+    return out;
+  }
   RecallResult out;
   KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
     KEEL_ASSIGN_OR_RETURN(out, RecallImpl(ws_, opts_, &txn, q));

@@ -237,7 +237,7 @@ class EmbeddingHook {
 struct MemoryOptions {
   double near_duplicate_jaccard = 0.8;  // token-set Jaccard at or above this merges
   int64_t recency_half_life_us = 30ll * 24 * 3600 * 1000000;  // 30 days
-  int candidate_window = 200;  // FTS candidates re-ranked per recall
+  int candidate_window = 64;  // FTS candidates read and scored per recall (at least `limit`)
   EmbeddingHook* embedding = nullptr;  // not owned
   double embedding_weight = 0.3;
 };

@@ -75,4 +75,54 @@ std::string BuildMatch(const ParsedQuery& q, const std::string& subject) {
   return out;
 }
 
+std::string BuildTermMatch(const QueryTerm& t, const std::string& subject) {
+  std::string out = "text : " + Quote(t.word);
+  if (t.prefix) out += '*';
+  if (!subject.empty()) out = "subject : " + Quote(subject) + " AND " + out;
+  return out;
+}
+
+std::string BuildAllMatch(const ParsedQuery& q, const std::string& subject) {
+  std::string terms;
+  for (const auto& t : q.terms) {
+    if (!terms.empty()) terms += " AND ";
+    terms += Quote(t.word);
+    if (t.prefix) terms += '*';
+  }
+  std::string out = "text : (" + terms + ")";
+  if (!subject.empty()) out = "subject : " + Quote(subject) + " AND " + out;
+  return out;
+}
+
+std::string Stem(std::string_view w) {
+  std::string s(w);
+  auto ends = [&](std::string_view suf) {
+    return s.size() > suf.size() && s.compare(s.size() - suf.size(), suf.size(), suf) == 0;
+  };
+  if (s.size() > 4 && ends("ies")) {
+    s.replace(s.size() - 3, 3, "y");
+  } else if (ends("sses")) {
+    s.resize(s.size() - 2);
+  } else if (s.size() > 3 && ends("s") && !ends("ss") && !ends("us") && !ends("is")) {
+    s.resize(s.size() - 1);
+  }
+  if (s.size() > 5 && ends("ing")) {
+    s.resize(s.size() - 3);
+  } else if (s.size() > 4 && ends("ed")) {
+    s.resize(s.size() - 2);
+  }
+  return s;
+}
+
+bool TermMatches(const QueryTerm& t, const std::string& term_stem, std::string_view doc_word,
+                 const std::string& doc_stem) {
+  if (t.prefix) return doc_word.substr(0, t.word.size()) == t.word;
+  if (doc_stem == term_stem || doc_word == t.word) return true;
+  // Stemmers disagree on some words ("invoicing" / "invoice"): accept a shared stem of at
+  // least four letters where one is a prefix of the other.
+  const std::string& a = doc_stem.size() < term_stem.size() ? doc_stem : term_stem;
+  const std::string& b = doc_stem.size() < term_stem.size() ? term_stem : doc_stem;
+  return a.size() >= 4 && b.size() - a.size() <= 2 && b.compare(0, a.size(), a) == 0;
+}
+
 }  // namespace keel::memory

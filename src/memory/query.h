@@ -28,8 +28,19 @@ inline constexpr size_t kMaxQueryTerms = 16;
 ParsedQuery ParseQuery(std::string_view text);
 
 // `text : ("a" OR "b"*)`, and `subject : "<subject>" AND (...)` when a subject is given.
-// Terms are OR-ed: BM25 ranks facts that match more (and rarer) words first.
 std::string BuildMatch(const ParsedQuery& q, const std::string& subject);
+// One term: `text : "a"` (or `"a"*`), restricted to a subject when given.
+std::string BuildTermMatch(const QueryTerm& t, const std::string& subject);
+// All terms AND-ed: `text : ("a" AND "b")`.
+std::string BuildAllMatch(const ParsedQuery& q, const std::string& subject);
+
+// A light suffix-stripping stemmer used when keel scores candidates ("invoices" -> "invoice",
+// "meetings" -> "meeting" -> "meet"). The index itself uses FTS5's Porter stemmer; this one only
+// counts term frequencies in candidate texts, and TermMatches tolerates the difference.
+std::string Stem(std::string_view lower_word);
+// Whether a (lowercase) document word counts as an occurrence of query term `t`.
+bool TermMatches(const QueryTerm& t, const std::string& term_stem, std::string_view doc_word,
+                 const std::string& doc_stem);
 
 // True for the English stop words dropped from queries ("the", "who", "is", ...).
 bool IsStopWord(std::string_view lower_word);

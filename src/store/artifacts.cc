@@ -82,19 +82,22 @@ Result<ArtifactInfo> PutArtifact(Txn& txn, std::string_view content,
   FileSystem* fs = ws.env().fs;
   std::string dir = JoinPath(ws.artifacts_dir(), hash.substr(0, 2));
   std::string path = JoinPath(dir, hash);
-  bool have_file = false;
-  if (fs->Exists(path)) {
-    // An orphan from an earlier crash: adopt it only if it is intact.
-    auto old = fs->ReadFile(path, kMaxArtifactBytes);
-    have_file = old.ok() && Sha256Hex(*old) == hash;
+  // A failed fsync means the disk can no longer be trusted: stop writing (workspace.h).
+  auto stop_on_data_loss = [&ws](const Status& s) {
+    if (s.code() == StatusCode::kDataLoss) ws.StopWrites(s);
+    return s;
+  };
+  // The shard folder's entry must be durable before a file in it is. It may exist from a
+  // process that crashed before syncing artifacts/, so each process syncs it once.
+  if (!ws.DirKnownDurable(dir)) {
+    KEEL_RETURN_IF_ERROR(fs->CreateDirs(dir, 0755));
+    KEEL_RETURN_IF_ERROR(stop_on_data_loss(fs->SyncDir(ws.artifacts_dir())));
+    ws.NoteDirDurable(dir);
   }
-  if (!have_file) {
-    if (!fs->Exists(dir)) {
-      KEEL_RETURN_IF_ERROR(fs->CreateDirs(dir, 0755));
-      KEEL_RETURN_IF_ERROR(fs->SyncDir(ws.artifacts_dir()));
-    }
-    KEEL_RETURN_IF_ERROR(WriteFileAtomic(fs, path, content, 0444));
-  }
+  // Always (re)write the content, even when a file is already there: a file without a row
+  // is an orphan of a crash, and its folder entry may never have been synced. Rewriting
+  // costs one write in that rare case and makes the file durable whatever its history.
+  KEEL_RETURN_IF_ERROR(stop_on_data_loss(WriteFileAtomic(fs, path, content, 0444)));
   KEEL_CRASH_POINT("artifact.after_file_before_row");
 
   ArtifactInfo info;

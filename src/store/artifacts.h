@@ -5,10 +5,13 @@
 // Crash safety: the content file is written and made durable (temp file, fsync, rename,
 // fsync of the folder) before the metadata row and ledger entry are inserted, so a committed
 // entry never references a missing file. A crash in between leaves at most an orphan file,
-// which a later Put of the same content adopts.
+// which a later Put of the same content rewrites. The shard folder (artifacts/<2 hex>/) is
+// synced into artifacts/ once per process before the first file in it is relied on. A
+// failed fsync stops the workspace's writes (Workspace::StopWrites).
 //
 // Errors: InvalidArgument (not a 64-hex address, over kMaxArtifactBytes, unknown parent),
-// NotFound, DataLoss (content does not match its address), Unavailable (disk full).
+// NotFound, DataLoss (content does not match its address; fsync failed, writes stopped),
+// Unavailable (disk full: nothing was kept, retry once space is freed).
 // Thread-safety: as Workspace.
 #pragma once
 

@@ -99,18 +99,6 @@ Result<std::vector<FactSourceRow>> FactSourcesDb(sql::Db* db, int64_t fact_n) {
   return out;
 }
 
-// The candidate query: bm25 order and LIMIT inside the FTS5 table (so FTS5 sorts only its
-// own rowids), then the join and the filters that the index cannot express.
-constexpr char kSearchSql[] =
-    "SELECT c.b, f.n, f.id, f.subject, f.text, f.key, f.value, f.norm, f.confidence, f.scope, "
-    "f.expires_us, f.valid_from_us, f.valid_to_us, f.superseded_by, f.supersedes, "
-    "f.source_artifact, f.span_begin, f.span_end, f.agent, f.run_id, f.step_id, f.created_us, "
-    "f.ledger_seq FROM (SELECT rowid AS r, -rank AS b FROM facts_fts WHERE facts_fts MATCH ?1 "
-    "ORDER BY rank LIMIT ?2) c JOIN facts f ON f.n = c.r "
-    "WHERE (?3 = '' OR f.subject = ?3) AND f.superseded_by IS NULL "
-    "AND (f.expires_us = 0 OR f.expires_us > ?4) AND (f.valid_to_us = 0 OR f.valid_to_us > ?4) "
-    "AND (?5 = 1 OR f.scope = 'long') ORDER BY c.b DESC";
-
 constexpr char kLatestSql[] =
     "SELECT 0.0, f.n, f.id, f.subject, f.text, f.key, f.value, f.norm, f.confidence, f.scope, "
     "f.expires_us, f.valid_from_us, f.valid_to_us, f.superseded_by, f.supersedes, "
@@ -121,7 +109,7 @@ constexpr char kLatestSql[] =
 
 Result<std::vector<FactHit>> RunSearch(sql::Db* db, const char* sql_text, const FactSearch& q) {
   KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached(sql_text));
-  st->Bind(1, q.match)
+  st->Bind(1, "")
       .Bind(2, static_cast<int64_t>(q.limit))
       .Bind(3, q.subject)
       .Bind(4, q.now_us)
@@ -316,15 +304,6 @@ Result<std::vector<FactRow>> FindFactsByNorm(Txn& txn, const std::string& subjec
   return Rows(st);
 }
 
-Result<std::vector<FactRow>> RecentActiveFacts(Txn& txn, const std::string& subject, int limit) {
-  static const std::string kSql = std::string("SELECT ") + kFactColumns +
-                                  " FROM facts f WHERE f.subject = ? AND f.superseded_by IS "
-                                  "NULL ORDER BY f.created_us DESC, f.n DESC LIMIT ?";
-  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(kSql.c_str()));
-  st->Bind(1, subject).Bind(2, static_cast<int64_t>(limit));
-  return Rows(st);
-}
-
 Result<std::vector<FactSourceRow>> FactSources(Workspace& ws, int64_t fact_n) {
   std::lock_guard<std::recursive_mutex> lock(ws.mu());
   return FactSourcesDb(ws.db(), fact_n);
@@ -353,13 +332,94 @@ Result<std::vector<FactRow>> ExpiredFacts(Txn& txn, int64_t now_us) {
   return Rows(st);
 }
 
-Result<std::vector<FactHit>> SearchFacts(Workspace& ws, const FactSearch& q) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  return RunSearch(ws.db(), kSearchSql, q);
+namespace {
+Result<std::vector<int64_t>> MatchRowsDb(sql::Db* db, const std::string& match, int limit) {
+  KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached("SELECT rowid FROM facts_fts WHERE facts_fts MATCH ? "
+                                             "ORDER BY rowid LIMIT ?"));
+  st->Bind(1, match).Bind(2, static_cast<int64_t>(limit));
+  std::vector<int64_t> out;
+  for (;;) {
+    auto row = st->Step();
+    if (!row.ok()) {
+      st->Reset();
+      return row.status();
+    }
+    if (!*row) break;
+    out.push_back(st->Int(0));
+  }
+  st->Reset();
+  return out;
 }
 
-Result<std::vector<FactHit>> SearchFacts(Txn& txn, const FactSearch& q) {
-  return RunSearch(txn.db(), kSearchSql, q);
+Result<std::optional<FactRow>> FactByRowDb(sql::Db* db, int64_t n) {
+  static const std::string kSql = std::string("SELECT ") + kFactColumns + " FROM facts f WHERE f.n = ?";
+  KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached(kSql.c_str()));
+  st->Bind(1, n);
+  KEEL_ASSIGN_OR_RETURN(auto rows, Rows(st));
+  if (rows.empty()) return std::optional<FactRow>();
+  return std::optional<FactRow>(std::move(rows[0]));
+}
+}  // namespace
+
+Result<std::vector<int64_t>> MatchFactRows(Workspace& ws, const std::string& match, int limit) {
+  std::lock_guard<std::recursive_mutex> lock(ws.mu());
+  return MatchRowsDb(ws.db(), match, limit);
+}
+
+Result<std::vector<int64_t>> MatchFactRows(Txn& txn, const std::string& match, int limit) {
+  return MatchRowsDb(txn.db(), match, limit);
+}
+
+namespace {
+Result<int64_t> MaxRowDb(sql::Db* db) {
+  KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached("SELECT COALESCE(MAX(n), 0) FROM facts"));
+  KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
+  int64_t v = row ? st->Int(0) : 0;
+  st->Reset();
+  return v;
+}
+}  // namespace
+
+Result<int64_t> MaxFactRow(Workspace& ws) {
+  std::lock_guard<std::recursive_mutex> lock(ws.mu());
+  return MaxRowDb(ws.db());
+}
+
+Result<int64_t> MaxFactRow(Txn& txn) { return MaxRowDb(txn.db()); }
+
+Status ReadSnapshot(Workspace& ws, const std::function<Status()>& fn) {
+  std::lock_guard<std::recursive_mutex> lock(ws.mu());
+  sql::Db* db = ws.db();
+  if (db->in_transaction()) return fn();
+  KEEL_RETURN_IF_ERROR(db->Exec("BEGIN"));
+  Status s = fn();
+  Status c = db->Exec("COMMIT");
+  if (!c.ok()) db->Rollback();
+  return s.ok() ? c : s;
+}
+
+Result<std::optional<FactRow>> FactByRow(Workspace& ws, int64_t n) {
+  std::lock_guard<std::recursive_mutex> lock(ws.mu());
+  return FactByRowDb(ws.db(), n);
+}
+
+Result<std::optional<FactRow>> FactByRow(Txn& txn, int64_t n) { return FactByRowDb(txn.db(), n); }
+
+Result<std::vector<std::pair<int64_t, std::string>>> ActiveNorms(Txn& txn,
+                                                                 const std::string& subject,
+                                                                 int limit) {
+  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached("SELECT n, norm FROM facts INDEXED BY "
+                                                   "facts_norm WHERE subject = ? AND "
+                                                   "superseded_by IS NULL LIMIT ?"));
+  st->Bind(1, subject).Bind(2, static_cast<int64_t>(limit));
+  std::vector<std::pair<int64_t, std::string>> out;
+  for (;;) {
+    KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
+    if (!row) break;
+    out.emplace_back(st->Int(0), st->Text(1));
+  }
+  st->Reset();
+  return out;
 }
 
 Result<std::vector<FactHit>> LatestFacts(Workspace& ws, const FactSearch& q) {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -74,8 +75,6 @@ Result<std::optional<FactRow>> FindFact(Workspace& ws, const std::string& id);
 // Active (not superseded) facts of `subject` with exactly this normalised text, oldest first.
 Result<std::vector<FactRow>> FindFactsByNorm(Txn& txn, const std::string& subject,
                                              const std::string& norm);
-// The newest `limit` active (not superseded) facts of `subject`.
-Result<std::vector<FactRow>> RecentActiveFacts(Txn& txn, const std::string& subject, int limit);
 Result<std::vector<FactSourceRow>> FactSources(Workspace& ws, int64_t fact_n);
 Result<std::vector<FactSourceRow>> FactSources(Txn& txn, int64_t fact_n);
 // All facts of `subject`, newest first.
@@ -83,19 +82,37 @@ Result<std::vector<FactRow>> FactsBySubject(Workspace& ws, const std::string& su
 // Short-term facts with 0 < expires_us <= now.
 Result<std::vector<FactRow>> ExpiredFacts(Txn& txn, int64_t now_us);
 
+// Candidate generation for recall: rowids (FactRow::n) of indexed facts matching an FTS5
+// MATCH expression (already sanitised by the caller), in ascending order, at most `limit`.
+// No ranking happens here: ascending rowid order lets FTS5 stop after `limit` rows instead of
+// scoring every match (descending order would make it load each term's whole doclist).
+Result<std::vector<int64_t>> MatchFactRows(Workspace& ws, const std::string& match, int limit);
+Result<std::vector<int64_t>> MatchFactRows(Txn& txn, const std::string& match, int limit);
+// Runs `fn` inside one read transaction (one consistent snapshot, one lock acquisition for
+// all the reads `fn` makes through the Workspace forms below), holding the workspace lock.
+// Runs `fn` directly when a transaction is already open on this connection.
+Status ReadSnapshot(Workspace& ws, const std::function<Status()>& fn);
+// The largest row number (an O(log n) stand-in for the number of facts, for IDF).
+Result<int64_t> MaxFactRow(Workspace& ws);
+Result<int64_t> MaxFactRow(Txn& txn);
+Result<std::optional<FactRow>> FactByRow(Workspace& ws, int64_t n);
+Result<std::optional<FactRow>> FactByRow(Txn& txn, int64_t n);
+// Row numbers and normalised texts of up to `limit` active facts of `subject`, read from the
+// covering index (no table access): what the near-duplicate check compares against.
+Result<std::vector<std::pair<int64_t, std::string>>> ActiveNorms(Txn& txn,
+                                                                 const std::string& subject,
+                                                                 int limit);
+
 struct FactSearch {
-  std::string match;    // an FTS5 MATCH expression (already sanitised by the caller)
-  std::string subject;  // exact subject filter, or empty
-  int64_t now_us = 0;   // expired / no longer valid facts are skipped
+  std::string subject;
+  int64_t now_us = 0;  // expired / no longer valid facts are skipped
   bool include_short = true;
-  int limit = 200;      // candidates taken from the index in bm25 order
+  int limit = 200;
 };
 struct FactHit {
   FactRow row;
-  double bm25 = 0;  // >= 0, larger is more relevant (FTS5's value negated)
+  double bm25 = 0;
 };
-Result<std::vector<FactHit>> SearchFacts(Workspace& ws, const FactSearch& q);
-Result<std::vector<FactHit>> SearchFacts(Txn& txn, const FactSearch& q);
 // Newest active facts of a subject (no text query).
 Result<std::vector<FactHit>> LatestFacts(Workspace& ws, const FactSearch& q);
 

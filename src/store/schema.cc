@@ -143,7 +143,6 @@ CREATE INDEX fact_sources_fact ON fact_sources(fact_n);
 CREATE VIRTUAL TABLE facts_fts USING fts5(
   subject, text, content='facts', content_rowid='n',
   tokenize="porter unicode61 tokenchars '_'");
-INSERT INTO facts_fts(facts_fts, rank) VALUES ('rank', 'bm25(0.0, 1.0)');
 
 -- Long-term summaries: each version is an artifact naming its parent.
 CREATE TABLE memory_summaries (

@@ -143,7 +143,19 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const OpenOptions&
   sqlite3_busy_timeout(db, opts.busy_timeout_ms);
   std::unique_ptr<Db> out(new Db(db, path));
   out->cache_ = std::make_unique<Cache>();
+  if (!opts.read_only) sqlite3_wal_hook(db, &Db::WalHook, out.get());
   return out;
+}
+
+int Db::WalHook(void* self, sqlite3* db, const char* name, int pages) {
+  // SQLite's default: checkpoint once the WAL holds 1000 pages.
+  constexpr int kCheckpointPages = 1000;
+  if (pages < kCheckpointPages) return SQLITE_OK;
+  int rc = sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, nullptr, nullptr);
+  // The commit that triggered this is already durable in the WAL: report it as done, but a
+  // failed write or fsync of the database file means the disk can no longer be trusted.
+  if ((rc & 0xff) == SQLITE_IOERR) static_cast<Db*>(self)->poisoned_ = true;
+  return SQLITE_OK;
 }
 
 Db::Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}

@@ -8,7 +8,9 @@
 // Errors: SQLite result codes are converted here: SQLITE_FULL -> Unavailable ("disk full"),
 // SQLITE_BUSY/LOCKED -> Unavailable, SQLITE_CORRUPT/NOTADB -> DataLoss, SQLITE_IOERR_FSYNC
 // and other I/O errors -> DataLoss and the Db is poisoned: every later write fails until the
-// process reopens the database (a failed fsync cannot be retried safely).
+// process reopens the database (a failed fsync cannot be retried safely). Checkpoints run
+// from a WAL hook after a commit; an I/O error there poisons the Db too (the commit itself
+// was durable in the WAL, so it is still reported as done).
 // SQLITE_CONSTRAINT -> AlreadyExists (unique) or FailedPrecondition (triggers, checks).
 //
 // Thread-safety: a Db is used by one thread at a time (the Workspace serialises access).
@@ -98,6 +100,9 @@ class Db {
 
  private:
   Db(sqlite3* db, std::string path);
+  // The WAL hook: a PASSIVE checkpoint every kCheckpointPages pages, poisoning on I/O error
+  // (SQLite's default hook ignores checkpoint errors).
+  static int WalHook(void* self, sqlite3* db, const char* name, int pages);
   sqlite3* db_;
   std::string path_;
   bool poisoned_ = false;

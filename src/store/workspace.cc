@@ -135,6 +135,9 @@ Status Workspace::Init(const std::string& dir_in, const InitOptions& opts, const
   // The config is written last: its presence marks a complete workspace.
   KEEL_RETURN_IF_ERROR(
       WriteFileAtomic(fs, JoinPath(dir, kConfigFile), DefaultConfigText(id, opts.name)));
+  // That synced the workspace folder (its entries: keel.db, artifacts/, ...); the folder's
+  // own entry in its parent must be durable too.
+  KEEL_RETURN_IF_ERROR(fs->SyncDir(DirName(dir)));
 
   KEEL_ASSIGN_OR_RETURN(auto ws, Open(dir, WorkspaceOpenOptions{}, env));
   nlohmann::json payload = {{"name", opts.name},
@@ -223,20 +226,48 @@ std::string Workspace::config_path() const { return JoinPath(dir_, kConfigFile);
 
 sql::Db* Txn::db() { return ws_->db(); }
 
+void Workspace::StopWrites(const Status& cause) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  if (!stopped_.ok()) return;
+  stopped_ =
+      DataLoss("writes to workspace " + dir_ + " are stopped after a failed disk write (" +
+               cause.message() + "); nothing more is written until keel restarts and reopens it");
+}
+
+Status Workspace::WriteState() {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return stopped_;
+}
+
+bool Workspace::DirKnownDurable(const std::string& dir) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return durable_dirs_.count(dir) != 0;
+}
+
+void Workspace::NoteDirDurable(const std::string& dir) {
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  durable_dirs_.insert(dir);
+}
+
 Status Workspace::Write(const std::function<Status(Txn&)>& fn) {
   if (read_only_) return FailedPrecondition("workspace " + dir_ + " is open read-only");
   std::lock_guard<std::recursive_mutex> lock(mu_);
   if (db_->in_transaction()) return Internal("Workspace::Write is not reentrant");
+  if (!stopped_.ok()) return stopped_;
   KEEL_RETURN_IF_ERROR(db_->Begin());
   Txn txn(this, env_.clock->NowMicros());
   Status s = fn(txn);
   if (!s.ok()) {
     db_->Rollback();
+    if (db_->poisoned()) StopWrites(s);
     return s;
   }
   KEEL_CRASH_POINT("txn.before_commit");
   s = db_->Commit();
-  if (!s.ok()) return s;
+  if (!s.ok()) {
+    if (db_->poisoned()) StopWrites(s);
+    return s;
+  }
   for (auto& f : txn.on_commit_) f();
   return OkStatus();
 }

@@ -17,6 +17,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -115,6 +116,22 @@ class Workspace {
   const Env& env() const { return env_; }
   bool read_only() const { return read_only_; }
 
+  // Stops all writes of this Workspace object: every later Write fails with DataLoss
+  // naming `cause`, until the workspace is reopened. Any code whose durable write fails
+  // (an fsync of a file or folder returned DataLoss) must call this: after a failed fsync
+  // the kernel may have dropped the data, and a retry that then succeeds proves nothing
+  // (docs/architecture.md, "Durability"). A failed fsync inside SQLite poisons the
+  // connection itself, with the same effect. Thread-safe; the first cause is kept.
+  void StopWrites(const Status& cause);
+  // Ok, or the DataLoss status Write returns once writes were stopped.
+  Status WriteState();
+
+  // INTERNAL to src/store: folders this process created or found and fsynced into their
+  // parent. A folder left by a crashed process may exist without its entry being durable,
+  // so each process syncs the parent once before relying on it. Thread-safe.
+  bool DirKnownDurable(const std::string& dir);
+  void NoteDirDurable(const std::string& dir);
+
   // INTERNAL to src/store: the connection, for repositories. Callers must hold mu().
   sql::Db* db() { return db_.get(); }
   std::recursive_mutex& mu() { return mu_; }
@@ -128,6 +145,8 @@ class Workspace {
   bool read_only_ = false;
   std::recursive_mutex mu_;
   std::unique_ptr<sql::Db> db_;
+  Status stopped_;                      // non-ok once StopWrites was called (guarded by mu_)
+  std::set<std::string> durable_dirs_;  // guarded by mu_
 };
 
 // Parses keel.yaml text. InvalidArgument names the line and key on error.
