@@ -43,6 +43,7 @@ Result<std::string> TextOrFile(const std::string& arg, uint64_t max_bytes);
 
 void RegisterWorkspaceCommands(CLI::App& app, Context* ctx);  // init, ledger, demo
 void RegisterArtifactCommands(CLI::App& app, Context* ctx);   // artifact put|get|show|lineage
+void RegisterAgentCommands(CLI::App& app, Context* ctx);      // agent list|show|run, cost
 void RegisterDemoCommands(CLI::App& app, Context* ctx);       // demo
 void RegisterRecordCommands(CLI::App& app, Context* ctx);  // record add|show|list|set|types, import
 void RegisterDebugCommands(CLI::App& app, Context* ctx);      // debug append (tests)

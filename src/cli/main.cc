@@ -18,6 +18,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "keel 0.1.0");
   keel::cli::RegisterWorkspaceCommands(app, &ctx);
   keel::cli::RegisterArtifactCommands(app, &ctx);
+  keel::cli::RegisterAgentCommands(app, &ctx);
   keel::cli::RegisterDemoCommands(app, &ctx);
   keel::cli::RegisterRecordCommands(app, &ctx);
   keel::cli::RegisterDebugCommands(app, &ctx);

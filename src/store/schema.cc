@@ -327,6 +327,46 @@ CREATE TABLE artifact_origins (
   ledger_seq INTEGER NOT NULL
 ) STRICT;
 )sql"},
+      // 4: model calls and the response cache (src/agents, docs/agents.md).
+      {4, R"sql(
+-- Model calls (agents layer): tokens and cost attributed to the run, the agent and the
+-- customer record. Each row has a model.call ledger entry (ledger_seq). Costs in 1e-9 USD.
+CREATE TABLE model_calls (
+  id                TEXT PRIMARY KEY,
+  time_us           INTEGER NOT NULL,
+  run_id            TEXT NOT NULL DEFAULT '',
+  step_id           TEXT NOT NULL DEFAULT '',
+  agent             TEXT NOT NULL DEFAULT '',
+  record_id         TEXT NOT NULL DEFAULT '',
+  provider          TEXT NOT NULL,
+  model             TEXT NOT NULL,
+  operation         TEXT NOT NULL,
+  input_tokens      INTEGER NOT NULL,
+  output_tokens     INTEGER NOT NULL,
+  cost_nanousd      INTEGER NOT NULL,
+  cached            INTEGER NOT NULL,
+  finish_reason     TEXT NOT NULL DEFAULT '',
+  prompt_hash       TEXT NOT NULL,
+  prompt_artifact   TEXT NOT NULL,
+  response_artifact TEXT NOT NULL,
+  ledger_seq        INTEGER NOT NULL
+) STRICT;
+CREATE INDEX model_calls_record ON model_calls(record_id, time_us) WHERE record_id <> '';
+CREATE INDEX model_calls_run ON model_calls(run_id) WHERE run_id <> '';
+CREATE INDEX model_calls_time ON model_calls(time_us);
+
+-- Responses to temperature-0 requests, keyed by the SHA-256 of the canonical request.
+CREATE TABLE model_response_cache (
+  prompt_hash       TEXT PRIMARY KEY,
+  response_artifact TEXT NOT NULL,
+  provider          TEXT NOT NULL,
+  model             TEXT NOT NULL,
+  input_tokens      INTEGER NOT NULL,
+  output_tokens     INTEGER NOT NULL,
+  created_us        INTEGER NOT NULL,
+  hits              INTEGER NOT NULL DEFAULT 0
+) STRICT;
+)sql"},
   };
   return m;
 }

@@ -63,7 +63,18 @@ std::string DefaultConfigText(const std::string& id, const std::string& name) {
          "  # The key that seals secrets (docs/vault.md): file = keys/vault.key (32 random\n"
          "  # bytes, mode 0600, made by the first `keel secret set`); passphrase = derived\n"
          "  # with Argon2id from $KEEL_VAULT_PASSPHRASE. Fixed once the first secret is set.\n"
-         "  key: file\n";
+         "  key: file\n"
+         "\n"
+         "# Model providers for agents (docs/agents.md). Without this section agents use the\n"
+         "# offline provider: no network, no key. Keys are secret NAMES, never values.\n"
+         "# models:\n"
+         "#   default: offline\n"
+         "#   providers:\n"
+         "#     openai: {kind: openai, model: gpt-4o-mini, api_key_secret: OPENAI_API_KEY}\n"
+         "#     local: {kind: openai, base_url: \"http://127.0.0.1:11434/v1\", model: llama3.1}\n"
+         "#     claude: {kind: anthropic, model: claude-sonnet-4-5, api_key_secret: ANTHROPIC_API_KEY}\n"
+         "#   prices:  # USD per million tokens, for `keel cost`\n"
+         "#     gpt-4o-mini: {input_per_mtok: 0.15, output_per_mtok: 0.60}\n";
 }
 
 Result<WorkspaceConfig> ParseWorkspaceConfig(const std::string& text, const std::string& path) {
