@@ -10,6 +10,7 @@
 #include "agents/offline.h"
 #include "agents/provider.h"
 #include "cli/cli.h"
+#include "cli/wiring.h"
 #include "core/http.h"
 #include "memory/memory.h"
 #include "store/model_usage.h"
@@ -19,53 +20,12 @@ namespace {
 
 using nlohmann::json;
 
-// Keys come from the workspace's secrets. Until the vault is wired here, a secret NAME is read
-// from the environment variable KEEL_SECRET_<NAME>; its value is never printed or logged.
-Result<std::string> SecretFromEnv(const std::string& name) {
-  std::string var = "KEEL_SECRET_" + name;
-  const char* v = std::getenv(var.c_str());
-  if (v == nullptr || *v == '\0') {
-    return NotFound("secret '" + name + "' is not set (set the environment variable " + var + ")");
-  }
-  return std::string(v);
-}
-
-// Everything a command needs to run agents; owns the providers.
-struct AgentWiring {
-  std::unique_ptr<store::Workspace> ws;
-  std::unique_ptr<HttpClient> http;
-  std::vector<std::unique_ptr<agents::ModelProvider>> owned;
-  std::unique_ptr<memory::Memory> memory;
-  std::unique_ptr<agents::AgentRunner> runner;
-};
-
+// Opens the workspace and builds the agents layer over it (cli/wiring.h): API keys come
+// from the workspace vault.
 Result<std::unique_ptr<AgentWiring>> Wire(Context* ctx, bool read_only) {
-  auto w = std::make_unique<AgentWiring>();
-  KEEL_ASSIGN_OR_RETURN(w->ws, ctx->OpenWorkspace(read_only));
-  KEEL_ASSIGN_OR_RETURN(agents::ModelsConfig cfg,
-                        agents::ParseModelsConfig(w->ws->config_text(), w->ws->config_path()));
-  agents::AgentRunnerOptions o;
-  o.default_provider = cfg.default_provider;
-  o.prices = cfg.prices;
-  w->owned.push_back(agents::NewOfflineProvider());
-  o.providers["offline"] = w->owned.back().get();
-  w->http = NewCurlHttpClient();
-  for (const auto& p : cfg.providers) {
-    if (p.http.kind == "offline") {
-      o.providers[p.name] = o.providers["offline"];
-      continue;
-    }
-    KEEL_ASSIGN_OR_RETURN(
-        auto prov, agents::NewHttpProvider(p.http, w->http.get(), ctx->env.clock, SecretFromEnv));
-    o.providers[p.name] = prov.get();
-    w->owned.push_back(std::move(prov));
-  }
-  if (!read_only) {
-    w->memory = std::make_unique<memory::Memory>(w->ws.get());
-    o.memory = w->memory.get();
-  }
-  w->runner = std::make_unique<agents::AgentRunner>(w->ws.get(), o);
-  KEEL_RETURN_IF_ERROR(w->runner->RegisterBuiltinsAndWorkspaceAgents());
+  KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(read_only));
+  KEEL_ASSIGN_OR_RETURN(auto w, WireAgents(*ctx, ws.get(), read_only));
+  w->ws = std::move(ws);
   return w;
 }
 

@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
+#include "cli/wiring.h"
 #include "core/json.h"
 #include "flow/builtins.h"
 #include "flow/engine.h"
@@ -23,8 +24,9 @@ using nlohmann::json;
 // they land). KEEL_FAKE_EFFECTS names a file where the fake adapters count their effects,
 // for crash tests that SIGKILL the process.
 struct FlowSetup {
-  std::unique_ptr<store::Workspace> ws;
-  flow::BuiltinAgents agents;
+  std::unique_ptr<store::Workspace> ws;  // first: everything below refers to it
+  std::unique_ptr<AgentWiring> wiring;
+  std::unique_ptr<FlowAgents> agents;
   std::unique_ptr<flow::CountingAdapter> log, keyed, smtp;
   std::unique_ptr<flow::Engine> engine;
 };
@@ -53,7 +55,9 @@ Result<std::unique_ptr<FlowSetup>> OpenFlow(Context* ctx, int batch = 64, int64_
   f->keyed = std::make_unique<flow::CountingAdapter>("fake_keyed", true, effects);
   f->smtp = std::make_unique<flow::CountingAdapter>("fake_smtp", false, effects);
   flow::Registry reg;
-  reg.agents = &f->agents;
+  KEEL_ASSIGN_OR_RETURN(f->wiring, WireAgents(*ctx, f->ws.get(), false));
+  f->agents = std::make_unique<FlowAgents>(f->wiring->runner.get());
+  reg.agents = f->agents.get();
   reg.adapters = {
       {"log", f->log.get()}, {"fake_keyed", f->keyed.get()}, {"fake_smtp", f->smtp.get()}};
   flow::EngineOptions o;
