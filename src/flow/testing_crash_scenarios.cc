@@ -275,7 +275,7 @@ void RunWorkerPointStorm(const std::string& point, uint64_t seed) {
     if (code == 0) break;
     ++kills;
     // Now and then the operator looks in between crashes.
-    if (round % 3 == 2) h.CheckInvariants(h.Observe(), label + " after kill " + std::to_string(kills));
+    if (round % 3 == 2) h.CheckInvariants(h.Observe(), label + " after kill " + std::to_string(kills), false);
   }
   EXPECT_GT(kills, 0) << label;
   EXPECT_TRUE(h.Settle()) << label;

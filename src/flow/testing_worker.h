@@ -102,9 +102,10 @@ class CrashHarness {
   //  - no token of the SMTP-like adapter has more than one effect line
   //  - every outbox row left `uncertain` is listed by `keel approvals` with its evidence
   //  - every run is completed, failed, canceled, or waiting for something the operator sees
-  //    (an approval, an event, a timer, a pause), none `running` after Settle
+  //    (an approval, an event, a timer, a pause), none `running` after Settle (only when
+  //    `settled`: between kills, runs are legitimately in flight)
   //  - the ledger chain verifies
-  void CheckInvariants(const Observed& o, const std::string& label);
+  void CheckInvariants(const Observed& o, const std::string& label, bool settled = true);
 
  private:
   keel::testing::TempDir tmp_;
