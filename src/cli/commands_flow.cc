@@ -26,7 +26,7 @@ struct FlowSetup {
   std::unique_ptr<flow::Engine> engine;
 };
 
-Result<std::unique_ptr<FlowSetup>> OpenFlow(Context* ctx, int batch = 64, int64_t lease_us = 0) {
+Result<std::unique_ptr<FlowSetup>> OpenFlow(Context* ctx, int batch = 64, int64_t lease_ms = 0) {
   auto f = std::make_unique<FlowSetup>();
   KEEL_ASSIGN_OR_RETURN(f->ws, ctx->OpenWorkspace());
   const char* fx = std::getenv("KEEL_FAKE_EFFECTS");
@@ -39,7 +39,7 @@ Result<std::unique_ptr<FlowSetup>> OpenFlow(Context* ctx, int batch = 64, int64_
   reg.adapters = {{"log", f->log.get()}, {"fake_keyed", f->keyed.get()}, {"fake_smtp", f->smtp.get()}};
   flow::EngineOptions o;
   o.batch = batch;
-  if (lease_us > 0) o.lease_us = lease_us;
+  if (lease_ms > 0) o.lease_us = lease_ms * 1000;
   f->engine = std::make_unique<flow::Engine>(f->ws.get(), reg, o);
   return f;
 }
@@ -335,15 +335,13 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
     auto until_idle = std::make_shared<bool>(false);
     auto batch = std::make_shared<int>(64);
     auto poll_ms = std::make_shared<int>(200);
+    auto lease_ms = std::make_shared<int64_t>(0);
+    cmd->add_option("--lease-ms", *lease_ms, "How long a claimed step is this worker's (default 300000)");
     cmd->add_flag("--until-idle", *until_idle, "Exit when nothing is due now");
     cmd->add_option("--batch", *batch, "Runs advanced per transaction (default 64)");
     cmd->add_option("--poll-ms", *poll_ms, "Longest sleep between checks (default 200)");
-    auto lease_ms = std::make_shared<int64_t>(300000);
-    cmd->add_option("--lease-ms", *lease_ms, "How long a claimed step is this worker's; renewed "
-                                             "while its I/O runs (default 300000)")
-        ->check(CLI::PositiveNumber);
     cmd->callback(Run(ctx, [ctx, until_idle, batch, poll_ms, lease_ms]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto f, OpenFlow(ctx, *batch, *lease_ms * 1000));
+      KEEL_ASSIGN_OR_RETURN(auto f, OpenFlow(ctx, *batch, *lease_ms));
       // Announce this worker, then free the leases of workers that died (their claimed
       // steps resume now rather than when the lease runs out): flow/worker_presence.h.
       KEEL_ASSIGN_OR_RETURN(auto presence,

@@ -1,9 +1,19 @@
-// PLACEHOLDER until the `flowexpr` branch lands (it owns this file and replaces it whole):
-// five-field cron expressions ("m h dom mon dow") with a time zone. This placeholder knows
-// only UTC; the real one follows the zone's rules, including daylight-saving changes.
+// Cron schedules with a time zone: when a scheduled workflow fires. The rules for workflow
+// authors (fields, names, @macros, the day rule, daylight-saving changes) are in
+// docs/workflows.md ("Schedules"); this header is the contract for callers.
+//
+// Time zones come from the system's IANA database (/usr/share/zoneinfo, read through the
+// howardhinnant date/tz library); nothing is downloaded. The zone files list transitions up
+// to 2037; later times follow the rule each file ends with (its POSIX TZ footer), so summer
+// time keeps working after 2037. Daylight-saving rules:
+//  - a local time that does not exist (skipped when clocks go forward) fires once, at the
+//    first instant after the gap (02:30 on the spring-forward night fires at 03:00);
+//  - a local time that happens twice (clocks go back) fires once, at its first occurrence.
+//
+// Thread-safety: CronSchedule is a value; ParseCron and NextFire keep no state and may be
+// called from any thread (the time-zone database is loaded once, thread-safely).
 #pragma once
 
-#include <bitset>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -12,17 +22,39 @@
 
 namespace keel::flow {
 
+// A time zone resolved once per process (its tz database entry and its rule for the years
+// after the database's last listed transition); defined in cron.cc.
+struct CronZone;
+
 struct CronSchedule {
-  std::bitset<60> minute;
-  std::bitset<24> hour;
-  std::bitset<32> dom;
-  std::bitset<13> month;
-  std::bitset<7> dow;
-  std::string tz;
+  std::string expr;            // the expression as given ("0 9 * * MON-FRI", "@daily")
+  std::string time_zone;       // the IANA zone name ("Europe/Paris"; "UTC" when none was given)
+  uint64_t minutes = 0;        // bit m set: fires at minute m (0-59)
+  uint32_t hours = 0;          // bit h: hour h (0-23)
+  uint32_t days_of_month = 0;  // bit d: day d (1-31)
+  uint16_t months = 0;         // bit m: month m (1-12)
+  uint8_t days_of_week = 0;    // bit w: weekday w (0 = Sunday ... 6 = Saturday)
+  // Whether the day-of-month / day-of-week field began with '*'. When neither did, a day
+  // matches if EITHER field matches (the Vixie cron rule); otherwise both must match.
+  bool dom_star = true;
+  bool dow_star = true;
+  // Interned per process and never freed, so copies of a schedule may share it.
+  const CronZone* zone = nullptr;
 };
 
-Result<CronSchedule> ParseCron(std::string_view expr, std::string_view tz);
-// The first fire time strictly after `after_us` (microseconds since the epoch).
+// Parses a 5-field cron expression (minute hour day-of-month month day-of-week) with lists
+// (1,15), ranges (MON-FRI), steps (*/15, 8-18/2, 5/10), names (JAN-DEC, SUN-SAT, any case;
+// 7 is Sunday too) or one of @hourly @daily @midnight @weekly @monthly @yearly @annually.
+// `time_zone` is an IANA name; empty means UTC.
+// Errors: InvalidArgument naming the field and the value ("cron \"61 * * * *\": minute: 61
+// is out of range 0-59"), a wrong field count, a schedule that can never fire (30 February),
+// or an unknown time zone.
+Result<CronSchedule> ParseCron(std::string_view expr, std::string_view time_zone);
+
+// The first fire time strictly after `after_us` (UTC microseconds), in UTC microseconds
+// (always a whole second, normally a whole minute). Cost: a few dozen steps, never a scan
+// minute by minute. Errors: InvalidArgument if `s` was not made by ParseCron or `after_us`
+// is outside the years 1-9999.
 Result<int64_t> NextFire(const CronSchedule& s, int64_t after_us);
 
 }  // namespace keel::flow

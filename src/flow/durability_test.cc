@@ -32,7 +32,7 @@ steps:
     do:
       - id: send
         action: fake_smtp.send
-        params: {to: "{{ who }}"}
+        params: {to: "${who}"}
       - id: breathe
         wait: 1m
 )");
@@ -65,12 +65,12 @@ steps:
     do:
       - id: draft
         action: fake_keyed.draft
-        params: {item: "{{ item }}"}
+        params: {item: "${item}"}
       - id: ok
-        approval: {summary: "send {{ item }}?"}
+        approval: {summary: "send ${item}?"}
       - id: send
         action: fake_smtp.send
-        params: {item: "{{ item }}"}
+        params: {item: "${item}"}
 )");
   std::string id = f.Start("loopgate", {{"items", json::array({1, 2, 3})}});
   for (int round = 0; round < 3; ++round) {
@@ -96,7 +96,7 @@ steps:
     if: "input.amount > 100"
     then:
       - id: gate
-        approval: {summary: "pay {{ input.amount }}?", timeout: 1d, default: reject}
+        approval: {summary: "pay ${input.amount}?", timeout: 1d, default: reject}
     else:
       - id: small
         noop: true
@@ -232,7 +232,7 @@ TEST(PeerDuplicates, DuplicateEventDeliveredOnce) {
 name: reply
 steps:
   - id: wait
-    wait_event: {type: reply, key: "{{ input.lead }}", timeout: 3d}
+    wait_event: {type: reply, key: "${input.lead}", timeout: 3d}
   - id: thank
     action: fake_smtp.send
 )");
@@ -258,7 +258,7 @@ TEST(Events, TimeoutTakesTheNamedBranch) {
 name: reply
 steps:
   - id: wait
-    wait_event: {type: reply, key: "{{ input.lead }}", timeout: 3d}
+    wait_event: {type: reply, key: "${input.lead}", timeout: 3d}
     on_timeout:
       - id: nudge
         action: fake_smtp.nudge
@@ -285,15 +285,15 @@ steps:
   - id: gate
     approval:
       when: "input.amount > 1000"
-      summary: "Pay {{ input.amount }} to {{ input.to }}"
+      summary: "Pay ${input.amount} to ${input.to}"
       recommend: approve
-      context: {to: "{{ input.to }}"}
+      context: {to: "${input.to}"}
       timeout: 2d
       remind_after: 1d
       default: reject
   - id: pay
     action: fake_keyed.pay
-    params: {amount: "{{ input.amount }}"}
+    params: {amount: "${input.amount}"}
 )");
   std::string small = f.Start("pay", {{"amount", 10}, {"to", "x"}});
   std::string big = f.Start("pay", {{"amount", 5000}, {"to", "y"}});
@@ -436,7 +436,7 @@ TEST(Versions, AChangedWorkflowFileDoesNotChangeARunInFlight) {
 
 TEST(Subflows, ChildResultFlowsToParent) {
   FlowFixture f;
-  f.AddWorkflow("child", "name: child\nsteps:\n  - id: c\n    set: {answer: \"{{ input.q }}\"}\n");
+  f.AddWorkflow("child", "name: child\nsteps:\n  - id: c\n    set: {answer: \"${input.q}\"}\n");
   f.AddWorkflow("parent", R"(
 name: parent
 steps:
@@ -444,7 +444,7 @@ steps:
     subflow: child
     input: {q: 42}
   - id: use
-    set: {got: "{{ steps.ask.output.answer }}"}
+    set: {got: "${steps.ask.output.answer}"}
 )");
   std::string id = f.Start("parent");
   ASSERT_TRUE(f.engine->RunUntilIdle().ok());

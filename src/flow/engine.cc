@@ -11,7 +11,6 @@
 #include "core/json.h"
 #include "flow/cron.h"
 #include "flow/expr.h"
-#include "store/leases.h"
 #include "store/runs.h"
 
 namespace keel::flow {
@@ -1016,8 +1015,6 @@ Result<TickStats> Engine::Tick() {
   }
   std::vector<Impl::Io> io;
   bool outbox_written = false, comp_progress = false;
-  // Leases taken in phase A run at least until this (read before the transaction's clock).
-  int64_t lease_until = clock->NowMicros() + opts_.lease_us;
   Status s = ws_->Write([&](store::Txn& txn) -> Status {
     int64_t now = clock->NowMicros();
     // Cron schedules due now start their runs in this same transaction.
@@ -1090,25 +1087,24 @@ Result<TickStats> Engine::Tick() {
     json out;
   };
   std::vector<Done> results(io.size());
-  std::vector<bool> lost(io.size(), false);
+  int64_t lease_until = clock->NowMicros() + opts_.lease_us;
   for (size_t i = 0; i < io.size(); ++i) {
     const auto& it = io[i];
+    // A long batch renews the leases of the steps still to do before half of the lease
+    // is gone, so another worker does not take them over while this one is alive.
     if (clock->NowMicros() >= lease_until - opts_.lease_us / 2) {
-      // Half the lease is gone: renew the leases of the I/O still to do, and fence: an
-      // effect whose lease another worker took over is not started (store/leases.h).
       int64_t until = clock->NowMicros() + opts_.lease_us;
       KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
         for (size_t j = i; j < io.size(); ++j) {
-          if (lost[j]) continue;
-          KEEL_ASSIGN_OR_RETURN(bool ours, store::RenewLease(txn, io[j].run_id, opts_.worker_id, until));
-          lost[j] = !ours;
+          KEEL_ASSIGN_OR_RETURN(bool held, store::ClaimLease(txn, io[j].run_id, opts_.worker_id,
+                                                             txn.now_us(), until));
+          (void)held;  // a lost lease is noticed (fenced) when the outcome is recorded
         }
-        KEEL_CRASH_POINT("lease.renew.before_commit");
+        KEEL_CRASH_POINT("lease.renew");
         return OkStatus();
       }));
       lease_until = until;
     }
-    if (lost[i]) continue;
     CallContext ctx{it.run_id, it.key, it.attempt, clock->NowMicros()};
     if (it.is_action) {
       ActionAdapter* ad = reg_.adapters.at(it.step->adapter);
@@ -1123,7 +1119,6 @@ Result<TickStats> Engine::Tick() {
   // Phase C: all outcomes in one transaction.
   return ws_->Write([&](store::Txn& txn) -> Status {
            for (size_t i = 0; i < io.size(); ++i) {
-             if (lost[i]) continue;
              KEEL_RETURN_IF_ERROR(impl_->Record(txn, io[i], results[i].oc, results[i].out));
            }
            KEEL_CRASH_POINT("send.after_record_before_commit");

@@ -22,12 +22,12 @@ name: hello
 steps:
   - id: greet
     agent: echo
-    input: {text: "Hello {{ input.name }}"}
+    input: {text: "Hello ${input.name}"}
   - id: remember
-    set: {greeting: "{{ steps.greet.text }}"}
+    set: {greeting: "${steps.greet.text}"}
   - id: note
     action: log.write
-    params: {line: "{{ vars.greeting }}"}
+    params: {line: "${vars.greeting}"}
 )";
 
 TEST(Engine, HelloRunsToCompletionAndJournalsEachStep) {

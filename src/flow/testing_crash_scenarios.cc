@@ -25,10 +25,10 @@ input:
 steps:
   - id: think
     agent: echo
-    input: {n: "{{ input.n }}"}
+    input: {n: "${input.n}"}
   - id: charge
     action: fake_keyed.charge
-    params: {n: "{{ input.n }}"}
+    params: {n: "${input.n}"}
   - id: nap
     wait: 0s
   - id: each
@@ -37,9 +37,9 @@ steps:
     do:
       - id: mail
         action: fake_smtp.send
-        params: {to: "{{ who }}", n: "{{ input.n }}"}
+        params: {to: "${who}", n: "${input.n}"}
   - id: note
-    set: {done: "{{ input.n }}"}
+    set: {done: "${input.n}"}
 )";
 
 // A saga whose last step fails for good: three compensations run in reverse order, the
@@ -49,15 +49,15 @@ name: saga
 steps:
   - id: reserve
     action: fake_keyed.reserve
-    params: {n: "{{ input.n }}"}
+    params: {n: "${input.n}"}
     compensate: release
   - id: charge
     action: fake_keyed.charge
-    params: {n: "{{ input.n }}"}
+    params: {n: "${input.n}"}
     compensate: refund
   - id: mail
     action: fake_smtp.confirm
-    params: {n: "{{ input.n }}"}
+    params: {n: "${input.n}"}
     compensate: apologize
   - id: ship
     agent: fail
@@ -65,13 +65,13 @@ steps:
 compensations:
   - id: release
     action: fake_keyed.release
-    params: {n: "{{ input.n }}"}
+    params: {n: "${input.n}"}
   - id: refund
     action: fake_keyed.refund
-    params: {n: "{{ input.n }}"}
+    params: {n: "${input.n}"}
   - id: apologize
     action: fake_smtp.apologize
-    params: {n: "{{ input.n }}"}
+    params: {n: "${input.n}"}
 )";
 
 constexpr char kGate[] = R"(
@@ -79,22 +79,22 @@ name: gate
 steps:
   - id: draft
     action: fake_keyed.draft
-    params: {n: "{{ input.n }}"}
+    params: {n: "${input.n}"}
   - id: ok
-    approval: {summary: "send {{ input.n }}?"}
+    approval: {summary: "send ${input.n}?"}
   - id: send
     action: fake_smtp.send
-    params: {n: "{{ input.n }}"}
+    params: {n: "${input.n}"}
 )";
 
 constexpr char kReply[] = R"(
 name: reply
 steps:
   - id: wait_reply
-    wait_event: {type: reply, key: "{{ input.lead }}", timeout: 7d}
+    wait_event: {type: reply, key: "${input.lead}", timeout: 7d}
   - id: thank
     action: fake_keyed.thank
-    params: {lead: "{{ input.lead }}"}
+    params: {lead: "${input.lead}"}
 )";
 
 struct Started {
@@ -232,7 +232,7 @@ const std::vector<std::string>& WorkerCrashPoints() {
       "send.after_record_before_commit",  // outcome written, not committed
       "timer.fired.before_step_start",    // a timer fired and committed; next step not begun
       "compensation.mid",                 // between two compensations of a saga
-      "lease.renew.before_commit",        // renewing the leases of in-flight I/O
+      "lease.renew",                      // renewing the leases of in-flight I/O
   };
   return k;
 }

@@ -138,8 +138,12 @@ class Loader {
     return *e;
   }
 
-  Result<std::shared_ptr<const nlohmann::json>> Template(const YAML::Node& n) {
-    return std::make_shared<const nlohmann::json>(ToJson(n));
+  Result<std::shared_ptr<const nlohmann::json>> Template(const YAML::Node& n,
+                                                         const std::string& field) {
+    auto j = std::make_shared<const nlohmann::json>(ToJson(n));
+    Status s = ValidateTemplate(*j);
+    if (!s.ok()) return Err(n, field, s.message());
+    return j;
   }
 
   Result<StepList> Steps(const YAML::Node& n, const std::string& field) {
@@ -179,10 +183,10 @@ class Loader {
                        "wait_event, if, subflow, foreach, set, noop, fail");
     }
     if (n["input"]) {
-      KEEL_ASSIGN_OR_RETURN(s->params, Template(n["input"]));
+      KEEL_ASSIGN_OR_RETURN(s->params, Template(n["input"], f + ".input"));
     }
     if (n["params"]) {
-      KEEL_ASSIGN_OR_RETURN(s->params, Template(n["params"]));
+      KEEL_ASSIGN_OR_RETURN(s->params, Template(n["params"], f + ".params"));
     }
     if (n["compensate"]) {
       KEEL_ASSIGN_OR_RETURN(s->compensate, Str(n["compensate"], f + ".compensate"));
@@ -211,7 +215,7 @@ class Loader {
       KEEL_ASSIGN_OR_RETURN(s->duration_us, Duration(n["wait"], f + ".wait"));
     } else if (n["until"]) {
       s->kind = StepKind::kWait;
-      KEEL_ASSIGN_OR_RETURN(s->until, Template(n["until"]));
+      KEEL_ASSIGN_OR_RETURN(s->until, Template(n["until"], f + ".until"));
     } else if (n["wait_event"]) {
       s->kind = StepKind::kWaitEvent;
       const YAML::Node& w = n["wait_event"];
@@ -219,7 +223,7 @@ class Loader {
       if (!w["type"]) return Err(w, f + ".wait_event.type", "is required");
       KEEL_ASSIGN_OR_RETURN(s->event_type, Str(w["type"], f + ".wait_event.type"));
       if (!w["key"]) return Err(w, f + ".wait_event.key", "is required");
-      KEEL_ASSIGN_OR_RETURN(s->event_key, Template(w["key"]));
+      KEEL_ASSIGN_OR_RETURN(s->event_key, Template(w["key"], f + ".wait_event.key"));
       if (w["timeout"]) {
         KEEL_ASSIGN_OR_RETURN(s->timeout_us, Duration(w["timeout"], f + ".wait_event.timeout"));
       }
@@ -246,7 +250,7 @@ class Loader {
     } else if (n["set"]) {
       s->kind = StepKind::kSet;
       if (!n["set"].IsMap()) return Err(n["set"], f + ".set", "must be a mapping of names to values");
-      KEEL_ASSIGN_OR_RETURN(s->params, Template(n["set"]));
+      KEEL_ASSIGN_OR_RETURN(s->params, Template(n["set"], f + ".set"));
     } else if (n["noop"]) {
       s->kind = StepKind::kNoop;
     } else if (n["fail"]) {
@@ -311,9 +315,9 @@ class Loader {
       if (k == "when") {
         KEEL_ASSIGN_OR_RETURN(s->policy, Expression(v, f + ".when"));
       } else if (k == "summary") {
-        KEEL_ASSIGN_OR_RETURN(s->summary, Template(v));
+        KEEL_ASSIGN_OR_RETURN(s->summary, Template(v, f + ".summary"));
       } else if (k == "context") {
-        KEEL_ASSIGN_OR_RETURN(s->context, Template(v));
+        KEEL_ASSIGN_OR_RETURN(s->context, Template(v, f + ".context"));
       } else if (k == "recommend") {
         KEEL_ASSIGN_OR_RETURN(s->recommend, Str(v, f + ".recommend"));
         if (s->recommend != "approve" && s->recommend != "reject") {
