@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "flow/cron.h"
 #include "flow/expr.h"
+#include "store/leases.h"
 #include "store/runs.h"
 
 namespace keel::flow {
@@ -1087,6 +1088,7 @@ Result<TickStats> Engine::Tick() {
     json out;
   };
   std::vector<Done> results(io.size());
+  std::vector<char> lost(io.size(), 0);
   int64_t lease_until = clock->NowMicros() + opts_.lease_us;
   for (size_t i = 0; i < io.size(); ++i) {
     const auto& it = io[i];
@@ -1096,15 +1098,18 @@ Result<TickStats> Engine::Tick() {
       int64_t until = clock->NowMicros() + opts_.lease_us;
       KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
         for (size_t j = i; j < io.size(); ++j) {
-          KEEL_ASSIGN_OR_RETURN(bool held, store::ClaimLease(txn, io[j].run_id, opts_.worker_id,
-                                                             txn.now_us(), until));
-          (void)held;  // a lost lease is noticed (fenced) when the outcome is recorded
+          // Only a lease still ours is renewed: ClaimLease would also take a lease another
+          // worker took over and released after finishing the step, and the effect would
+          // then happen a second time. A lost step's I/O is not started (store/leases.h).
+          KEEL_ASSIGN_OR_RETURN(bool held, store::RenewLease(txn, io[j].run_id, opts_.worker_id, until));
+          if (!held) lost[j] = 1;
         }
         KEEL_CRASH_POINT("lease.renew");
         return OkStatus();
       }));
       lease_until = until;
     }
+    if (lost[i]) continue;
     CallContext ctx{it.run_id, it.key, it.attempt, clock->NowMicros()};
     if (it.is_action) {
       ActionAdapter* ad = reg_.adapters.at(it.step->adapter);
@@ -1119,6 +1124,7 @@ Result<TickStats> Engine::Tick() {
   // Phase C: all outcomes in one transaction.
   return ws_->Write([&](store::Txn& txn) -> Status {
            for (size_t i = 0; i < io.size(); ++i) {
+             if (lost[i]) continue;
              KEEL_RETURN_IF_ERROR(impl_->Record(txn, io[i], results[i].oc, results[i].out));
            }
            KEEL_CRASH_POINT("send.after_record_before_commit");
