@@ -347,9 +347,18 @@ struct Engine::Impl {
           }
           continue;
         }
-        case Op::kStep:
-          return RunStep(txn, r, st, wf, *op.step, KeyFor(*op.step, st), st.pc, pauses, io,
-                         outbox_written, false);
+        case Op::kStep: {
+          KEEL_ASSIGN_OR_RETURN(bool moved, RunStep(txn, r, st, wf, *op.step, KeyFor(*op.step, st),
+                                                    st.pc, pauses, io, outbox_written, false));
+          // A run whose last step just completed ends in the same transaction: ending is
+          // not a step, and a round of its own would cost every run one more commit.
+          if (moved && r.status == "running" && !st.compensating && st.pc >= 0 &&
+              st.pc < static_cast<int>(wf.program.size()) &&
+              wf.program[static_cast<size_t>(st.pc)].type == Op::kEnd) {
+            KEEL_RETURN_IF_ERROR(Finish(txn, r, st, "completed", ""));
+          }
+          return moved;
+        }
       }
     }
     return Internal("run " + r.id + ": too many jumps without a step");
