@@ -10,6 +10,7 @@
 // W1 and W2 drive the engine in this process (one loop: start runs, Tick(), notice
 // completions), as DBOS does in its benchmark; W3 uses the real binary. Everything runs in
 // $KEEL_BENCH_DIR (default: bench-tmp/ beside this binary, on the repo's disk).
+// KEEL_BENCH_W3_CALLGRIND=FILE runs the restarted W3 worker under callgrind.
 // Flags: --w1-steps N --w2-runs N --w2-inflight N --w3-runs N --w3-wait-ms N --w3-batch N
 //        --fsyncs N --only w1,w2,w3
 #include <fcntl.h>
@@ -206,7 +207,9 @@ W2Result RunW2(const std::string& dir, const keel::Env& env, int runs, int infli
 
 // ---- W3: a real worker process, SIGKILLed ------------------------------------------
 
-pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
+// `wrap`: a command line to run the binary under (e.g. callgrind), empty for none.
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log,
+            const std::vector<std::string>& wrap = {}) {
   std::string bin = KEEL_BINARY;
   pid_t pid = ::fork();
   if (pid < 0) Die("fork failed");
@@ -216,12 +219,13 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
       ::dup2(fd, 1);
       ::dup2(fd, 2);
     }
-    std::vector<std::string> a = {bin};
+    std::vector<std::string> a = wrap;
+    a.push_back(bin);
     a.insert(a.end(), args.begin(), args.end());
     std::vector<char*> argv;
     for (auto& s : a) argv.push_back(s.data());
     argv.push_back(nullptr);
-    ::execv(bin.c_str(), argv.data());
+    ::execvp(a[0].c_str(), argv.data());
     ::_exit(127);
   }
   return pid;
@@ -288,7 +292,12 @@ W3Result RunW3(const std::string& dir, const keel::Env& env, int runs, int wait_
   // Let every timer deadline pass while no worker runs (as the peer benchmarks do).
   std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms + 200));
   auto r0 = Clock::now();
-  pid_t w2 = Spawn({"--workspace", dir, "worker", "--until-idle", "--batch", b}, log);
+  // KEEL_BENCH_W3_CALLGRIND=FILE profiles the restarted worker (the time is then meaningless).
+  std::vector<std::string> wrap;
+  if (const char* cg = std::getenv("KEEL_BENCH_W3_CALLGRIND"); cg && *cg) {
+    wrap = {"valgrind", "--tool=callgrind", std::string("--callgrind-out-file=") + cg};
+  }
+  pid_t w2 = Spawn({"--workspace", dir, "worker", "--until-idle", "--batch", b}, log, wrap);
   int code = WaitPid(w2);
   res.recover_s = Secs(r0, Clock::now());
   if (code != 0) Die("w3: the restarted worker failed (code " + std::to_string(code) + "), see " + log);
