@@ -116,8 +116,7 @@ struct EngineSet {
   std::unique_ptr<keel::flow::Engine> engine;
 };
 
-std::unique_ptr<EngineSet> NewWorkspace(const std::string& dir, const keel::Env& env,
-                                        int batch) {
+std::unique_ptr<EngineSet> NewWorkspace(const std::string& dir, const keel::Env& env, int batch) {
   std::filesystem::remove_all(dir);
   Must(keel::store::Workspace::Init(dir, {}, env), "init " + dir);
   auto e = std::make_unique<EngineSet>();
@@ -176,12 +175,12 @@ W2Result RunW2(const std::string& dir, const keel::Env& env, int runs, int infli
       auto ts = Clock::now();
       std::vector<std::string> ids;
       Must(e->ws->Write([&](keel::store::Txn& txn) -> keel::Status {
-             for (int i = 0; i < want; ++i) {
-               KEEL_ASSIGN_OR_RETURN(std::string id, e->engine->StartInTxn(txn, *wf, json::object()));
-               ids.push_back(id);
-             }
-             return keel::OkStatus();
-           }),
+        for (int i = 0; i < want; ++i) {
+          KEEL_ASSIGN_OR_RETURN(std::string id, e->engine->StartInTxn(txn, *wf, json::object()));
+          ids.push_back(id);
+        }
+        return keel::OkStatus();
+      }),
            "start w2 runs");
       for (auto& id : ids) flying[id] = ts;
       started += want;
@@ -248,8 +247,8 @@ std::map<std::string, int64_t> Counts(const std::string& dir, const keel::Env& e
 
 struct W3Result {
   int runs = 0;
-  double kill_after_s = 0;    // how long the first worker ran before the kill
-  double recover_s = 0;       // restart of the worker until all runs completed (it exits)
+  double kill_after_s = 0;  // how long the first worker ran before the kill
+  double recover_s = 0;     // restart of the worker until all runs completed (it exits)
   int64_t completed = 0, s1_twice = 0, waiting_at_kill = 0;
 };
 
@@ -263,11 +262,11 @@ W3Result RunW3(const std::string& dir, const keel::Env& env, int runs, int wait_
     auto wf = Must(keel::flow::ParseWorkflow(yaml, "w3.yaml"), "parse w3");
     for (int i = 0; i < runs; i += 1000) {
       Must(e->ws->Write([&](keel::store::Txn& txn) -> keel::Status {
-             for (int j = i; j < std::min(runs, i + 1000); ++j) {
-               KEEL_RETURN_IF_ERROR(e->engine->StartInTxn(txn, *wf, json::object()).status());
-             }
-             return keel::OkStatus();
-           }),
+        for (int j = i; j < std::min(runs, i + 1000); ++j) {
+          KEEL_RETURN_IF_ERROR(e->engine->StartInTxn(txn, *wf, json::object()).status());
+        }
+        return keel::OkStatus();
+      }),
            "start w3 runs");
     }
   }
@@ -300,7 +299,8 @@ W3Result RunW3(const std::string& dir, const keel::Env& env, int runs, int wait_
   pid_t w2 = Spawn({"--workspace", dir, "worker", "--until-idle", "--batch", b}, log, wrap);
   int code = WaitPid(w2);
   res.recover_s = Secs(r0, Clock::now());
-  if (code != 0) Die("w3: the restarted worker failed (code " + std::to_string(code) + "), see " + log);
+  if (code != 0)
+    Die("w3: the restarted worker failed (code " + std::to_string(code) + "), see " + log);
   auto c = Counts(dir, env);
   res.completed = c["completed"];
   // No step journaled before the kill ran again: one step.completed entry per (run, s1).
@@ -310,10 +310,11 @@ W3Result RunW3(const std::string& dir, const keel::Env& env, int runs, int wait_
   keel::store::LedgerQuery q;
   q.kind = "step.completed";
   std::map<std::string, int> s1;
-  Must(ws->ScanLedger(1, [&](const keel::store::LedgerEntry& en) -> keel::Status {
-         if (en.kind == "step.completed" && en.step_id == "s1") ++s1[en.run_id];
-         return keel::OkStatus();
-       }),
+  Must(ws->ScanLedger(1,
+                      [&](const keel::store::LedgerEntry& en) -> keel::Status {
+                        if (en.kind == "step.completed" && en.step_id == "s1") ++s1[en.run_id];
+                        return keel::OkStatus();
+                      }),
        "scan ledger");
   for (auto& [k, v] : s1) res.s1_twice += v > 1;
   return res;
@@ -365,8 +366,9 @@ int main(int argc, char** argv) {
   FsyncRate fs = MeasureFsync(root, fsyncs);
   std::printf("engine benchmark in %s (durability on: WAL, synchronous=FULL)\n", root.c_str());
   std::printf("load average at start: %s\n", load_before.c_str());
-  std::printf("disk: %d x (append 512 B + fdatasync): %.0f fsyncs/s (median %.0f us, p99 %.0f us)\n\n",
-              fsyncs, fs.per_s, fs.p50_us, fs.p99_us);
+  std::printf(
+      "disk: %d x (append 512 B + fdatasync): %.0f fsyncs/s (median %.0f us, p99 %.0f us)\n\n",
+      fsyncs, fs.per_s, fs.p50_us, fs.p99_us);
 
   std::ostringstream kv;
   char buf[256];
@@ -378,16 +380,19 @@ int main(int argc, char** argv) {
     std::printf("%-4s %-46s %9.0f st/s %9.3f ms %9.3f ms\n", "W1",
                 (std::to_string(w1_steps) + " sequential no-op steps, one run").c_str(),
                 r.steps_per_s, r.p50_ms, r.p99_ms);
-    std::printf("     W1 steps/s vs disk fsyncs/s: %.2f (target >= 0.80)\n", r.steps_per_s / fs.per_s);
-    std::snprintf(buf, sizeof buf, " w1_steps_per_s=%.0f w1_vs_fsync=%.2f w1_p50_ms=%.3f w1_p99_ms=%.3f",
+    std::printf("     W1 steps/s vs disk fsyncs/s: %.2f (target >= 0.80)\n",
+                r.steps_per_s / fs.per_s);
+    std::snprintf(buf, sizeof buf,
+                  " w1_steps_per_s=%.0f w1_vs_fsync=%.2f w1_p50_ms=%.3f w1_p99_ms=%.3f",
                   r.steps_per_s, r.steps_per_s / fs.per_s, r.p50_ms, r.p99_ms);
     kv << buf;
   }
   if (only.find("w2") != std::string::npos) {
     W2Result r = RunW2(root + "/w2", env, w2_runs, w2_inflight);
     std::printf("%-4s %-46s %9.0f wf/s %9.3f ms %9.3f ms\n", "W2",
-                (std::to_string(w2_runs) + " runs of 3 no-op steps, " + std::to_string(w2_inflight) +
-                 " in flight").c_str(),
+                (std::to_string(w2_runs) + " runs of 3 no-op steps, " +
+                 std::to_string(w2_inflight) + " in flight")
+                    .c_str(),
                 r.runs_per_s, r.p50_ms, r.p99_ms);
     std::snprintf(buf, sizeof buf, " w2_workflows_per_s=%.0f w2_p50_ms=%.3f w2_p99_ms=%.3f",
                   r.runs_per_s, r.p50_ms, r.p99_ms);
@@ -397,7 +402,8 @@ int main(int argc, char** argv) {
     W3Result r = RunW3(root + "/w3", env, w3_runs, w3_wait_ms, w3_batch);
     std::printf("%-4s %-46s %11.3f s to recover (all %lld done; %lld s1 twice)\n", "W3",
                 (std::to_string(w3_runs) + " runs on a timer, worker SIGKILLed").c_str(),
-                r.recover_s, static_cast<long long>(r.completed), static_cast<long long>(r.s1_twice));
+                r.recover_s, static_cast<long long>(r.completed),
+                static_cast<long long>(r.s1_twice));
     if (r.completed != w3_runs) Die("w3: only " + std::to_string(r.completed) + " runs completed");
     std::snprintf(buf, sizeof buf, " w3_runs=%d w3_recover_s=%.3f w3_s1_twice=%lld", w3_runs,
                   r.recover_s, static_cast<long long>(r.s1_twice));

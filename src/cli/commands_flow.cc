@@ -1,4 +1,8 @@
 // keel workflow|run|runs|event|worker|approvals|approve|reject|pause|resume
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <csignal>
 #include <iostream>
@@ -8,7 +12,6 @@
 #include "core/json.h"
 #include "flow/builtins.h"
 #include "flow/engine.h"
-#include "flow/worker_presence.h"
 #include "store/runs.h"
 
 namespace keel::cli {
@@ -26,7 +29,22 @@ struct FlowSetup {
   std::unique_ptr<flow::Engine> engine;
 };
 
-Result<std::unique_ptr<FlowSetup>> OpenFlow(Context* ctx, int batch = 64, int64_t lease_ms = 0) {
+// The first worker of a workspace holds an flock on .worker.lock and works under the fixed id
+// "primary": after a crash (the kernel drops the lock) the next primary takes back the
+// crashed worker's leases at once instead of waiting for them to expire. Other workers get
+// random ids and respect every live lease.
+std::string PrimaryWorkerId(const std::string& ws_dir) {
+  int fd = ::open((ws_dir + "/.worker.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return "";
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    ::close(fd);
+    return "";
+  }
+  return "primary";  // the descriptor stays open (and locked) until the process ends
+}
+
+Result<std::unique_ptr<FlowSetup>> OpenFlow(Context* ctx, int batch = 64, int64_t lease_ms = 0,
+                                            bool worker = false) {
   auto f = std::make_unique<FlowSetup>();
   KEEL_ASSIGN_OR_RETURN(f->ws, ctx->OpenWorkspace());
   const char* fx = std::getenv("KEEL_FAKE_EFFECTS");
@@ -36,18 +54,24 @@ Result<std::unique_ptr<FlowSetup>> OpenFlow(Context* ctx, int batch = 64, int64_
   f->smtp = std::make_unique<flow::CountingAdapter>("fake_smtp", false, effects);
   flow::Registry reg;
   reg.agents = &f->agents;
-  reg.adapters = {{"log", f->log.get()}, {"fake_keyed", f->keyed.get()}, {"fake_smtp", f->smtp.get()}};
+  reg.adapters = {
+      {"log", f->log.get()}, {"fake_keyed", f->keyed.get()}, {"fake_smtp", f->smtp.get()}};
   flow::EngineOptions o;
   o.batch = batch;
+  if (worker) o.worker_id = PrimaryWorkerId(f->ws->dir());
   if (lease_ms > 0) o.lease_us = lease_ms * 1000;
   f->engine = std::make_unique<flow::Engine>(f->ws.get(), reg, o);
   return f;
 }
 
 std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop.store(true); }
+void OnSignal(int) {
+  g_stop.store(true);
+}
 
-std::string Short(const std::string& t) { return t.substr(0, 19) + "Z"; }
+std::string Short(const std::string& t) {
+  return t.substr(0, 19) + "Z";
+}
 
 void PrintRun(const json& v) {
   std::cout << v["id"].get<std::string>() << "  " << v["workflow"].get<std::string>() << "  "
@@ -63,15 +87,17 @@ void PrintRun(const json& v) {
     if (t.contains("step")) std::cout << "  " << t["step"].get<std::string>();
     const json& d = t["detail"];
     for (const char* k : {"attempt", "class", "error", "decision", "approval", "token", "due"}) {
-      if (d.contains(k)) std::cout << "  " << k << "=" << (d[k].is_string() ? d[k].get<std::string>() : d[k].dump());
+      if (d.contains(k))
+        std::cout << "  " << k << "=" << (d[k].is_string() ? d[k].get<std::string>() : d[k].dump());
     }
     std::cout << "\n";
   }
   if (!v["approvals"].empty()) {
     std::cout << "operator items:\n";
     for (const auto& a : v["approvals"]) {
-      std::cout << "  " << a["id"].get<std::string>() << "  " << a["kind"].get<std::string>() << "  "
-                << a["status"].get<std::string>() << "  " << a["summary"].get<std::string>() << "\n";
+      std::cout << "  " << a["id"].get<std::string>() << "  " << a["kind"].get<std::string>()
+                << "  " << a["status"].get<std::string>() << "  " << a["summary"].get<std::string>()
+                << "\n";
     }
   }
 }
@@ -79,9 +105,15 @@ void PrintRun(const json& v) {
 json ApprovalJson(const store::ApprovalRow& a) {
   auto ctx = ParseJson(a.context, "context");
   auto dec = ParseJson(a.decision, "decision");
-  json j = {{"id", a.id}, {"run", a.run_id}, {"step", a.step_key}, {"kind", a.kind},
-            {"status", a.status}, {"summary", a.summary}, {"recommend", a.recommend},
-            {"context", ctx.ok() ? *ctx : json()}, {"created", FormatTimeMicros(a.created_us)}};
+  json j = {{"id", a.id},
+            {"run", a.run_id},
+            {"step", a.step_key},
+            {"kind", a.kind},
+            {"status", a.status},
+            {"summary", a.summary},
+            {"recommend", a.recommend},
+            {"context", ctx.ok() ? *ctx : json()},
+            {"created", FormatTimeMicros(a.created_us)}};
   if (a.deadline_us) j["deadline"] = FormatTimeMicros(a.deadline_us);
   if (a.status != "pending") j["decision"] = dec.ok() ? *dec : json();
   return j;
@@ -101,8 +133,9 @@ Status ParseInput(const std::string& arg, json* out) {
 
 void RegisterFlowCommands(CLI::App& app, Context* ctx) {
   // --- workflow list|show|validate
-  auto* wf = app.add_subcommand("workflow", "List, show and validate workflow definitions "
-                                            "(YAML under the workspace's workflows/)");
+  auto* wf = app.add_subcommand("workflow",
+                                "List, show and validate workflow definitions "
+                                "(YAML under the workspace's workflows/)");
   wf->require_subcommand(1);
   {
     auto* cmd = wf->add_subcommand("list", "List the workflows under workflows/");
@@ -117,7 +150,8 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
           j["name"] = (*w)->name;
           j["version"] = (*w)->version;
           j["steps"] = (*w)->steps.size();
-          if (!(*w)->schedule_cron.empty()) j["schedule"] = (*w)->schedule_cron + " " + (*w)->schedule_tz;
+          if (!(*w)->schedule_cron.empty())
+            j["schedule"] = (*w)->schedule_cron + " " + (*w)->schedule_tz;
         } else {
           j["error"] = w.status().message();
         }
@@ -128,10 +162,12 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
       } else {
         for (const auto& j : arr) {
           if (j.contains("error")) {
-            std::cout << j["path"].get<std::string>() << "  INVALID: " << j["error"].get<std::string>() << "\n";
+            std::cout << j["path"].get<std::string>()
+                      << "  INVALID: " << j["error"].get<std::string>() << "\n";
           } else {
-            std::cout << j["name"].get<std::string>() << "  " << j["version"].get<std::string>().substr(0, 12)
-                      << "  " << j["steps"] << " steps  " << j["path"].get<std::string>() << "\n";
+            std::cout << j["name"].get<std::string>() << "  "
+                      << j["version"].get<std::string>().substr(0, 12) << "  " << j["steps"]
+                      << " steps  " << j["path"].get<std::string>() << "\n";
           }
         }
       }
@@ -139,7 +175,8 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
     }));
   }
   {
-    auto* cmd = wf->add_subcommand("show", "Show a workflow (name or file): version, steps, schedule");
+    auto* cmd =
+        wf->add_subcommand("show", "Show a workflow (name or file): version, steps, schedule");
     auto name = std::make_shared<std::string>();
     auto json_out = std::make_shared<bool>(false);
     cmd->add_option("workflow", *name, "Workflow name or file")->required();
@@ -148,10 +185,13 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
       KEEL_ASSIGN_OR_RETURN(auto f, OpenFlow(ctx));
       KEEL_ASSIGN_OR_RETURN(auto w, f->engine->Resolve(*name));
       json steps = json::array();
-      std::function<void(const flow::StepList&, int)> walk = [&](const flow::StepList& l, int depth) {
+      std::function<void(const flow::StepList&, int)> walk = [&](const flow::StepList& l,
+                                                                 int depth) {
         for (const auto& s : l) {
-          steps.push_back({{"id", s->id}, {"kind", std::string(flow::StepKindName(s->kind))},
-                           {"line", s->line}, {"depth", depth}});
+          steps.push_back({{"id", s->id},
+                           {"kind", std::string(flow::StepKindName(s->kind))},
+                           {"line", s->line},
+                           {"depth", depth}});
           walk(s->then_steps, depth + 1);
           walk(s->else_steps, depth + 1);
           walk(s->body, depth + 1);
@@ -159,9 +199,13 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
         }
       };
       walk(w->steps, 0);
-      json j = {{"name", w->name}, {"version", w->version}, {"path", w->source},
-                {"description", w->description}, {"steps", steps}};
-      if (!w->schedule_cron.empty()) j["schedule"] = {{"cron", w->schedule_cron}, {"tz", w->schedule_tz}};
+      json j = {{"name", w->name},
+                {"version", w->version},
+                {"path", w->source},
+                {"description", w->description},
+                {"steps", steps}};
+      if (!w->schedule_cron.empty())
+        j["schedule"] = {{"cron", w->schedule_cron}, {"tz", w->schedule_tz}};
       if (*json_out) {
         std::cout << j.dump(2) << "\n";
       } else {
@@ -176,14 +220,16 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
     }));
   }
   {
-    auto* cmd = wf->add_subcommand("validate", "Validate workflow files (default: all under "
-                                               "workflows/); errors name file, line and field");
+    auto* cmd = wf->add_subcommand("validate",
+                                   "Validate workflow files (default: all under "
+                                   "workflows/); errors name file, line and field");
     auto files = std::make_shared<std::vector<std::string>>();
     cmd->add_option("files", *files, "Workflow files or names");
     cmd->callback(Run(ctx, [ctx, files]() -> Status {
       KEEL_ASSIGN_OR_RETURN(auto f, OpenFlow(ctx));
       int bad = 0, good = 0;
-      auto report = [&](const std::string& what, const Result<std::shared_ptr<const flow::Workflow>>& w) {
+      auto report = [&](const std::string& what,
+                        const Result<std::shared_ptr<const flow::Workflow>>& w) {
         if (w.ok()) {
           ++good;
           std::cout << "ok  " << (*w)->name << "  " << what << "\n";
@@ -205,16 +251,18 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
 
   // --- run WORKFLOW | run show|cancel|retry ID
   {
-    auto* run = app.add_subcommand("run", "Start a run: keel run WORKFLOW_FILE_OR_NAME [--input "
-                                          "JSON|@file] (prints the run id); or keel run "
-                                          "show|cancel|retry ID");
+    auto* run = app.add_subcommand("run",
+                                   "Start a run: keel run WORKFLOW_FILE_OR_NAME [--input "
+                                   "JSON|@file] (prints the run id); or keel run "
+                                   "show|cancel|retry ID");
     run->require_subcommand(0, 1);
     auto name = std::make_shared<std::string>();
     auto input = std::make_shared<std::string>();
     run->add_option("workflow", *name, "Workflow name (under workflows/) or file");
     run->add_option("--input", *input, "Run input: a JSON object, @file or - for stdin");
-    auto* show = run->add_subcommand("show", "Show a run: status, timeline of steps, attempts, "
-                                             "waits, approvals, outbox");
+    auto* show = run->add_subcommand("show",
+                                     "Show a run: status, timeline of steps, attempts, "
+                                     "waits, approvals, outbox");
     auto id = std::make_shared<std::string>();
     auto json_out = std::make_shared<bool>(false);
     show->add_option("id", *id, "Run id")->required();
@@ -238,8 +286,9 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
       std::cout << "canceled " << *cid << "\n";
       return OkStatus();
     }));
-    auto* retry = run->add_subcommand("retry", "Resume a failed run from its failed step (steps "
-                                               "before it do not run again)");
+    auto* retry = run->add_subcommand("retry",
+                                      "Resume a failed run from its failed step (steps "
+                                      "before it do not run again)");
     auto rid = std::make_shared<std::string>();
     retry->add_option("id", *rid, "Run id")->required();
     retry->callback(Run(ctx, [ctx, rid]() -> Status {
@@ -251,7 +300,8 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
     run->callback([ctx, run, name, input]() {
       if (!run->get_subcommands().empty()) return;  // show/cancel/retry ran
       Run(ctx, [ctx, name, input]() -> Status {
-        if (name->empty()) return InvalidArgument("name a workflow: keel run WORKFLOW [--input JSON]");
+        if (name->empty())
+          return InvalidArgument("name a workflow: keel run WORKFLOW [--input JSON]");
         json in;
         KEEL_RETURN_IF_ERROR(ParseInput(*input, &in));
         KEEL_ASSIGN_OR_RETURN(auto f, OpenFlow(ctx));
@@ -277,8 +327,11 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
       KEEL_ASSIGN_OR_RETURN(auto runs, store::ListRuns(*ws, *status, *limit));
       json arr = json::array();
       for (const auto& r : runs) {
-        json j = {{"id", r.id}, {"workflow", r.workflow}, {"status", r.status},
-                  {"created", FormatTimeMicros(r.created_us)}, {"updated", FormatTimeMicros(r.updated_us)}};
+        json j = {{"id", r.id},
+                  {"workflow", r.workflow},
+                  {"status", r.status},
+                  {"created", FormatTimeMicros(r.created_us)},
+                  {"updated", FormatTimeMicros(r.updated_us)}};
         if (!r.wait_kind.empty()) j["waiting_for"] = r.wait_kind;
         if (!r.error.empty()) j["error"] = r.error;
         arr.push_back(j);
@@ -287,9 +340,10 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
         std::cout << arr.dump(2) << "\n";
       } else {
         for (const auto& j : arr) {
-          std::cout << j["id"].get<std::string>() << "  " << j["workflow"].get<std::string>() << "  "
-                    << j["status"].get<std::string>();
-          if (j.contains("waiting_for")) std::cout << " (" << j["waiting_for"].get<std::string>() << ")";
+          std::cout << j["id"].get<std::string>() << "  " << j["workflow"].get<std::string>()
+                    << "  " << j["status"].get<std::string>();
+          if (j.contains("waiting_for"))
+            std::cout << " (" << j["waiting_for"].get<std::string>() << ")";
           std::cout << "  " << Short(j["created"]) << "\n";
         }
       }
@@ -301,8 +355,9 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
   {
     auto* ev = app.add_subcommand("event", "Deliver events to runs waiting for them");
     ev->require_subcommand(1);
-    auto* send = ev->add_subcommand("send", "Send an event TYPE with --key; a repeated --id is "
-                                            "delivered once");
+    auto* send = ev->add_subcommand("send",
+                                    "Send an event TYPE with --key; a repeated --id is "
+                                    "delivered once");
     struct Opts {
       std::string type, key, id, data;
     };
@@ -330,27 +385,20 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
 
   // --- worker
   {
-    auto* cmd = app.add_subcommand("worker", "Execute due steps until stopped (SIGTERM/SIGINT "
-                                             "finish the current round, then exit)");
+    auto* cmd = app.add_subcommand("worker",
+                                   "Execute due steps until stopped (SIGTERM/SIGINT "
+                                   "finish the current round, then exit)");
     auto until_idle = std::make_shared<bool>(false);
     auto batch = std::make_shared<int>(64);
     auto poll_ms = std::make_shared<int>(200);
     auto lease_ms = std::make_shared<int64_t>(0);
-    cmd->add_option("--lease-ms", *lease_ms, "How long a claimed step is this worker's (default 300000)");
+    cmd->add_option("--lease-ms", *lease_ms,
+                    "How long a claimed step is this worker's (default 300000)");
     cmd->add_flag("--until-idle", *until_idle, "Exit when nothing is due now");
     cmd->add_option("--batch", *batch, "Runs advanced per transaction (default 64)");
     cmd->add_option("--poll-ms", *poll_ms, "Longest sleep between checks (default 200)");
     cmd->callback(Run(ctx, [ctx, until_idle, batch, poll_ms, lease_ms]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto f, OpenFlow(ctx, *batch, *lease_ms));
-      // Announce this worker, then free the leases of workers that died (their claimed
-      // steps resume now rather than when the lease runs out): flow/worker_presence.h.
-      KEEL_ASSIGN_OR_RETURN(auto presence,
-                            flow::WorkerPresence::Announce(f->ws->dir(), f->engine->worker_id()));
-      KEEL_ASSIGN_OR_RETURN(int64_t reclaimed,
-                            flow::ReclaimLeasesOfGoneWorkers(*f->ws, f->engine->worker_id()));
-      if (reclaimed > 0) {
-        std::cerr << "keel worker: resumed " << reclaimed << " run(s) claimed by a stopped worker\n";
-      }
+      KEEL_ASSIGN_OR_RETURN(auto f, OpenFlow(ctx, *batch, *lease_ms, true));
       std::signal(SIGTERM, OnSignal);
       std::signal(SIGINT, OnSignal);
       KEEL_RETURN_IF_ERROR(f->engine->SyncSchedules());
@@ -373,8 +421,9 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
 
   // --- approvals, approve, reject
   {
-    auto* cmd = app.add_subcommand("approvals", "List pending operator items: approvals, "
-                                                "uncertain actions, steps that need a person");
+    auto* cmd = app.add_subcommand("approvals",
+                                   "List pending operator items: approvals, "
+                                   "uncertain actions, steps that need a person");
     auto json_out = std::make_shared<bool>(false);
     auto all = std::make_shared<bool>(false);
     cmd->add_flag("--json", *json_out, "Print JSON");
@@ -391,23 +440,27 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
       if (arr.empty()) std::cout << "nothing waits for you\n";
       for (const auto& a : arr) {
         std::cout << a["id"].get<std::string>() << "  " << a["kind"].get<std::string>() << "  "
-                  << a["status"].get<std::string>() << "  run " << a["run"].get<std::string>() << " step "
-                  << a["step"].get<std::string>() << "\n  " << a["summary"].get<std::string>()
-                  << "\n  recommended: " << a["recommend"].get<std::string>() << "\n  context: "
-                  << a["context"].dump() << "\n";
-        if (a.contains("deadline")) std::cout << "  deadline: " << a["deadline"].get<std::string>() << "\n";
+                  << a["status"].get<std::string>() << "  run " << a["run"].get<std::string>()
+                  << " step " << a["step"].get<std::string>() << "\n  "
+                  << a["summary"].get<std::string>()
+                  << "\n  recommended: " << a["recommend"].get<std::string>()
+                  << "\n  context: " << a["context"].dump() << "\n";
+        if (a.contains("deadline"))
+          std::cout << "  deadline: " << a["deadline"].get<std::string>() << "\n";
       }
       return OkStatus();
     }));
   }
   {
-    auto* cmd = app.add_subcommand("approve", "Approve an operator item (for an uncertain action: "
-                                              "it happened; for a needs-human step: try again)");
+    auto* cmd = app.add_subcommand("approve",
+                                   "Approve an operator item (for an uncertain action: "
+                                   "it happened; for a needs-human step: try again)");
     auto id = std::make_shared<std::string>();
     auto edit = std::make_shared<std::string>();
     cmd->add_option("id", *id, "Approval id")->required();
-    cmd->add_option("--edit", *edit, "A JSON file with the operator's edit (given to the run "
-                                     "as the step's output `edit`)");
+    cmd->add_option("--edit", *edit,
+                    "A JSON file with the operator's edit (given to the run "
+                    "as the step's output `edit`)");
     cmd->callback(Run(ctx, [ctx, id, edit]() -> Status {
       json e;
       if (!edit->empty()) {
@@ -421,8 +474,9 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
     }));
   }
   {
-    auto* cmd = app.add_subcommand("reject", "Reject an operator item (for an uncertain action: "
-                                             "it did not happen)");
+    auto* cmd = app.add_subcommand("reject",
+                                   "Reject an operator item (for an uncertain action: "
+                                   "it did not happen)");
     auto id = std::make_shared<std::string>();
     auto reason = std::make_shared<std::string>();
     cmd->add_option("id", *id, "Approval id")->required();
@@ -458,7 +512,8 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
       if (!o->adapter.empty()) scope = "adapter", name = o->adapter;
       KEEL_ASSIGN_OR_RETURN(auto f, OpenFlow(ctx));
       KEEL_RETURN_IF_ERROR(pause ? f->engine->Pause(scope, name) : f->engine->Resume(scope, name));
-      std::cout << (pause ? "paused " : "resumed ") << scope << (name.empty() ? "" : " " + name) << "\n";
+      std::cout << (pause ? "paused " : "resumed ") << scope << (name.empty() ? "" : " " + name)
+                << "\n";
       return OkStatus();
     }));
   }

@@ -49,8 +49,10 @@ TEST(FlowCli, RunShowWorkerAndOperatorCommands) {
   std::string wait = keel::testing::SourceDir() + "/examples/workflows/wait_event.yaml";
   std::string wid = Trim(RunKeel({"-w", ws, "run", wait, "--input", R"({"lead":"L1"})"}).out);
   ASSERT_EQ(RunKeel({"-w", ws, "worker", "--until-idle"}).exit_code, 0);
-  auto e1 = RunKeel({"-w", ws, "event", "send", "reply", "--key", "L1", "--id", "m1", "--data", "{}"});
-  auto e2 = RunKeel({"-w", ws, "event", "send", "reply", "--key", "L1", "--id", "m1", "--data", "{}"});
+  auto e1 =
+      RunKeel({"-w", ws, "event", "send", "reply", "--key", "L1", "--id", "m1", "--data", "{}"});
+  auto e2 =
+      RunKeel({"-w", ws, "event", "send", "reply", "--key", "L1", "--id", "m1", "--data", "{}"});
   EXPECT_NE(e1.out.find("delivered to 1"), std::string::npos) << e1.out << e1.err;
   EXPECT_NE(e2.out.find("duplicate"), std::string::npos) << e2.out;
   ASSERT_EQ(RunKeel({"-w", ws, "worker", "--until-idle"}).exit_code, 0);
@@ -59,7 +61,8 @@ TEST(FlowCli, RunShowWorkerAndOperatorCommands) {
 
   // Approvals from the CLI.
   std::string gate = keel::testing::SourceDir() + "/examples/workflows/approval.yaml";
-  std::string gid = Trim(RunKeel({"-w", ws, "run", gate, "--input", R"({"amount":5000,"to":"x"})"}).out);
+  std::string gid =
+      Trim(RunKeel({"-w", ws, "run", gate, "--input", R"({"amount":5000,"to":"x"})"}).out);
   ASSERT_EQ(RunKeel({"-w", ws, "worker", "--until-idle"}).exit_code, 0);
   auto items = nlohmann::json::parse(RunKeel({"-w", ws, "approvals", "--json"}).out);
   ASSERT_EQ(items.size(), 1u);

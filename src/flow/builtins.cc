@@ -28,7 +28,8 @@ Outcome BuiltinAgents::Invoke(const std::string& name, const nlohmann::json& inp
   } else if (name == "fail") {
     ErrorClass c = ErrorClass::kPermanent;
     if (input.is_object()) ParseErrorClass(input.value("class", "permanent"), &c);
-    return Outcome::Failure(c, input.is_object() ? input.value("message", "fail agent") : "fail agent");
+    return Outcome::Failure(
+        c, input.is_object() ? input.value("message", "fail agent") : "fail agent");
   } else if (name != "echo") {
     return Outcome::Failure(ErrorClass::kPermanent, "no agent " + name);
   }
@@ -72,8 +73,8 @@ Outcome CountingAdapter::Perform(const std::string& token, const std::string& ac
     ErrorClass c = ErrorClass::kTransient;
     ParseErrorClass(params.value("_fail", "transient"), &c);
     if (ctx.attempt <= times) {
-      return Outcome::Failure(c, name_ + "." + action + ": injected " +
-                                     std::string(ErrorClassName(c)),
+      return Outcome::Failure(c,
+                              name_ + "." + action + ": injected " + std::string(ErrorClassName(c)),
                               c == ErrorClass::kRateLimited ? 60000000 : 0);
     }
   }

@@ -46,9 +46,8 @@ class CountingAdapter final : public ActionAdapter {
   CountingAdapter(std::string name, bool honours_key, std::string effects_file = "");
   std::string name() const override { return name_; }
   bool honours_idempotency_key() const override { return honours_key_; }
-  Outcome Perform(const std::string& token, const std::string& action,
-                  const nlohmann::json& params, const CallContext& ctx,
-                  nlohmann::json* result) override;
+  Outcome Perform(const std::string& token, const std::string& action, const nlohmann::json& params,
+                  const CallContext& ctx, nlohmann::json* result) override;
   // Effects that happened (for a keyed adapter, at most one per token).
   int effects() const;
   int effects_for(const std::string& token) const;

@@ -202,7 +202,9 @@ TEST(PeerDuplicates, LeaseExpiryOnKeyedChannelRetriesWithSameToken) {
 // The ambiguous window reported by the adapter itself (sent, then the connection dropped).
 TEST(PeerDuplicates, InDoubtOnUnkeyedChannelBecomesUncertainNotResent) {
   FlowFixture f;
-  f.AddWorkflow("one", "name: one\nsteps:\n  - id: send\n    action: fake_smtp.send\n    params: {_in_doubt_after_send: true}\n");
+  f.AddWorkflow("one",
+                "name: one\nsteps:\n  - id: send\n    action: fake_smtp.send\n    params: "
+                "{_in_doubt_after_send: true}\n");
   std::string id = f.Start("one");
   f.Drive(kHour, kMin);
   EXPECT_EQ(f.smtp.effects(), 1);
@@ -217,7 +219,9 @@ TEST(PeerDuplicates, InDoubtOnUnkeyedChannelBecomesUncertainNotResent) {
 
 TEST(PeerDuplicates, InDoubtOnKeyedChannelRetriesWithSameKey) {
   FlowFixture f;
-  f.AddWorkflow("one", "name: one\nsteps:\n  - id: pay\n    action: fake_keyed.pay\n    params: {_in_doubt_after_send: true}\n");
+  f.AddWorkflow("one",
+                "name: one\nsteps:\n  - id: pay\n    action: fake_keyed.pay\n    params: "
+                "{_in_doubt_after_send: true}\n");
   std::string id = f.Start("one");
   f.Drive(kHour, kMin);
   EXPECT_EQ(f.Status(id), "completed");
@@ -361,7 +365,8 @@ steps:
 // Timers: no double fire, no early fire, no lost fire under clock jumps.
 TEST(Timers, WallClockJumpsNeitherFireEarlyNorTwiceNorNever) {
   FlowFixture f;
-  f.AddWorkflow("t", "name: t\nsteps:\n  - id: w\n    wait: 2h\n  - id: send\n    action: fake_smtp.send\n");
+  f.AddWorkflow(
+      "t", "name: t\nsteps:\n  - id: w\n    wait: 2h\n  - id: send\n    action: fake_smtp.send\n");
   std::string fwd = f.Start("t");
   ASSERT_TRUE(f.engine->RunUntilIdle().ok());
   f.clock.JumpWall(kHour);  // NTP steps forward an hour: not due yet (monotonic says 0)
@@ -422,10 +427,12 @@ steps:
 
 TEST(Versions, AChangedWorkflowFileDoesNotChangeARunInFlight) {
   FlowFixture f;
-  f.AddWorkflow("v", "name: v\nsteps:\n  - id: w\n    wait: 1h\n  - id: a\n    action: fake_smtp.send\n");
+  f.AddWorkflow(
+      "v", "name: v\nsteps:\n  - id: w\n    wait: 1h\n  - id: a\n    action: fake_smtp.send\n");
   std::string id = f.Start("v");
   ASSERT_TRUE(f.engine->RunUntilIdle().ok());
-  f.AddWorkflow("v", "name: v\nsteps:\n  - id: w\n    wait: 1h\n  - id: b\n    action: fake_keyed.other\n");
+  f.AddWorkflow(
+      "v", "name: v\nsteps:\n  - id: w\n    wait: 1h\n  - id: b\n    action: fake_keyed.other\n");
   f.engine = f.NewEngine("new-build");
   f.clock.Advance(kHour);
   ASSERT_TRUE(f.engine->RunUntilIdle().ok());

@@ -48,8 +48,8 @@ struct State {
   std::vector<Frame> loops;
   json steps = json::object();
   json vars = json::object();
-  int attempt = 0;  // attempts made of the current step
-  int64_t seq = 0;  // journal order
+  int attempt = 0;            // attempts made of the current step
+  int64_t seq = 0;            // journal order
   json comp = json::array();  // [{key, name}] of completed steps with a compensation
   bool compensating = false;
   int64_t ci = 0;
@@ -85,7 +85,8 @@ struct State {
     json j = {{"pc", pc}, {"steps", steps}, {"vars", vars}, {"seq", seq}};
     if (!loops.empty()) {
       json l = json::array();
-      for (const auto& f : loops) l.push_back({{"head", f.head}, {"items", f.items}, {"i", f.i}, {"as", f.as}});
+      for (const auto& f : loops)
+        l.push_back({{"head", f.head}, {"items", f.items}, {"i", f.i}, {"as", f.as}});
       j["loops"] = std::move(l);
     }
     if (attempt) j["attempt"] = attempt;
@@ -111,7 +112,9 @@ std::string KeyFor(const Step& s, const State& st) {
   return k;
 }
 
-std::string Payload(const json& j) { return CanonicalJson(j); }
+std::string Payload(const json& j) {
+  return CanonicalJson(j);
+}
 
 // Output kept in a ledger payload only while it is small; the journal always has it.
 json LedgerOutput(const std::string& canonical) {
@@ -153,15 +156,16 @@ struct Engine::Impl {
       if (it != by_version.end()) return it->second;
     }
     KEEL_ASSIGN_OR_RETURN(std::string content, store::GetWorkflowVersion(*e->ws_, hash));
-    KEEL_ASSIGN_OR_RETURN(auto wf, ParseWorkflow(content, "workflow version " + hash.substr(0, 12)));
+    KEEL_ASSIGN_OR_RETURN(auto wf,
+                          ParseWorkflow(content, "workflow version " + hash.substr(0, 12)));
     std::lock_guard<std::mutex> l(cache_mu);
     by_version[hash] = wf;
     return wf;
   }
 
   json Scope(const store::RunRow& r, const State& st) {
-    json scope = {{"steps", st.steps}, {"vars", st.vars},
-                  {"run", {{"id", r.id}, {"workflow", r.workflow}}}};
+    json scope = {
+        {"steps", st.steps}, {"vars", st.vars}, {"run", {{"id", r.id}, {"workflow", r.workflow}}}};
     auto in = ParseJson(r.input, "run input");
     scope["input"] = in.ok() ? *in : json::object();
     for (const auto& f : st.loops) {
@@ -171,8 +175,8 @@ struct Engine::Impl {
     return scope;
   }
 
-  bool Paused(const std::set<std::pair<std::string, std::string>>& pauses,
-              const std::string& scope, const std::string& name) {
+  bool Paused(const std::set<std::pair<std::string, std::string>>& pauses, const std::string& scope,
+              const std::string& name) {
     return pauses.count({scope, name}) > 0;
   }
 
@@ -215,7 +219,8 @@ struct Engine::Impl {
     int attempts = std::max(1, st.attempt);
     KEEL_RETURN_IF_ERROR(Journal(txn, r, st, key, s, "completed", attempts, output, ""));
     if (!output.is_null()) st.steps[s.id] = output;
-    if (!s.compensate.empty() && !st.compensating) st.comp.push_back({{"key", key}, {"name", s.compensate}});
+    if (!s.compensate.empty() && !st.compensating)
+      st.comp.push_back({{"key", key}, {"name", s.compensate}});
     st.attempt = 0;
     st.waiting.clear();
     st.pc = next_pc;
@@ -268,9 +273,9 @@ struct Engine::Impl {
                                           json{{"run", r.id}, {"output", out.ok() ? *out : json()}},
                                           op.next));
           } else {
-            KEEL_RETURN_IF_ERROR(FailStep(txn, *parent, pst, *pwf, *op.step, r.parent_step,
-                                          "subflow run " + r.id + " " + status +
-                                              (error.empty() ? "" : ": " + error)));
+            KEEL_RETURN_IF_ERROR(FailStep(
+                txn, *parent, pst, *pwf, *op.step, r.parent_step,
+                "subflow run " + r.id + " " + status + (error.empty() ? "" : ": " + error)));
           }
           parent->state = pst.Dump();
           KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, *parent));
@@ -281,15 +286,17 @@ struct Engine::Impl {
   }
 
   // The step failed for good: compensate what was done, then fail the run.
-  Status FailStep(store::Txn& txn, store::RunRow& r, State& st, const Workflow& wf,
-                  const Step& s, const std::string& key, const std::string& error) {
-    KEEL_RETURN_IF_ERROR(Journal(txn, r, st, key, s, "failed", std::max(1, st.attempt), json(), error));
+  Status FailStep(store::Txn& txn, store::RunRow& r, State& st, const Workflow& wf, const Step& s,
+                  const std::string& key, const std::string& error) {
+    KEEL_RETURN_IF_ERROR(
+        Journal(txn, r, st, key, s, "failed", std::max(1, st.attempt), json(), error));
     st.attempt = 0;
     st.waiting.clear();
     if (st.compensating) {
       // A compensation failed: stop compensating; the operator takes over.
       st.compensating = false;
-      return Finish(txn, r, st, "failed", st.failure + "; compensation " + key + " failed: " + error);
+      return Finish(txn, r, st, "failed",
+                    st.failure + "; compensation " + key + " failed: " + error);
     }
     st.failure = "step " + key + " failed: " + error;
     if (!st.comp.empty() && !wf.compensations.empty()) {
@@ -319,7 +326,8 @@ struct Engine::Impl {
       }
       const json& c = st.comp[st.comp.size() - 1 - static_cast<size_t>(st.ci)];
       const Step* cs = wf.FindCompensation(c["name"].get<std::string>());
-      if (cs == nullptr) return DataLoss("compensation " + c["name"].get<std::string>() + " vanished");
+      if (cs == nullptr)
+        return DataLoss("compensation " + c["name"].get<std::string>() + " vanished");
       std::string key = "comp:" + c["key"].get<std::string>();
       return RunStep(txn, r, st, wf, *cs, key, -1, pauses, io, outbox_written, true);
     }
@@ -379,7 +387,8 @@ struct Engine::Impl {
     int next = op ? op->next : -1;
     auto done = [&](const json& out, int to) -> Result<bool> {
       if (compensation) {
-        KEEL_RETURN_IF_ERROR(Journal(txn, r, st, key, s, "completed", std::max(1, st.attempt), out, ""));
+        KEEL_RETURN_IF_ERROR(
+            Journal(txn, r, st, key, s, "completed", std::max(1, st.attempt), out, ""));
         ++st.ci;
         st.attempt = 0;
         r.status = "running";
@@ -454,7 +463,8 @@ struct Engine::Impl {
           r.mono_due_us = clock()->MonotonicMicros() + s.duration_us;
           r.epoch = epoch;
         }
-        KEEL_RETURN_IF_ERROR(Ledger(txn, "timer.set", r.id, key, {{"due", FormatTimeMicros(r.due_us)}}));
+        KEEL_RETURN_IF_ERROR(
+            Ledger(txn, "timer.set", r.id, key, {{"due", FormatTimeMicros(r.due_us)}}));
         return true;
       }
       case StepKind::kWaitEvent: {
@@ -465,8 +475,8 @@ struct Engine::Impl {
         r.epoch = epoch;
         r.wait_type = s.event_type;
         r.wait_key = k->is_string() ? k->get<std::string>() : k->dump();
-        KEEL_RETURN_IF_ERROR(Ledger(txn, "event.waiting", r.id, key,
-                                    {{"type", r.wait_type}, {"key", r.wait_key}}));
+        KEEL_RETURN_IF_ERROR(
+            Ledger(txn, "event.waiting", r.id, key, {{"type", r.wait_type}, {"key", r.wait_key}}));
         return true;
       }
       case StepKind::kApproval:
@@ -526,12 +536,14 @@ struct Engine::Impl {
       row.deadline_us = s.timeout_us ? txn.now_us() + s.timeout_us : 0;
       row.remind_us = s.remind_after_us ? txn.now_us() + s.remind_after_us : 0;
       KEEL_RETURN_IF_ERROR(store::InsertApproval(txn, row));
-      KEEL_RETURN_IF_ERROR(Ledger(txn, "approval.requested", r.id, key,
-                                  {{"approval", row.id}, {"summary", row.summary},
-                                   {"recommend", row.recommend}}));
+      KEEL_RETURN_IF_ERROR(
+          Ledger(txn, "approval.requested", r.id, key,
+                 {{"approval", row.id}, {"summary", row.summary}, {"recommend", row.recommend}}));
       int64_t due = kNeverUs;
-      if (row.remind_us) due = row.remind_us;
-      else if (row.deadline_us) due = row.deadline_us;
+      if (row.remind_us)
+        due = row.remind_us;
+      else if (row.deadline_us)
+        due = row.deadline_us;
       Wait(r, st, key, "approval", due);
       return true;
     }
@@ -553,7 +565,8 @@ struct Engine::Impl {
       return true;
     }
     // rejected
-    json out = {{"decision", "rejected"}, {"by", dec.value("by", "operator")},
+    json out = {{"decision", "rejected"},
+                {"by", dec.value("by", "operator")},
                 {"reason", dec.value("reason", "")}};
     if (s.on_reject == "continue") {
       KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key, out, op.next));
@@ -567,8 +580,10 @@ struct Engine::Impl {
                        const std::string& key, int pc, const json& scope,
                        const std::set<std::pair<std::string, std::string>>& pauses,
                        std::vector<Io>* io, bool* outbox_written, bool compensation) {
-    if (s.kind == StepKind::kAgent && Paused(pauses, "agent", s.agent)) return Park(txn, r, st, "agent " + s.agent);
-    if (s.kind == StepKind::kAction && Paused(pauses, "adapter", s.adapter)) return Park(txn, r, st, "adapter " + s.adapter);
+    if (s.kind == StepKind::kAgent && Paused(pauses, "agent", s.agent))
+      return Park(txn, r, st, "agent " + s.agent);
+    if (s.kind == StepKind::kAction && Paused(pauses, "adapter", s.adapter))
+      return Park(txn, r, st, "adapter " + s.adapter);
     Io it;
     it.run_id = r.id;
     it.key = key;
@@ -580,7 +595,8 @@ struct Engine::Impl {
     if (it.is_action) {
       auto ad = e->reg_.adapters.find(s.adapter);
       if (ad == e->reg_.adapters.end()) {
-        KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, *CurrentWf(r), s, key, "no adapter named " + s.adapter));
+        KEEL_RETURN_IF_ERROR(
+            FailStep(txn, r, st, *CurrentWf(r), s, key, "no adapter named " + s.adapter));
         return true;
       }
       it.token = ActionToken(r.id, key);
@@ -588,7 +604,8 @@ struct Engine::Impl {
       if (!ob) {
         auto params = s.params ? RenderTemplate(*s.params, scope) : Result<json>(json::object());
         if (!params.ok()) {
-          KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, *CurrentWf(r), s, key, params.status().message()));
+          KEEL_RETURN_IF_ERROR(
+              FailStep(txn, r, st, *CurrentWf(r), s, key, params.status().message()));
           return true;
         }
         store::OutboxRow row;
@@ -603,8 +620,10 @@ struct Engine::Impl {
         row.honours_key = ad->second->honours_idempotency_key();
         KEEL_RETURN_IF_ERROR(store::InsertOutbox(txn, row));
         KEEL_RETURN_IF_ERROR(Ledger(txn, "action.prepared", r.id, key,
-                                    {{"token", row.token}, {"adapter", row.adapter},
-                                     {"action", row.action}, {"params", LedgerOutput(row.params)},
+                                    {{"token", row.token},
+                                     {"adapter", row.adapter},
+                                     {"action", row.action},
+                                     {"params", LedgerOutput(row.params)},
                                      {"attempt", 1}}));
         *outbox_written = true;
         it.input = *params;
@@ -612,8 +631,8 @@ struct Engine::Impl {
       } else if (ob->state == "done") {
         auto out = ParseJson(ob->result, "outbox result");
         st.attempt = static_cast<int>(ob->attempts);
-        KEEL_ASSIGN_OR_RETURN(bool b, FinishIoOk(txn, r, st, s, key, pc, compensation,
-                                                  out.ok() ? *out : json()));
+        KEEL_ASSIGN_OR_RETURN(
+            bool b, FinishIoOk(txn, r, st, s, key, pc, compensation, out.ok() ? *out : json()));
         return b;
       } else if (ob->state == "uncertain") {
         Wait(r, st, key, "uncertain", kNeverUs);
@@ -625,7 +644,8 @@ struct Engine::Impl {
         // pending: a retry is due. sending: an attempt started and nobody recorded its
         // outcome (the worker crashed or lost its lease): the outcome is unknown.
         if (ob->state == "sending" && !ob->honours_key) {
-          KEEL_RETURN_IF_ERROR(MarkUncertain(txn, r, st, *ob, "the worker stopped after the "
+          KEEL_RETURN_IF_ERROR(MarkUncertain(txn, r, st, *ob,
+                                             "the worker stopped after the "
                                              "attempt started; the channel cannot deduplicate"));
           return true;
         }
@@ -643,7 +663,8 @@ struct Engine::Impl {
       st.attempt = it.attempt;
     } else {
       if (e->reg_.agents == nullptr || !e->reg_.agents->HasAgent(s.agent)) {
-        KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, *CurrentWf(r), s, key, "no agent named " + s.agent));
+        KEEL_RETURN_IF_ERROR(
+            FailStep(txn, r, st, *CurrentWf(r), s, key, "no agent named " + s.agent));
         return true;
       }
       auto input = s.params ? RenderTemplate(*s.params, scope) : Result<json>(json::object());
@@ -653,8 +674,8 @@ struct Engine::Impl {
       }
       it.input = *input;
       it.attempt = ++st.attempt;
-      KEEL_RETURN_IF_ERROR(Ledger(txn, "step.started", r.id, key,
-                                  {{"agent", s.agent}, {"attempt", it.attempt}}));
+      KEEL_RETURN_IF_ERROR(
+          Ledger(txn, "step.started", r.id, key, {{"agent", s.agent}, {"attempt", it.attempt}}));
     }
     r.lease_owner = e->opts_.worker_id;
     r.lease_until_us = now + e->opts_.lease_us;
@@ -683,11 +704,14 @@ struct Engine::Impl {
                 std::to_string(ob.attempts) + " is unknown: " + why;
     a.recommend = "check";
     auto params = ParseJson(ob.params, "params");
-    a.context = CanonicalJson(json{{"token", ob.token}, {"adapter", ob.adapter},
+    a.context = CanonicalJson(json{{"token", ob.token},
+                                   {"adapter", ob.adapter},
                                    {"action", ob.action},
                                    {"params", params.ok() ? *params : json(ob.params)},
-                                   {"attempts", ob.attempts}, {"evidence", why},
-                                   {"run", r.id}, {"step", ob.step_key}});
+                                   {"attempts", ob.attempts},
+                                   {"evidence", why},
+                                   {"run", r.id},
+                                   {"step", ob.step_key}});
     KEEL_RETURN_IF_ERROR(store::InsertApproval(txn, a));
     KEEL_RETURN_IF_ERROR(Ledger(txn, "action.uncertain", r.id, ob.step_key,
                                 {{"token", ob.token}, {"approval", a.id}, {"evidence", why}}));
@@ -698,7 +722,8 @@ struct Engine::Impl {
   Result<bool> FinishIoOk(store::Txn& txn, store::RunRow& r, State& st, const Step& s,
                           const std::string& key, int pc, bool compensation, const json& out) {
     if (compensation) {
-      KEEL_RETURN_IF_ERROR(Journal(txn, r, st, key, s, "completed", std::max(1, st.attempt), out, ""));
+      KEEL_RETURN_IF_ERROR(
+          Journal(txn, r, st, key, s, "completed", std::max(1, st.attempt), out, ""));
       ++st.ci;
       st.attempt = 0;
       r.status = "running";
@@ -710,7 +735,8 @@ struct Engine::Impl {
     }
     auto wf = CurrentWf(r);
     if (!wf) return DataLoss("workflow version of run " + r.id + " is missing");
-    KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key, out, wf->program[static_cast<size_t>(pc)].next));
+    KEEL_RETURN_IF_ERROR(
+        Complete(txn, r, st, s, key, out, wf->program[static_cast<size_t>(pc)].next));
     return true;
   }
 
@@ -722,7 +748,8 @@ struct Engine::Impl {
         return InvalidArgument("workflow " + wf.name + " needs input field '" + req + "'");
       }
     }
-    KEEL_RETURN_IF_ERROR(store::PutWorkflowVersion(txn, wf.version, wf.name, wf.source, wf.content));
+    KEEL_RETURN_IF_ERROR(
+        store::PutWorkflowVersion(txn, wf.version, wf.name, wf.source, wf.content));
     {
       std::lock_guard<std::mutex> l(cache_mu);
       if (!by_version.count(wf.version)) {
@@ -735,7 +762,8 @@ struct Engine::Impl {
     for (const auto& name : wf.subflows) {
       if (st.subflows.contains(name)) continue;
       KEEL_ASSIGN_OR_RETURN(auto sub, e->Resolve(name));
-      KEEL_RETURN_IF_ERROR(store::PutWorkflowVersion(txn, sub->version, sub->name, sub->source, sub->content));
+      KEEL_RETURN_IF_ERROR(
+          store::PutWorkflowVersion(txn, sub->version, sub->name, sub->source, sub->content));
       st.subflows[name] = sub->version;
     }
     store::RunRow r;
@@ -776,7 +804,8 @@ struct Engine::Impl {
     *fired = true;
     if (r.wait_kind == "timer") {
       KEEL_RETURN_IF_ERROR(Ledger(txn, "timer.fired", r.id, key, json::object()));
-      KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key, json{{"fired", FormatTimeMicros(now)}}, op.next));
+      KEEL_RETURN_IF_ERROR(
+          Complete(txn, r, st, s, key, json{{"fired", FormatTimeMicros(now)}}, op.next));
       return true;
     }
     if (r.wait_kind == "event") {
@@ -784,7 +813,8 @@ struct Engine::Impl {
       if (!s.on_timeout.empty()) {
         KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key, json{{"timed_out", true}}, op.alt));
       } else {
-        KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, wf, s, key, "no " + s.event_type + " event before the timeout"));
+        KEEL_RETURN_IF_ERROR(
+            FailStep(txn, r, st, wf, s, key, "no " + s.event_type + " event before the timeout"));
       }
       return true;
     }
@@ -867,8 +897,8 @@ struct Engine::Impl {
       ErrorClass c = oc.error_class;
       bool exhausted = it.attempt >= s.retry.max_attempts;
       if (c == ErrorClass::kInDoubt && ob && !ob->honours_key) {
-        KEEL_RETURN_IF_ERROR(MarkUncertain(txn, r, st, *ob,
-                                           oc.evidence.empty() ? oc.message : oc.evidence));
+        KEEL_RETURN_IF_ERROR(
+            MarkUncertain(txn, r, st, *ob, oc.evidence.empty() ? oc.message : oc.evidence));
       } else if (c == ErrorClass::kNeedsHuman || (c == ErrorClass::kInDoubt && !ob)) {
         if (ob) {
           ob->state = "pending";
@@ -883,8 +913,11 @@ struct Engine::Impl {
         a.status = "pending";
         a.summary = "Step " + it.key + " needs a person: " + oc.message;
         a.recommend = "retry";
-        a.context = CanonicalJson(json{{"run", r.id}, {"step", it.key}, {"attempt", it.attempt},
-                                       {"error", oc.message}, {"input", it.input}});
+        a.context = CanonicalJson(json{{"run", r.id},
+                                       {"step", it.key},
+                                       {"attempt", it.attempt},
+                                       {"error", oc.message},
+                                       {"input", it.input}});
         KEEL_RETURN_IF_ERROR(store::InsertApproval(txn, a));
         KEEL_RETURN_IF_ERROR(Ledger(txn, "approval.requested", r.id, it.key,
                                     {{"approval", a.id}, {"summary", a.summary}}));
@@ -898,7 +931,8 @@ struct Engine::Impl {
         }
         st.attempt = it.attempt;
         std::string why = std::string(ErrorClassName(c)) + ": " + oc.message;
-        if (c != ErrorClass::kPermanent) why += " (after " + std::to_string(it.attempt) + " attempts)";
+        if (c != ErrorClass::kPermanent)
+          why += " (after " + std::to_string(it.attempt) + " attempts)";
         KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, *wf, s, it.key, why));
       } else {
         // transient, rate_limited, or in_doubt on a channel that dedupes by the token.
@@ -913,9 +947,9 @@ struct Engine::Impl {
         r.due_us = txn.now_us() + delay;
         r.lease_owner.clear();
         r.lease_until_us = 0;
-        KEEL_RETURN_IF_ERROR(Ledger(txn, "step.retry_scheduled", r.id, it.key,
-                                    {{"attempt", it.attempt}, {"delay_us", delay},
-                                     {"due", FormatTimeMicros(r.due_us)}}));
+        KEEL_RETURN_IF_ERROR(Ledger(
+            txn, "step.retry_scheduled", r.id, it.key,
+            {{"attempt", it.attempt}, {"delay_us", delay}, {"due", FormatTimeMicros(r.due_us)}}));
       }
     }
     r.state = st.Dump();
@@ -1015,7 +1049,8 @@ Result<TickStats> Engine::Tick() {
     // Nothing due: no transaction (an idle worker costs no fsync).
     int64_t now = clock->NowMicros();
     int64_t back = impl_->offset0 - (now - clock->MonotonicMicros());
-    KEEL_ASSIGN_OR_RETURN(auto due, store::DueRuns(*ws_, now + std::max<int64_t>(0, back), now, 1));
+    KEEL_ASSIGN_OR_RETURN(
+        auto due, store::DueRuns(*ws_, now + std::max<int64_t>(0, back), now, opts_.worker_id, 1));
     bool any = !due.empty();
     if (!any) {
       KEEL_ASSIGN_OR_RETURN(auto scheds, store::ListSchedules(*ws_));
@@ -1039,19 +1074,23 @@ Result<TickStats> Engine::Tick() {
       sc.last_us = fired_for;
       KEEL_RETURN_IF_ERROR(store::UpsertSchedule(txn, sc));
       if (!wf.ok()) {
-        KEEL_RETURN_IF_ERROR(impl_->Ledger(txn, "schedule.skipped", "", "",
-                                           {{"workflow", sc.workflow}, {"error", wf.status().message()}}));
+        KEEL_RETURN_IF_ERROR(
+            impl_->Ledger(txn, "schedule.skipped", "", "",
+                          {{"workflow", sc.workflow}, {"error", wf.status().message()}}));
         continue;
       }
-      KEEL_ASSIGN_OR_RETURN(auto r, impl_->StartRun(txn, **wf, json{{"scheduled_for", FormatTimeMicros(fired_for)}}, "", ""));
-      KEEL_RETURN_IF_ERROR(impl_->Ledger(txn, "schedule.fired", r.id, "",
-                                         {{"workflow", sc.workflow}, {"for", FormatTimeMicros(fired_for)}}));
+      KEEL_ASSIGN_OR_RETURN(
+          auto r,
+          impl_->StartRun(txn, **wf, json{{"scheduled_for", FormatTimeMicros(fired_for)}}, "", ""));
+      KEEL_RETURN_IF_ERROR(
+          impl_->Ledger(txn, "schedule.fired", r.id, "",
+                        {{"workflow", sc.workflow}, {"for", FormatTimeMicros(fired_for)}}));
       ++stats.schedules;
     }
     // When the wall clock went back, monotonic deadlines of this process are looked at too.
     int64_t back = impl_->offset0 - (now - clock->MonotonicMicros());
     int64_t bound = now + std::max<int64_t>(0, back);
-    KEEL_ASSIGN_OR_RETURN(auto ids, store::DueRuns(*ws_, bound, now, opts_.batch));
+    KEEL_ASSIGN_OR_RETURN(auto ids, store::DueRuns(*ws_, bound, now, opts_.worker_id, opts_.batch));
     for (const auto& id : ids) {
       KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, id));
       if (!rr) continue;
@@ -1061,7 +1100,8 @@ Result<TickStats> Engine::Tick() {
       bool changed = false;
       if (r.status == "running") {
         bool was_comp = st.compensating;
-        KEEL_ASSIGN_OR_RETURN(changed, impl_->Advance(txn, r, st, *wf, pauses, &io, &outbox_written));
+        KEEL_ASSIGN_OR_RETURN(changed,
+                              impl_->Advance(txn, r, st, *wf, pauses, &io, &outbox_written));
         if (was_comp && st.compensating && st.ci > 0) comp_progress = true;
         if (changed) ++stats.steps;
       } else if (r.status == "waiting") {
@@ -1132,13 +1172,13 @@ Result<TickStats> Engine::Tick() {
   }
   // Phase C: all outcomes in one transaction.
   return ws_->Write([&](store::Txn& txn) -> Status {
-           for (size_t i = 0; i < io.size(); ++i) {
-             if (lost[i]) continue;
-             KEEL_RETURN_IF_ERROR(impl_->Record(txn, io[i], results[i].oc, results[i].out));
-           }
-           KEEL_CRASH_POINT("send.after_record_before_commit");
-           return OkStatus();
-         }).ok()
+              for (size_t i = 0; i < io.size(); ++i) {
+                if (lost[i]) continue;
+                KEEL_RETURN_IF_ERROR(impl_->Record(txn, io[i], results[i].oc, results[i].out));
+              }
+              KEEL_CRASH_POINT("send.after_record_before_commit");
+              return OkStatus();
+            }).ok()
              ? Result<TickStats>(stats)
              : Result<TickStats>(Unavailable("recording step outcomes failed"));
 }
@@ -1170,8 +1210,8 @@ Status Engine::SyncSchedules() {
       if (!wf.ok() || (*wf)->schedule_cron.empty()) continue;
       const Workflow& w = **wf;
       auto it = by_name.find(w.name);
-      if (it != by_name.end() && it->second.cron == w.schedule_cron && it->second.tz == w.schedule_tz &&
-          it->second.path == path) {
+      if (it != by_name.end() && it->second.cron == w.schedule_cron &&
+          it->second.tz == w.schedule_tz && it->second.path == path) {
         continue;
       }
       KEEL_ASSIGN_OR_RETURN(auto cron, ParseCron(w.schedule_cron, w.schedule_tz));
@@ -1183,8 +1223,10 @@ Status Engine::SyncSchedules() {
       KEEL_ASSIGN_OR_RETURN(row.next_us, NextFire(cron, now));
       KEEL_RETURN_IF_ERROR(store::UpsertSchedule(txn, row));
       KEEL_RETURN_IF_ERROR(impl_->Ledger(txn, "schedule.set", "", "",
-                                         {{"workflow", w.name}, {"cron", w.schedule_cron},
-                                          {"tz", w.schedule_tz}, {"next", FormatTimeMicros(row.next_us)}}));
+                                         {{"workflow", w.name},
+                                          {"cron", w.schedule_cron},
+                                          {"tz", w.schedule_tz},
+                                          {"next", FormatTimeMicros(row.next_us)}}));
     }
     return OkStatus();
   });
@@ -1197,15 +1239,19 @@ Result<EventResult> Engine::SendEvent(const std::string& type, const std::string
   res.id = id_in.empty() ? NewId("evt", ws_->env().clock->NowMicros(), ws_->env().random) : id_in;
   KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
     KEEL_ASSIGN_OR_RETURN(auto waiting, store::RunsWaitingForEvent(*ws_, type, key));
-    KEEL_ASSIGN_OR_RETURN(bool fresh, store::InsertEvent(txn, res.id, type, key, CanonicalJson(data),
-                                                         static_cast<int64_t>(waiting.size())));
+    KEEL_ASSIGN_OR_RETURN(bool fresh,
+                          store::InsertEvent(txn, res.id, type, key, CanonicalJson(data),
+                                             static_cast<int64_t>(waiting.size())));
     if (!fresh) {
       res.duplicate = true;
-      return impl_->Ledger(txn, "event.duplicate", "", "", {{"id", res.id}, {"type", type}, {"key", key}});
+      return impl_->Ledger(txn, "event.duplicate", "", "",
+                           {{"id", res.id}, {"type", type}, {"key", key}});
     }
     KEEL_CRASH_POINT("webhook.recv.after_dedupe_insert");
     KEEL_RETURN_IF_ERROR(impl_->Ledger(txn, "event.received", "", "",
-                                       {{"id", res.id}, {"type", type}, {"key", key},
+                                       {{"id", res.id},
+                                        {"type", type},
+                                        {"key", key},
                                         {"data", LedgerOutput(CanonicalJson(data))},
                                         {"runs", waiting.size()}}));
     for (const auto& rid : waiting) {
@@ -1216,9 +1262,9 @@ Result<EventResult> Engine::SendEvent(const std::string& type, const std::string
       const Op& op = wf->program[static_cast<size_t>(st.pc)];
       if (!op.step || op.step->kind != StepKind::kWaitEvent) continue;
       std::string skey = KeyFor(*op.step, st);
-      KEEL_RETURN_IF_ERROR(impl_->Complete(txn, *rr, st, *op.step, skey,
-                                           json{{"event", data}, {"id", res.id}, {"timed_out", false}},
-                                           op.next));
+      KEEL_RETURN_IF_ERROR(
+          impl_->Complete(txn, *rr, st, *op.step, skey,
+                          json{{"event", data}, {"id", res.id}, {"timed_out", false}}, op.next));
       rr->state = st.Dump();
       KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, *rr));
       ++res.delivered;
@@ -1265,7 +1311,8 @@ Status Engine::Decide(const std::string& approval_id, bool approve, const json* 
       KEEL_ASSIGN_OR_RETURN(auto ob, store::GetOutbox(*ws_, token));
       if (ob) {
         ob->state = approve ? "done" : "failed";
-        ob->error = approve ? "" : "operator: did not happen" + (reason.empty() ? "" : ": " + reason);
+        ob->error =
+            approve ? "" : "operator: did not happen" + (reason.empty() ? "" : ": " + reason);
         if (approve) ob->result = CanonicalJson(json{{"confirmed_by", actor}});
         KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
       }
@@ -1324,7 +1371,8 @@ Status Engine::Retry(const std::string& run_id, const std::string& actor) {
     KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, run_id));
     if (!rr) return NotFound("no run " + run_id);
     if (rr->status != "failed") {
-      return FailedPrecondition("run " + run_id + " is " + rr->status + "; only a failed run can be retried");
+      return FailedPrecondition("run " + run_id + " is " + rr->status +
+                                "; only a failed run can be retried");
     }
     KEEL_ASSIGN_OR_RETURN(State st, State::Parse(rr->state));
     KEEL_ASSIGN_OR_RETURN(auto wf, impl_->Version(rr->version));
@@ -1332,7 +1380,8 @@ Status Engine::Retry(const std::string& run_id, const std::string& actor) {
     // same token is used again.
     const Op& op = wf->program[static_cast<size_t>(st.pc)];
     if (op.step && op.step->kind == StepKind::kAction) {
-      KEEL_ASSIGN_OR_RETURN(auto ob, store::GetOutbox(*ws_, ActionToken(run_id, KeyFor(*op.step, st))));
+      KEEL_ASSIGN_OR_RETURN(auto ob,
+                            store::GetOutbox(*ws_, ActionToken(run_id, KeyFor(*op.step, st))));
       if (ob && ob->state == "failed") {
         ob->state = "pending";
         KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
@@ -1364,7 +1413,8 @@ Status Engine::Pause(const std::string& scope, const std::string& name, const st
     return InvalidArgument("pause scope must be global, workflow, agent or adapter");
   }
   if ((scope == "global") != name.empty()) {
-    return InvalidArgument(scope == "global" ? "a global pause takes no name" : "name the " + scope);
+    return InvalidArgument(scope == "global" ? "a global pause takes no name"
+                                             : "name the " + scope);
   }
   return ws_->Write([&](store::Txn& txn) -> Status {
     KEEL_RETURN_IF_ERROR(store::SetPause(txn, scope, name, true));
@@ -1409,9 +1459,14 @@ Result<json> Engine::Show(const std::string& run_id) {
   const store::RunRow& r = *rr;
   auto in = ParseJson(r.input, "input");
   auto out = ParseJson(r.output, "output");
-  json j = {{"id", r.id}, {"workflow", r.workflow}, {"version", r.version}, {"status", r.status},
-            {"input", in.ok() ? *in : json()}, {"output", out.ok() ? *out : json()},
-            {"created", FormatTimeMicros(r.created_us)}, {"updated", FormatTimeMicros(r.updated_us)}};
+  json j = {{"id", r.id},
+            {"workflow", r.workflow},
+            {"version", r.version},
+            {"status", r.status},
+            {"input", in.ok() ? *in : json()},
+            {"output", out.ok() ? *out : json()},
+            {"created", FormatTimeMicros(r.created_us)},
+            {"updated", FormatTimeMicros(r.updated_us)}};
   if (!r.wait_kind.empty()) j["waiting_for"] = r.wait_kind;
   if (r.status == "waiting" && r.due_us < kNeverUs) j["due"] = FormatTimeMicros(r.due_us);
   if (!r.wait_type.empty()) j["event"] = {{"type", r.wait_type}, {"key", r.wait_key}};
@@ -1421,8 +1476,12 @@ Result<json> Engine::Show(const std::string& run_id) {
   KEEL_ASSIGN_OR_RETURN(auto journal, store::ListJournal(*ws_, run_id));
   for (const auto& s : journal) {
     auto o = ParseJson(s.output, "output");
-    json x = {{"key", s.step_key}, {"step", s.step_id}, {"kind", s.kind}, {"status", s.status},
-              {"attempts", s.attempts}, {"output", o.ok() ? *o : json()},
+    json x = {{"key", s.step_key},
+              {"step", s.step_id},
+              {"kind", s.kind},
+              {"status", s.status},
+              {"attempts", s.attempts},
+              {"output", o.ok() ? *o : json()},
               {"finished", FormatTimeMicros(s.finished_us)}};
     if (!s.error.empty()) x["error"] = s.error;
     steps.push_back(std::move(x));
@@ -1434,8 +1493,11 @@ Result<json> Engine::Show(const std::string& run_id) {
   KEEL_ASSIGN_OR_RETURN(auto entries, ws_->QueryLedger(q));
   for (const auto& en : entries) {
     auto p = ParseJson(en.payload, "payload");
-    json x = {{"seq", en.seq}, {"time", FormatTimeMicros(en.time_us)}, {"kind", en.kind},
-              {"actor", en.actor}, {"detail", p.ok() ? *p : json()}};
+    json x = {{"seq", en.seq},
+              {"time", FormatTimeMicros(en.time_us)},
+              {"kind", en.kind},
+              {"actor", en.actor},
+              {"detail", p.ok() ? *p : json()}};
     if (!en.step_id.empty()) x["step"] = en.step_id;
     timeline.push_back(std::move(x));
   }
@@ -1443,15 +1505,22 @@ Result<json> Engine::Show(const std::string& run_id) {
   json items = json::array();
   KEEL_ASSIGN_OR_RETURN(auto apv, store::ListApprovals(*ws_, "", run_id));
   for (const auto& a : apv) {
-    items.push_back({{"id", a.id}, {"kind", a.kind}, {"status", a.status}, {"step", a.step_key},
+    items.push_back({{"id", a.id},
+                     {"kind", a.kind},
+                     {"status", a.status},
+                     {"step", a.step_key},
                      {"summary", a.summary}});
   }
   j["approvals"] = std::move(items);
   json obx = json::array();
   KEEL_ASSIGN_OR_RETURN(auto obs, store::ListOutbox(*ws_, run_id, ""));
   for (const auto& o : obs) {
-    obx.push_back({{"token", o.token}, {"step", o.step_key}, {"adapter", o.adapter},
-                   {"action", o.action}, {"state", o.state}, {"attempts", o.attempts}});
+    obx.push_back({{"token", o.token},
+                   {"step", o.step_key},
+                   {"adapter", o.adapter},
+                   {"action", o.action},
+                   {"state", o.state},
+                   {"attempts", o.attempts}});
   }
   j["outbox"] = std::move(obx);
   return j;

@@ -35,10 +35,13 @@
 namespace keel::flow {
 
 struct EngineOptions {
-  std::string worker_id;                // lease owner; a random id when empty
-  int64_t lease_us = 300LL * 1000000;   // how long a claimed step is ours
-  int batch = 64;                       // runs advanced per transaction
-  std::string workflows_dir;            // default: <workspace>/workflows
+  // Lease owner; a random id when empty. A worker that restarts under the same id takes back
+  // its own leases at once (the wiring gives the id only to a worker that holds the
+  // workspace's worker lock, which proves the previous holder is dead).
+  std::string worker_id;
+  int64_t lease_us = 300LL * 1000000;  // how long a claimed step is ours
+  int batch = 64;                      // runs advanced per transaction
+  std::string workflows_dir;           // default: <workspace>/workflows
 };
 
 // What Tick() did.

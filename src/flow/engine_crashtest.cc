@@ -38,11 +38,17 @@ TEST(EngineCrash, StormOfKillsInTheAmbiguousWindow) {
   RunWorkerPointStorm("send.after_io_before_record", 11);
 }
 
-TEST(EngineCrash, ApproveKilledAfterTheDecisionCommitted) { RunApprovalScenario(2, 1); }
+TEST(EngineCrash, ApproveKilledAfterTheDecisionCommitted) {
+  RunApprovalScenario(2, 1);
+}
 
-TEST(EngineCrash, EventSendKilledWhileDeduplicating) { RunWebhookScenario(2, 1); }
+TEST(EngineCrash, EventSendKilledWhileDeduplicating) {
+  RunWebhookScenario(2, 1);
+}
 
-TEST(EngineCrash, RandomKillsOfABusyWorker) { RunRandomKillScenario(12, 6, 42); }
+TEST(EngineCrash, RandomKillsOfABusyWorker) {
+  RunRandomKillScenario(12, 6, 42);
+}
 
 }  // namespace
 }  // namespace keel::flow::testing

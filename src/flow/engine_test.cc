@@ -47,7 +47,8 @@ TEST(Engine, HelloRunsToCompletionAndJournalsEachStep) {
 
 TEST(Engine, BadInputIsRefused) {
   FlowFixture f;
-  f.AddWorkflow("needs", "name: needs\ninput: {required: [email]}\nsteps:\n  - id: a\n    noop: true\n");
+  f.AddWorkflow("needs",
+                "name: needs\ninput: {required: [email]}\nsteps:\n  - id: a\n    noop: true\n");
   EXPECT_FALSE(f.engine->Start("needs", json::object()).ok());
   EXPECT_FALSE(f.engine->Start("needs", json::array()).ok());
   EXPECT_FALSE(f.engine->Start("nonexistent", json::object()).ok());
@@ -195,7 +196,8 @@ steps:
 
 TEST(Engine, CancelStopsARun) {
   FlowFixture f;
-  f.AddWorkflow("w", "name: w\nsteps:\n  - id: a\n    wait: 1d\n  - id: b\n    action: fake_smtp.send\n");
+  f.AddWorkflow(
+      "w", "name: w\nsteps:\n  - id: a\n    wait: 1d\n  - id: b\n    action: fake_smtp.send\n");
   std::string id = f.Start("w");
   ASSERT_TRUE(f.engine->RunUntilIdle().ok());
   ASSERT_TRUE(f.engine->Cancel(id).ok());

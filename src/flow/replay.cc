@@ -31,7 +31,8 @@ Status Diverge(const std::string& key, const std::string& why) {
 
 }  // namespace
 
-Status Replay(const Workflow& wf, const json& input, const std::vector<store::JournalRow>& journal) {
+Status Replay(const Workflow& wf, const json& input,
+              const std::vector<store::JournalRow>& journal) {
   int pc = 0;
   std::vector<Frame> loops;
   json steps = json::object(), vars = json::object();
@@ -69,7 +70,8 @@ Status Replay(const Workflow& wf, const json& input, const std::vector<store::Jo
     const store::JournalRow& row = journal[idx++];
     if (row.step_key != key) return Diverge(key, "the journal has " + row.step_key + " next");
     if (row.kind != StepKindName(s.kind)) {
-      return Diverge(key, "kind " + std::string(StepKindName(s.kind)) + " but journal has " + row.kind);
+      return Diverge(key,
+                     "kind " + std::string(StepKindName(s.kind)) + " but journal has " + row.kind);
     }
     if (row.status == "failed") {
       // The rest must be the compensations, newest first.

@@ -21,8 +21,12 @@ using testing::FlowFixture;
 constexpr int64_t kSec = 1000000;
 constexpr int64_t kDay = 86400 * kSec;
 
-std::string FixtureDir() { return keel::testing::SourceDir() + "/tests/fixtures/flow"; }
-std::string ExampleDir() { return keel::testing::SourceDir() + "/examples/workflows"; }
+std::string FixtureDir() {
+  return keel::testing::SourceDir() + "/tests/fixtures/flow";
+}
+std::string ExampleDir() {
+  return keel::testing::SourceDir() + "/examples/workflows";
+}
 
 std::vector<store::JournalRow> FromJson(const json& arr) {
   std::vector<store::JournalRow> out;
@@ -50,7 +54,10 @@ json RunExample(const std::string& name, const json& input,
   EXPECT_TRUE(journal.ok());
   json arr = json::array();
   for (const auto& r : *journal) {
-    arr.push_back({{"key", r.step_key}, {"step", r.step_id}, {"kind", r.kind}, {"status", r.status},
+    arr.push_back({{"key", r.step_key},
+                   {"step", r.step_id},
+                   {"kind", r.kind},
+                   {"status", r.status},
                    {"output", json::parse(r.output)}});
   }
   auto run = store::GetRun(*f.ws, id);
@@ -65,18 +72,20 @@ std::vector<std::pair<std::string, json>> Examples() {
   std::vector<std::pair<std::string, json>> out;
   out.emplace_back("hello", RunExample("hello", {{"name", "Ada"}}, nullptr));
   out.emplace_back("retry", RunExample("retry", json::object(), nullptr));
-  out.emplace_back("approval", RunExample("approval", {{"amount", 5000}, {"to", "acme"}},
-                                          [](FlowFixture& f, const std::string&) {
-                                            auto p = f.Pending();
-                                            ASSERT_EQ(p.size(), 1u);
-                                            ASSERT_TRUE(f.engine->Decide(p[0].id, true, nullptr, "").ok());
-                                            f.Drive(kSec, kSec);
-                                          }));
-  out.emplace_back("wait_event", RunExample("wait_event", {{"lead", "L1"}},
-                                            [](FlowFixture& f, const std::string&) {
-                                              ASSERT_TRUE(f.engine->SendEvent("reply", "L1", "m1", {{"text", "yes"}}).ok());
-                                              f.Drive(kSec, kSec);
-                                            }));
+  out.emplace_back("approval",
+                   RunExample("approval", {{"amount", 5000}, {"to", "acme"}},
+                              [](FlowFixture& f, const std::string&) {
+                                auto p = f.Pending();
+                                ASSERT_EQ(p.size(), 1u);
+                                ASSERT_TRUE(f.engine->Decide(p[0].id, true, nullptr, "").ok());
+                                f.Drive(kSec, kSec);
+                              }));
+  out.emplace_back(
+      "wait_event",
+      RunExample("wait_event", {{"lead", "L1"}}, [](FlowFixture& f, const std::string&) {
+        ASSERT_TRUE(f.engine->SendEvent("reply", "L1", "m1", {{"text", "yes"}}).ok());
+        f.Drive(kSec, kSec);
+      }));
   out.emplace_back("wait_event_timeout", RunExample("wait_event", {{"lead", "L2"}},
                                                     [](FlowFixture& f, const std::string&) {
                                                       f.Drive(4 * kDay, 3600 * kSec);
@@ -106,7 +115,8 @@ TEST(Replay, ExampleRunsMatchTheirFixturesOnThisBuild) {
 
 TEST(Replay, StoredJournalsReplayWithoutDivergence) {
   int n = 0;
-  for (const char* name : {"hello", "retry", "approval", "wait_event", "wait_event_timeout", "compensation"}) {
+  for (const char* name :
+       {"hello", "retry", "approval", "wait_event", "wait_event_timeout", "compensation"}) {
     json kept = json::parse(keel::testing::ReadFileOrDie(FixtureDir() + "/" + name + ".json"));
     // The stored workflow text is the version the run started with.
     auto wf = ParseWorkflow(kept["workflow"], name);

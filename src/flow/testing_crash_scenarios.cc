@@ -223,12 +223,12 @@ std::vector<std::string> WorkerArgs(const std::string& point) {
 
 const std::vector<std::string>& WorkerCrashPoints() {
   static const std::vector<std::string> k = {
-      "step.result.before_commit",     // phase A: steps advanced, not committed
-      "txn.before_commit",             // any transaction, before COMMIT
-      "outbox.insert.after_commit",    // outbox row durable, nothing sent
-      "outbox.claim.after_commit",     // lease on the step durable, nothing sent
-      "send.before_io",                // about to call the adapter
-      "send.after_io_before_record",   // the ambiguous window: sent, outcome not recorded
+      "step.result.before_commit",        // phase A: steps advanced, not committed
+      "txn.before_commit",                // any transaction, before COMMIT
+      "outbox.insert.after_commit",       // outbox row durable, nothing sent
+      "outbox.claim.after_commit",        // lease on the step durable, nothing sent
+      "send.before_io",                   // about to call the adapter
+      "send.after_io_before_record",      // the ambiguous window: sent, outcome not recorded
       "send.after_record_before_commit",  // outcome written, not committed
       "timer.fired.before_step_start",    // a timer fired and committed; next step not begun
       "compensation.mid",                 // between two compensations of a saga
@@ -275,7 +275,8 @@ void RunWorkerPointStorm(const std::string& point, uint64_t seed) {
     if (code == 0) break;
     ++kills;
     // Now and then the operator looks in between crashes.
-    if (round % 3 == 2) h.CheckInvariants(h.Observe(), label + " after kill " + std::to_string(kills), false);
+    if (round % 3 == 2)
+      h.CheckInvariants(h.Observe(), label + " after kill " + std::to_string(kills), false);
   }
   EXPECT_GT(kills, 0) << label;
   EXPECT_TRUE(h.Settle()) << label;
@@ -313,19 +314,24 @@ void RunWebhookScenario(int runs, uint64_t seed) {
   CrashHarness h;
   h.AddWorkflow("reply", kReply);
   Started s;
-  for (int i = 0; i < runs; ++i) s.reply.push_back(h.Start("reply", {{"lead", "L" + std::to_string(i)}}));
+  for (int i = 0; i < runs; ++i)
+    s.reply.push_back(h.Start("reply", {{"lead", "L" + std::to_string(i)}}));
   ASSERT_TRUE(h.Settle()) << label;
   for (int i = 0; i < runs; ++i) {
     std::string key = "L" + std::to_string(i), id = "msg-" + std::to_string(i);
-    auto r = h.Keel({"event", "send", "reply", "--key", key, "--id", id, "--data", R"({"text":"yes"})"},
-                    {{"KEEL_CRASH_AT", "webhook.recv.after_dedupe_insert"}});
+    auto r =
+        h.Keel({"event", "send", "reply", "--key", key, "--id", id, "--data", R"({"text":"yes"})"},
+               {{"KEEL_CRASH_AT", "webhook.recv.after_dedupe_insert"}});
     EXPECT_EQ(r.exit_code, -9) << label << ": event send was not killed: " << r.err;
     // The webhook is redelivered: the dedupe row died with the transaction, so it counts.
-    auto again = h.Keel({"event", "send", "reply", "--key", key, "--id", id, "--data", R"({"text":"yes"})"});
+    auto again =
+        h.Keel({"event", "send", "reply", "--key", key, "--id", id, "--data", R"({"text":"yes"})"});
     EXPECT_EQ(again.exit_code, 0) << again.err;
-    EXPECT_NE(again.out.find("delivered to 1 run"), std::string::npos) << label << ": " << again.out;
+    EXPECT_NE(again.out.find("delivered to 1 run"), std::string::npos)
+        << label << ": " << again.out;
     // And once more: now it is a duplicate.
-    auto third = h.Keel({"event", "send", "reply", "--key", key, "--id", id, "--data", R"({"text":"yes"})"});
+    auto third =
+        h.Keel({"event", "send", "reply", "--key", key, "--id", id, "--data", R"({"text":"yes"})"});
     EXPECT_EQ(third.exit_code, 0) << third.err;
     EXPECT_NE(third.out.find("duplicate"), std::string::npos) << label << ": " << third.out;
   }

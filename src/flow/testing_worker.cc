@@ -118,8 +118,9 @@ std::string CrashHarness::Start(const std::string& workflow, const json& input) 
   return id;
 }
 
-std::unique_ptr<KeelChild> CrashHarness::SpawnWorker(const std::map<std::string, std::string>& extra_env,
-                                                     const std::vector<std::string>& extra_args) {
+std::unique_ptr<KeelChild> CrashHarness::SpawnWorker(
+    const std::map<std::string, std::string>& extra_env,
+    const std::vector<std::string>& extra_args) {
   std::vector<std::string> args = {"--workspace", ws_, "worker", "--until-idle"};
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::map<std::string, std::string> env = extra_env;

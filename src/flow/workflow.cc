@@ -14,17 +14,28 @@ namespace keel::flow {
 
 std::string_view StepKindName(StepKind k) {
   switch (k) {
-    case StepKind::kAgent: return "agent";
-    case StepKind::kAction: return "action";
-    case StepKind::kApproval: return "approval";
-    case StepKind::kWait: return "wait";
-    case StepKind::kWaitEvent: return "wait_event";
-    case StepKind::kBranch: return "branch";
-    case StepKind::kSubflow: return "subflow";
-    case StepKind::kForeach: return "foreach";
-    case StepKind::kSet: return "set";
-    case StepKind::kNoop: return "noop";
-    case StepKind::kFail: return "fail";
+    case StepKind::kAgent:
+      return "agent";
+    case StepKind::kAction:
+      return "action";
+    case StepKind::kApproval:
+      return "approval";
+    case StepKind::kWait:
+      return "wait";
+    case StepKind::kWaitEvent:
+      return "wait_event";
+    case StepKind::kBranch:
+      return "branch";
+    case StepKind::kSubflow:
+      return "subflow";
+    case StepKind::kForeach:
+      return "foreach";
+    case StepKind::kSet:
+      return "set";
+    case StepKind::kNoop:
+      return "noop";
+    case StepKind::kFail:
+      return "fail";
   }
   return "noop";
 }
@@ -48,13 +59,20 @@ Result<int64_t> ParseDuration(const std::string& t) {
   }
   std::string unit = t.substr(i);
   double mult;
-  if (unit == "ms") mult = 1e3;
-  else if (unit == "s" || unit.empty()) mult = 1e6;
-  else if (unit == "m") mult = 60e6;
-  else if (unit == "h") mult = 3600e6;
-  else if (unit == "d") mult = 86400e6;
-  else if (unit == "w") mult = 7 * 86400e6;
-  else return InvalidArgument("duration '" + t + "': unit must be ms, s, m, h, d or w");
+  if (unit == "ms")
+    mult = 1e3;
+  else if (unit == "s" || unit.empty())
+    mult = 1e6;
+  else if (unit == "m")
+    mult = 60e6;
+  else if (unit == "h")
+    mult = 3600e6;
+  else if (unit == "d")
+    mult = 86400e6;
+  else if (unit == "w")
+    mult = 7 * 86400e6;
+  else
+    return InvalidArgument("duration '" + t + "': unit must be ms, s, m, h, d or w");
   double us = n * mult;
   if (!(us >= 0) || us > 3.2e15) return InvalidArgument("duration '" + t + "' is out of range");
   return static_cast<int64_t>(std::llround(us));
@@ -161,9 +179,10 @@ class Loader {
     auto s = std::make_shared<Step>();
     s->line = n.Mark().line + 1;
     static const std::set<std::string> kKnown = {
-        "id", "agent", "action", "approval", "wait", "until", "wait_event", "if", "then",
-        "else", "subflow", "foreach", "as", "do", "set", "noop", "fail", "input", "params",
-        "retry", "compensate", "on_timeout", "on_reject", "description"};
+        "id",         "agent", "action",     "approval",   "wait",      "until",
+        "wait_event", "if",    "then",       "else",       "subflow",   "foreach",
+        "as",         "do",    "set",        "noop",       "fail",      "input",
+        "params",     "retry", "compensate", "on_timeout", "on_reject", "description"};
     for (auto it = n.begin(); it != n.end(); ++it) {
       std::string k = it->first.Scalar();
       if (!kKnown.count(k)) return Err(it->first, f + "." + k, "unknown field");
@@ -173,14 +192,16 @@ class Loader {
     if (s->id.empty() || s->id.find_first_of("#/:. ") != std::string::npos) {
       return Err(n["id"], f + ".id", "must be non-empty without '#', '/', ':', '.' or spaces");
     }
-    if (!ids_.insert(s->id).second) return Err(n["id"], f + ".id", "duplicate step id '" + s->id + "'");
+    if (!ids_.insert(s->id).second)
+      return Err(n["id"], f + ".id", "duplicate step id '" + s->id + "'");
     int kinds = 0;
     for (const char* k : {"agent", "action", "approval", "wait", "until", "wait_event", "if",
                           "subflow", "foreach", "set", "noop", "fail"})
       if (n[k]) ++kinds;
     if (kinds != 1) {
-      return Err(n, f, "a step needs exactly one of agent, action, approval, wait, until, "
-                       "wait_event, if, subflow, foreach, set, noop, fail");
+      return Err(n, f,
+                 "a step needs exactly one of agent, action, approval, wait, until, "
+                 "wait_event, if, subflow, foreach, set, noop, fail");
     }
     if (n["input"]) {
       KEEL_ASSIGN_OR_RETURN(s->params, Template(n["input"], f + ".input"));
@@ -249,7 +270,8 @@ class Loader {
       KEEL_ASSIGN_OR_RETURN(s->body, Steps(n["do"], f + ".do"));
     } else if (n["set"]) {
       s->kind = StepKind::kSet;
-      if (!n["set"].IsMap()) return Err(n["set"], f + ".set", "must be a mapping of names to values");
+      if (!n["set"].IsMap())
+        return Err(n["set"], f + ".set", "must be a mapping of names to values");
       KEEL_ASSIGN_OR_RETURN(s->params, Template(n["set"], f + ".set"));
     } else if (n["noop"]) {
       s->kind = StepKind::kNoop;
@@ -259,7 +281,8 @@ class Loader {
     }
     if (n["on_timeout"]) {
       if (s->kind != StepKind::kWaitEvent && s->kind != StepKind::kApproval) {
-        return Err(n["on_timeout"], f + ".on_timeout", "only wait_event and approval steps time out");
+        return Err(n["on_timeout"], f + ".on_timeout",
+                   "only wait_event and approval steps time out");
       }
       KEEL_ASSIGN_OR_RETURN(s->on_timeout, Steps(n["on_timeout"], f + ".on_timeout"));
     }
@@ -296,12 +319,14 @@ class Loader {
         char* end = nullptr;
         if (v.IsScalar()) d = std::strtod(v.Scalar().c_str(), &end);
         if (end == nullptr || *end != '\0') d = -1;
-        if (k == "multiplier" && (d < 1 || d > 10)) return Err(v, f + ".multiplier", "must be 1..10");
+        if (k == "multiplier" && (d < 1 || d > 10))
+          return Err(v, f + ".multiplier", "must be 1..10");
         if (k == "jitter" && (d < 0 || d > 1)) return Err(v, f + ".jitter", "must be 0..1");
         (k == "multiplier" ? p->multiplier : p->jitter) = d;
       } else {
-        return Err(it->first, f + "." + k, "unknown field (max_attempts, backoff, max_backoff, "
-                                           "multiplier, jitter)");
+        return Err(it->first, f + "." + k,
+                   "unknown field (max_attempts, backoff, max_backoff, "
+                   "multiplier, jitter)");
       }
     }
     return OkStatus();
@@ -333,8 +358,9 @@ class Loader {
           return Err(v, f + ".default", "must be approve or reject");
         }
       } else {
-        return Err(it->first, f + "." + k, "unknown field (when, summary, context, recommend, "
-                                           "timeout, remind_after, default)");
+        return Err(it->first, f + "." + k,
+                   "unknown field (when, summary, context, recommend, "
+                   "timeout, remind_after, default)");
       }
     }
     if (!s->summary) return Err(a, f + ".summary", "an approval needs a summary");
@@ -357,10 +383,12 @@ class Loader {
     try {
       for (auto it = root.begin(); it != root.end(); ++it) {
         std::string k = it->first.Scalar();
-        static const std::set<std::string> kTop = {"name", "description", "input", "steps",
-                                                   "compensations", "schedule", "version"};
-        if (!kTop.count(k)) return Err(it->first, k, "unknown field (name, description, input, "
-                                                     "steps, compensations, schedule)");
+        static const std::set<std::string> kTop = {
+            "name", "description", "input", "steps", "compensations", "schedule", "version"};
+        if (!kTop.count(k))
+          return Err(it->first, k,
+                     "unknown field (name, description, input, "
+                     "steps, compensations, schedule)");
       }
       if (!root["name"]) return Err(root, "name", "is required");
       KEEL_ASSIGN_OR_RETURN(wf->name, Str(root["name"], "name"));
@@ -381,7 +409,8 @@ class Loader {
         }
       }
       if (const YAML::Node& sc = root["schedule"]) {
-        if (!sc.IsMap() || !sc["cron"]) return Err(sc, "schedule", "must be a mapping with cron (and tz)");
+        if (!sc.IsMap() || !sc["cron"])
+          return Err(sc, "schedule", "must be a mapping with cron (and tz)");
         KEEL_ASSIGN_OR_RETURN(wf->schedule_cron, Str(sc["cron"], "schedule.cron"));
         wf->schedule_tz = "UTC";
         if (sc["tz"]) {
@@ -395,8 +424,8 @@ class Loader {
         KEEL_ASSIGN_OR_RETURN(wf->compensations, Steps(root["compensations"], "compensations"));
         for (size_t i = 0; i < wf->compensations.size(); ++i) {
           const Step& c = *wf->compensations[i];
-          if (c.kind != StepKind::kAgent && c.kind != StepKind::kAction && c.kind != StepKind::kSet &&
-              c.kind != StepKind::kNoop) {
+          if (c.kind != StepKind::kAgent && c.kind != StepKind::kAction &&
+              c.kind != StepKind::kSet && c.kind != StepKind::kNoop) {
             return Err(root["compensations"][i], "compensations[" + std::to_string(i) + "]",
                        "a compensation must be an agent, action, set or noop step");
           }
@@ -404,7 +433,8 @@ class Loader {
       }
       for (const auto& ref : comp_refs_) {
         if (!wf->FindCompensation(ref.name)) {
-          return Err(ref.node, ref.field, "no compensation named '" + ref.name + "' under compensations:");
+          return Err(ref.node, ref.field,
+                     "no compensation named '" + ref.name + "' under compensations:");
         }
       }
     } catch (const YAML::Exception& e) {

@@ -38,10 +38,10 @@ std::string_view StepKindName(StepKind k);
 
 struct RetryPolicy {
   int max_attempts = 3;
-  int64_t initial_us = 1000000;   // 1 s
-  int64_t max_us = 300000000;     // 5 min cap
+  int64_t initial_us = 1000000;  // 1 s
+  int64_t max_us = 300000000;    // 5 min cap
   double multiplier = 2.0;
-  double jitter = 0.2;            // +-20 %
+  double jitter = 0.2;  // +-20 %
 };
 
 struct Step;
@@ -53,7 +53,7 @@ struct Step {
   int line = 0;  // 1-based line in the file
   // agent / action
   std::string agent;
-  std::string adapter, action;  // "log.write" -> adapter "log", action "write"
+  std::string adapter, action;                   // "log.write" -> adapter "log", action "write"
   std::shared_ptr<const nlohmann::json> params;  // template (input:/params:/set:)
   RetryPolicy retry;
   std::string compensate;  // name of a step under `compensations:`
@@ -100,7 +100,7 @@ struct Workflow {
   std::vector<std::string> required_inputs;
   StepList steps;
   StepList compensations;
-  std::vector<Op> program;  // compiled from `steps`
+  std::vector<Op> program;       // compiled from `steps`
   std::vector<Op> comp_program;  // one kStep op per compensation, in definition order
   // Names referenced by `subflow:` steps (resolved and pinned when a run starts).
   std::vector<std::string> subflows;

@@ -118,7 +118,9 @@ Result<std::vector<T>> Collect(sql::Stmt* st, F read) {
   return out;
 }
 
-int Changes(Txn& txn) { return sqlite3_changes(txn.db()->raw()); }
+int Changes(Txn& txn) {
+  return sqlite3_changes(txn.db()->raw());
+}
 
 std::string Q(const char* head, const char* cols, const char* tail) {
   return std::string(head) + cols + tail;
@@ -128,9 +130,9 @@ std::string Q(const char* head, const char* cols, const char* tail) {
 
 Status PutWorkflowVersion(Txn& txn, const std::string& hash, const std::string& name,
                           const std::string& path, const std::string& content) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(
-                                      "INSERT OR IGNORE INTO workflow_versions(hash, name, path, "
-                                      "content, created_us) VALUES (?,?,?,?,?)"));
+  KEEL_ASSIGN_OR_RETURN(
+      auto* st, txn.db()->Cached("INSERT OR IGNORE INTO workflow_versions(hash, name, path, "
+                                 "content, created_us) VALUES (?,?,?,?,?)"));
   st->Bind(1, hash).Bind(2, name).Bind(3, path).Bind(4, content).Bind(5, txn.now_us());
   Status s = st->Run();
   st->Reset();
@@ -153,8 +155,8 @@ Result<std::string> GetWorkflowVersion(Workspace& ws, const std::string& hash) {
 }
 
 Status InsertRun(Txn& txn, const RunRow& r) {
-  static const std::string q = Q("INSERT INTO runs(", kRunCols,
-                                 ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
+  static const std::string q =
+      Q("INSERT INTO runs(", kRunCols, ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
   KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(q.c_str()));
   st->Bind(1, r.id).Bind(2, r.workflow).Bind(3, r.version).Bind(4, r.status).Bind(5, r.wait_kind);
   st->Bind(6, r.due_us).Bind(7, r.mono_due_us).Bind(8, r.epoch).Bind(9, r.wait_type);
@@ -194,11 +196,12 @@ Result<std::optional<RunRow>> GetRun(Workspace& ws, const std::string& id) {
 }
 
 Result<std::vector<std::string>> DueRuns(Workspace& ws, int64_t bound_us, int64_t now_us,
-                                         int limit) {
+                                         const std::string& owner, int limit) {
   Lock l(ws.mu());
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached("SELECT id FROM runs WHERE due_us <= ? AND "
-                                                  "lease_until_us <= ? ORDER BY due_us LIMIT ?"));
-  st->Bind(1, bound_us).Bind(2, now_us).Bind(3, limit);
+                                                  "(lease_until_us <= ? OR lease_owner = ?) "
+                                                  "ORDER BY due_us LIMIT ?"));
+  st->Bind(1, bound_us).Bind(2, now_us).Bind(3, owner).Bind(4, limit);
   return Collect<std::string>(st, [](const sql::Stmt& s) { return s.Text(0); });
 }
 
@@ -241,9 +244,9 @@ Result<std::vector<std::string>> RunsWithWaitKind(Workspace& ws, const std::stri
 
 Result<bool> ClaimLease(Txn& txn, const std::string& run_id, const std::string& owner,
                         int64_t now_us, int64_t until_us) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(
-                                      "UPDATE runs SET lease_owner = ?, lease_until_us = ? "
-                                      "WHERE id = ? AND (lease_until_us <= ? OR lease_owner = ?)"));
+  KEEL_ASSIGN_OR_RETURN(
+      auto* st, txn.db()->Cached("UPDATE runs SET lease_owner = ?, lease_until_us = ? "
+                                 "WHERE id = ? AND (lease_until_us <= ? OR lease_owner = ?)"));
   st->Bind(1, owner).Bind(2, until_us).Bind(3, run_id).Bind(4, now_us).Bind(5, owner);
   Status s = st->Run();
   st->Reset();
@@ -306,9 +309,9 @@ Status InsertOutbox(Txn& txn, const OutboxRow& o) {
 }
 
 Status UpdateOutbox(Txn& txn, const OutboxRow& o) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(
-                                      "UPDATE outbox SET state=?, attempts=?, result=?, error=?, "
-                                      "updated_us=? WHERE token=?"));
+  KEEL_ASSIGN_OR_RETURN(
+      auto* st, txn.db()->Cached("UPDATE outbox SET state=?, attempts=?, result=?, error=?, "
+                                 "updated_us=? WHERE token=?"));
   st->Bind(1, o.state).Bind(2, o.attempts).Bind(3, o.result).Bind(4, o.error);
   st->Bind(5, txn.now_us()).Bind(6, o.token);
   Status s = st->Run();
@@ -351,9 +354,9 @@ Status InsertApproval(Txn& txn, const ApprovalRow& a) {
 }
 
 Status UpdateApproval(Txn& txn, const ApprovalRow& a) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(
-                                      "UPDATE approvals SET status=?, decision=?, reminded=?, "
-                                      "decided_us=?, context=? WHERE id=?"));
+  KEEL_ASSIGN_OR_RETURN(auto* st,
+                        txn.db()->Cached("UPDATE approvals SET status=?, decision=?, reminded=?, "
+                                         "decided_us=?, context=? WHERE id=?"));
   st->Bind(1, a.status).Bind(2, a.decision).Bind(3, a.reminded ? 1 : 0).Bind(4, a.decided_us);
   st->Bind(5, a.context).Bind(6, a.id);
   Status s = st->Run();
@@ -375,8 +378,8 @@ Result<std::optional<ApprovalRow>> FindApproval(Workspace& ws, const std::string
                                                 const std::string& step_key,
                                                 const std::string& kind) {
   Lock l(ws.mu());
-  static const std::string q = Q("SELECT ", kApprovalCols,
-                                 " FROM approvals WHERE run_id = ? AND step_key = ? AND kind = ?");
+  static const std::string q =
+      Q("SELECT ", kApprovalCols, " FROM approvals WHERE run_id = ? AND step_key = ? AND kind = ?");
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
   st->Bind(1, run_id).Bind(2, step_key).Bind(3, kind);
   KEEL_ASSIGN_OR_RETURN(auto rows, Collect<ApprovalRow>(st, ReadApproval));
@@ -397,9 +400,9 @@ Result<std::vector<ApprovalRow>> ListApprovals(Workspace& ws, const std::string&
 
 Result<bool> InsertEvent(Txn& txn, const std::string& id, const std::string& type,
                          const std::string& key, const std::string& data, int64_t delivered) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(
-                                      "INSERT OR IGNORE INTO events(id, type, key, data, "
-                                      "received_us, delivered) VALUES (?,?,?,?,?,?)"));
+  KEEL_ASSIGN_OR_RETURN(auto* st,
+                        txn.db()->Cached("INSERT OR IGNORE INTO events(id, type, key, data, "
+                                         "received_us, delivered) VALUES (?,?,?,?,?,?)"));
   st->Bind(1, id).Bind(2, type).Bind(3, key).Bind(4, data).Bind(5, txn.now_us()).Bind(6, delivered);
   Status s = st->Run();
   st->Reset();
@@ -427,9 +430,9 @@ Result<std::vector<std::pair<std::string, std::string>>> ListPauses(Workspace& w
 }
 
 Status UpsertSchedule(Txn& txn, const ScheduleRow& s) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(
-                                      "INSERT OR REPLACE INTO schedules(workflow, path, cron, tz, "
-                                      "next_us, last_us) VALUES (?,?,?,?,?,?)"));
+  KEEL_ASSIGN_OR_RETURN(
+      auto* st, txn.db()->Cached("INSERT OR REPLACE INTO schedules(workflow, path, cron, tz, "
+                                 "next_us, last_us) VALUES (?,?,?,?,?,?)"));
   st->Bind(1, s.workflow).Bind(2, s.path).Bind(3, s.cron).Bind(4, s.tz).Bind(5, s.next_us);
   st->Bind(6, s.last_us);
   Status r = st->Run();

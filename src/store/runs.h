@@ -84,9 +84,10 @@ Status InsertRun(Txn& txn, const RunRow& r);
 // Writes every mutable column of `r` (found by id). NotFound if the run does not exist.
 Status UpdateRun(Txn& txn, const RunRow& r);
 Result<std::optional<RunRow>> GetRun(Workspace& ws, const std::string& id);
-// Ids of runs with due_us <= bound_us whose lease is free at now_us, earliest first.
+// Ids of runs with due_us <= bound_us whose lease is free at now_us or held by `owner`,
+// earliest first.
 Result<std::vector<std::string>> DueRuns(Workspace& ws, int64_t bound_us, int64_t now_us,
-                                         int limit);
+                                         const std::string& owner, int limit);
 // The smallest due_us of any run (kNeverUs if none).
 Result<int64_t> NextDueUs(Workspace& ws);
 // Runs filtered by status ("" = all), newest first.
