@@ -269,7 +269,10 @@ void RunWorkerPointStorm(const std::string& point, uint64_t seed) {
   Started s = StartMix(h, 3, 2);
   int kills = 0;
   for (int round = 0; round < 60; ++round) {
-    int hit = 2 + static_cast<int>(rng() % 5);
+    // Points that a worker passes once per round after a commit (every timer of a round
+    // fires together) may crash at hit 1: each process still makes progress.
+    bool once_per_round = point == "timer.fired.before_step_start" || point == "compensation.mid";
+    int hit = (once_per_round ? 1 : 2) + static_cast<int>(rng() % 5);
     int code = h.RunWorkerCrashingAt(point + ":" + std::to_string(hit), WorkerArgs(point));
     ASSERT_TRUE(code == -9 || code == 0) << label << ": worker ended with " << code;
     if (code == 0) break;

@@ -24,7 +24,8 @@ const std::vector<std::string>& OperatorCrashPoints();
 // Kills a worker at `point`:`hit`, settles, checks. Returns false (after recording gtest
 // failures) if the point was never reached at hit 1 (a point that does not exist).
 bool RunWorkerPointScenario(const std::string& point, int hit, uint64_t seed);
-// Repeated kills at `point` with hits drawn from [2, 6] until a worker finishes on its own.
+// Repeated kills at `point` (hits from [2, 6]; [1, 5] for points passed once per round after
+// a commit) until a worker finishes on its own.
 void RunWorkerPointStorm(const std::string& point, uint64_t seed);
 // `keel approve` killed after its decision committed; `keel event send` killed while the
 // event id is being deduplicated (inside the transaction).
