@@ -11,6 +11,7 @@
 #include "core/json.h"
 #include "flow/cron.h"
 #include "flow/expr.h"
+#include "store/leases.h"
 #include "store/runs.h"
 
 namespace keel::flow {
@@ -354,9 +355,18 @@ struct Engine::Impl {
           }
           continue;
         }
-        case Op::kStep:
-          return RunStep(txn, r, st, wf, *op.step, KeyFor(*op.step, st), st.pc, pauses, io,
-                         outbox_written, false);
+        case Op::kStep: {
+          KEEL_ASSIGN_OR_RETURN(bool moved, RunStep(txn, r, st, wf, *op.step, KeyFor(*op.step, st),
+                                                    st.pc, pauses, io, outbox_written, false));
+          // A run whose last step just completed ends in the same transaction: ending is
+          // not a step, and a round of its own would cost every run one more commit.
+          if (moved && r.status == "running" && !st.compensating && st.pc >= 0 &&
+              st.pc < static_cast<int>(wf.program.size()) &&
+              wf.program[static_cast<size_t>(st.pc)].type == Op::kEnd) {
+            KEEL_RETURN_IF_ERROR(Finish(txn, r, st, "completed", ""));
+          }
+          return moved;
+        }
       }
     }
     return Internal("run " + r.id + ": too many jumps without a step");
@@ -1127,6 +1137,7 @@ Result<TickStats> Engine::Tick() {
     json out;
   };
   std::vector<Done> results(io.size());
+  std::vector<char> lost(io.size(), 0);
   int64_t lease_until = clock->NowMicros() + opts_.lease_us;
   for (size_t i = 0; i < io.size(); ++i) {
     const auto& it = io[i];
@@ -1136,15 +1147,18 @@ Result<TickStats> Engine::Tick() {
       int64_t until = clock->NowMicros() + opts_.lease_us;
       KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
         for (size_t j = i; j < io.size(); ++j) {
-          KEEL_ASSIGN_OR_RETURN(bool held, store::ClaimLease(txn, io[j].run_id, opts_.worker_id,
-                                                             txn.now_us(), until));
-          (void)held;  // a lost lease is noticed (fenced) when the outcome is recorded
+          // Only a lease still ours is renewed: ClaimLease would also take a lease another
+          // worker took over and released after finishing the step, and the effect would
+          // then happen a second time. A lost step's I/O is not started (store/leases.h).
+          KEEL_ASSIGN_OR_RETURN(bool held, store::RenewLease(txn, io[j].run_id, opts_.worker_id, until));
+          if (!held) lost[j] = 1;
         }
         KEEL_CRASH_POINT("lease.renew");
         return OkStatus();
       }));
       lease_until = until;
     }
+    if (lost[i]) continue;
     CallContext ctx{it.run_id, it.key, it.attempt, clock->NowMicros()};
     if (it.is_action) {
       ActionAdapter* ad = reg_.adapters.at(it.step->adapter);
@@ -1159,6 +1173,7 @@ Result<TickStats> Engine::Tick() {
   // Phase C: all outcomes in one transaction.
   return ws_->Write([&](store::Txn& txn) -> Status {
               for (size_t i = 0; i < io.size(); ++i) {
+                if (lost[i]) continue;
                 KEEL_RETURN_IF_ERROR(impl_->Record(txn, io[i], results[i].oc, results[i].out));
               }
               KEEL_CRASH_POINT("send.after_record_before_commit");

@@ -1,0 +1,419 @@
+// The workflow engine benchmark (`scripts/bench engine`): the disk's fsync rate, then the
+// three workloads of the peer comparison (docs/benchmarks.md), durability on
+// (WAL, synchronous=FULL: a step is acknowledged only after its commit is on disk).
+//
+//   W1  one run of 1,000 sequential no-op steps: steps/s, per-step latency p50/p99
+//   W2  2,000 runs of 3 no-op steps, 16 in flight: runs/s, end-to-end latency p50
+//   W3  10,000 runs waiting on a durable timer in a real `keel worker` child process that
+//       is SIGKILLed; time from the restart of `keel worker --until-idle` until all are done
+//
+// W1 and W2 drive the engine in this process (one loop: start runs, Tick(), notice
+// completions), as DBOS does in its benchmark; W3 uses the real binary. Everything runs in
+// $KEEL_BENCH_DIR (default: bench-tmp/ beside this binary, on the repo's disk).
+// KEEL_BENCH_W3_CALLGRIND=FILE runs the restarted W3 worker under callgrind.
+// Flags: --w1-steps N --w2-runs N --w2-inflight N --w3-runs N --w3-wait-ms N --w3-batch N
+//        --fsyncs N --only w1,w2,w3
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "core/env.h"
+#include "flow/builtins.h"
+#include "flow/engine.h"
+#include "flow/workflow.h"
+#include "store/runs.h"
+#include "store/workspace.h"
+
+namespace {
+
+using nlohmann::json;
+using Clock = std::chrono::steady_clock;
+
+double Secs(Clock::time_point a, Clock::time_point b) {
+  return std::chrono::duration<double>(b - a).count();
+}
+
+double Pct(std::vector<double> v, double p) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  return v[std::min(i, v.size() - 1)];
+}
+
+[[noreturn]] void Die(const std::string& what) {
+  std::cerr << "engine bench: " << what << "\n";
+  std::exit(1);
+}
+
+template <typename T>
+T Must(keel::Result<T> r, const std::string& what) {
+  if (!r.ok()) Die(what + ": " + r.status().ToString());
+  return std::move(*r);
+}
+void Must(const keel::Status& s, const std::string& what) {
+  if (!s.ok()) Die(what + ": " + s.ToString());
+}
+
+struct FsyncRate {
+  double per_s = 0, p50_us = 0, p99_us = 0;
+};
+
+// N x (append 512 B + fdatasync) on a file in `dir`: the rate at which one writer can make
+// a commit durable, the ceiling of a design that fsyncs once per step.
+FsyncRate MeasureFsync(const std::string& dir, int n) {
+  std::string p = dir + "/fsync-test.bin";
+  int fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) Die("cannot create " + p);
+  char buf[512];
+  std::memset(buf, 'y', sizeof buf);
+  std::vector<double> lat;
+  lat.reserve(static_cast<size_t>(n));
+  auto t0 = Clock::now();
+  for (int i = 0; i < n; ++i) {
+    auto s = Clock::now();
+    if (::write(fd, buf, sizeof buf) != static_cast<ssize_t>(sizeof buf)) Die("write failed");
+    if (::fdatasync(fd) != 0) Die("fdatasync failed");
+    lat.push_back(Secs(s, Clock::now()) * 1e6);
+  }
+  double el = Secs(t0, Clock::now());
+  ::close(fd);
+  ::unlink(p.c_str());
+  return {n / el, Pct(lat, 0.5), Pct(lat, 0.99)};
+}
+
+std::string NoopWorkflow(const std::string& name, int steps) {
+  std::string y = "name: " + name + "\nsteps:\n";
+  for (int i = 0; i < steps; ++i) y += "  - id: s" + std::to_string(i) + "\n    noop: true\n";
+  return y;
+}
+
+struct Bench {
+  std::string root;
+  keel::Env env;
+};
+
+struct EngineSet {
+  std::unique_ptr<keel::store::Workspace> ws;
+  keel::flow::BuiltinAgents agents;
+  keel::flow::CountingAdapter log{"log", true};
+  std::unique_ptr<keel::flow::Engine> engine;
+};
+
+std::unique_ptr<EngineSet> NewWorkspace(const std::string& dir, const keel::Env& env, int batch) {
+  std::filesystem::remove_all(dir);
+  Must(keel::store::Workspace::Init(dir, {}, env), "init " + dir);
+  auto e = std::make_unique<EngineSet>();
+  e->ws = Must(keel::store::Workspace::Open(dir, {}, env), "open " + dir);
+  keel::flow::Registry reg;
+  reg.agents = &e->agents;
+  reg.adapters = {{"log", &e->log}};
+  keel::flow::EngineOptions o;
+  o.batch = batch;
+  e->engine = std::make_unique<keel::flow::Engine>(e->ws.get(), reg, o);
+  return e;
+}
+
+struct W1Result {
+  double steps_per_s = 0, p50_ms = 0, p99_ms = 0, total_s = 0;
+};
+
+W1Result RunW1(const std::string& dir, const keel::Env& env, int steps) {
+  auto e = NewWorkspace(dir, env, 64);
+  auto wf = Must(keel::flow::ParseWorkflow(NoopWorkflow("w1", steps), "w1.yaml"), "parse w1");
+  auto t0 = Clock::now();
+  std::string id = Must(e->engine->Start(wf, json::object()), "start w1");
+  std::vector<double> lat;
+  lat.reserve(static_cast<size_t>(steps) + 2);
+  auto prev = Clock::now();
+  for (;;) {
+    auto t = Must(e->engine->Tick(), "tick");
+    auto now = Clock::now();
+    if (t.steps == 0) break;
+    lat.push_back(Secs(prev, now) * 1e3);
+    prev = now;
+  }
+  double el = Secs(t0, Clock::now());
+  auto r = Must(keel::store::GetRun(*e->ws, id), "get run");
+  if (!r || r->status != "completed") Die("w1 run did not complete");
+  // The last tick finishes the run (no step of its own).
+  if (!lat.empty()) lat.pop_back();
+  return {steps / el, Pct(lat, 0.5), Pct(lat, 0.99), el};
+}
+
+struct W2Result {
+  double runs_per_s = 0, p50_ms = 0, p99_ms = 0, total_s = 0;
+};
+
+W2Result RunW2(const std::string& dir, const keel::Env& env, int runs, int inflight) {
+  auto e = NewWorkspace(dir, env, 64);
+  auto wf = Must(keel::flow::ParseWorkflow(NoopWorkflow("w2", 3), "w2.yaml"), "parse w2");
+  std::map<std::string, Clock::time_point> flying;
+  std::vector<double> lat;
+  int started = 0, done = 0;
+  auto t0 = Clock::now();
+  while (done < runs) {
+    // The client: keeps `inflight` runs going, starting the missing ones in one commit.
+    int want = std::min(inflight - static_cast<int>(flying.size()), runs - started);
+    if (want > 0) {
+      auto ts = Clock::now();
+      std::vector<std::string> ids;
+      Must(e->ws->Write([&](keel::store::Txn& txn) -> keel::Status {
+        for (int i = 0; i < want; ++i) {
+          KEEL_ASSIGN_OR_RETURN(std::string id, e->engine->StartInTxn(txn, *wf, json::object()));
+          ids.push_back(id);
+        }
+        return keel::OkStatus();
+      }),
+           "start w2 runs");
+      for (auto& id : ids) flying[id] = ts;
+      started += want;
+    }
+    Must(e->engine->Tick(), "tick");
+    auto now = Clock::now();
+    for (auto it = flying.begin(); it != flying.end();) {
+      auto r = Must(keel::store::GetRun(*e->ws, it->first), "get run");
+      if (r && r->status == "completed") {
+        lat.push_back(Secs(it->second, now) * 1e3);
+        ++done;
+        it = flying.erase(it);
+      } else if (r && r->status != "running") {
+        Die("w2 run " + it->first + " ended " + r->status);
+      } else {
+        ++it;
+      }
+    }
+  }
+  double el = Secs(t0, Clock::now());
+  return {runs / el, Pct(lat, 0.5), Pct(lat, 0.99), el};
+}
+
+// ---- W3: a real worker process, SIGKILLed ------------------------------------------
+
+// `wrap`: a command line to run the binary under (e.g. callgrind), empty for none.
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log,
+            const std::vector<std::string>& wrap = {}) {
+  std::string bin = KEEL_BINARY;
+  pid_t pid = ::fork();
+  if (pid < 0) Die("fork failed");
+  if (pid == 0) {
+    int fd = ::open(log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+    if (fd >= 0) {
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+    }
+    std::vector<std::string> a = wrap;
+    a.push_back(bin);
+    a.insert(a.end(), args.begin(), args.end());
+    std::vector<char*> argv;
+    for (auto& s : a) argv.push_back(s.data());
+    argv.push_back(nullptr);
+    ::execvp(a[0].c_str(), argv.data());
+    ::_exit(127);
+  }
+  return pid;
+}
+
+int WaitPid(pid_t pid) {
+  int st = 0;
+  ::waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -WTERMSIG(st);
+}
+
+std::map<std::string, int64_t> Counts(const std::string& dir, const keel::Env& env) {
+  keel::store::WorkspaceOpenOptions oo;
+  oo.read_only = true;
+  auto ws = Must(keel::store::Workspace::Open(dir, oo, env), "open read-only");
+  std::map<std::string, int64_t> m;
+  for (auto& [k, v] : Must(keel::store::CountRuns(*ws), "count runs")) m[k] = v;
+  return m;
+}
+
+struct W3Result {
+  int runs = 0;
+  double kill_after_s = 0;  // how long the first worker ran before the kill
+  double recover_s = 0;     // restart of the worker until all runs completed (it exits)
+  int64_t completed = 0, s1_twice = 0, waiting_at_kill = 0;
+};
+
+W3Result RunW3(const std::string& dir, const keel::Env& env, int runs, int wait_ms, int batch) {
+  W3Result res;
+  res.runs = runs;
+  {
+    auto e = NewWorkspace(dir, env, 64);
+    std::string yaml = "name: w3\nsteps:\n  - id: s1\n    noop: true\n  - id: nap\n    wait: " +
+                       std::to_string(wait_ms) + "ms\n  - id: s2\n    noop: true\n";
+    auto wf = Must(keel::flow::ParseWorkflow(yaml, "w3.yaml"), "parse w3");
+    for (int i = 0; i < runs; i += 1000) {
+      Must(e->ws->Write([&](keel::store::Txn& txn) -> keel::Status {
+        for (int j = i; j < std::min(runs, i + 1000); ++j) {
+          KEEL_RETURN_IF_ERROR(e->engine->StartInTxn(txn, *wf, json::object()).status());
+        }
+        return keel::OkStatus();
+      }),
+           "start w3 runs");
+    }
+  }
+  std::string log = dir + "/../w3-worker.log";
+  std::string b = std::to_string(batch);
+  // The first worker takes every run to the timer; it is killed once all of them wait.
+  auto t0 = Clock::now();
+  pid_t w = Spawn({"--workspace", dir, "worker", "--batch", b, "--poll-ms", "5"}, log);
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto c = Counts(dir, env);
+    if (c["completed"] > 0) Die("w3: timers fired before all runs waited; raise --w3-wait-ms");
+    if (c["waiting"] == runs) {
+      res.waiting_at_kill = c["waiting"];
+      break;
+    }
+    if (Secs(t0, Clock::now()) > 600) Die("w3: runs never reached the timer");
+  }
+  ::kill(w, SIGKILL);
+  WaitPid(w);
+  res.kill_after_s = Secs(t0, Clock::now());
+  // Let every timer deadline pass while no worker runs (as the peer benchmarks do).
+  std::this_thread::sleep_for(std::chrono::milliseconds(wait_ms + 200));
+  auto r0 = Clock::now();
+  // KEEL_BENCH_W3_CALLGRIND=FILE profiles the restarted worker (the time is then meaningless).
+  std::vector<std::string> wrap;
+  if (const char* cg = std::getenv("KEEL_BENCH_W3_CALLGRIND"); cg && *cg) {
+    wrap = {"valgrind", "--tool=callgrind", std::string("--callgrind-out-file=") + cg};
+  }
+  pid_t w2 = Spawn({"--workspace", dir, "worker", "--until-idle", "--batch", b}, log, wrap);
+  int code = WaitPid(w2);
+  res.recover_s = Secs(r0, Clock::now());
+  if (code != 0)
+    Die("w3: the restarted worker failed (code " + std::to_string(code) + "), see " + log);
+  auto c = Counts(dir, env);
+  res.completed = c["completed"];
+  // No step journaled before the kill ran again: one step.completed entry per (run, s1).
+  keel::store::WorkspaceOpenOptions oo;
+  oo.read_only = true;
+  auto ws = Must(keel::store::Workspace::Open(dir, oo, env), "open");
+  keel::store::LedgerQuery q;
+  q.kind = "step.completed";
+  std::map<std::string, int> s1;
+  Must(ws->ScanLedger(1,
+                      [&](const keel::store::LedgerEntry& en) -> keel::Status {
+                        if (en.kind == "step.completed" && en.step_id == "s1") ++s1[en.run_id];
+                        return keel::OkStatus();
+                      }),
+       "scan ledger");
+  for (auto& [k, v] : s1) res.s1_twice += v > 1;
+  return res;
+}
+
+int IntFlag(int argc, char** argv, const std::string& name, int def) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (argv[i] == name) return std::atoi(argv[i + 1]);
+  }
+  return def;
+}
+std::string StrFlag(int argc, char** argv, const std::string& name, const std::string& def) {
+  for (int i = 1; i + 1 < argc; ++i) {
+    if (argv[i] == name) return argv[i + 1];
+  }
+  return def;
+}
+
+std::string LoadAverage() {
+  std::ifstream f("/proc/loadavg");
+  std::string a, b, c;
+  f >> a >> b >> c;
+  return a + " " + b + " " + c;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int w1_steps = IntFlag(argc, argv, "--w1-steps", 1000);
+  int w2_runs = IntFlag(argc, argv, "--w2-runs", 2000);
+  int w2_inflight = IntFlag(argc, argv, "--w2-inflight", 16);
+  int w3_runs = IntFlag(argc, argv, "--w3-runs", 10000);
+  int w3_wait_ms = IntFlag(argc, argv, "--w3-wait-ms", 5000);
+  int w3_batch = IntFlag(argc, argv, "--w3-batch", 1000);
+  int fsyncs = IntFlag(argc, argv, "--fsyncs", 2000);
+  std::string only = StrFlag(argc, argv, "--only", "w1,w2,w3");
+
+  std::string root;
+  if (const char* d = std::getenv("KEEL_BENCH_DIR"); d && *d) {
+    root = d;
+  } else {
+    root = std::filesystem::absolute(argv[0]).parent_path().string() + "/bench-tmp";
+  }
+  root += "/engine";
+  std::filesystem::create_directories(root);
+  keel::Env env;
+
+  std::string load_before = LoadAverage();
+  FsyncRate fs = MeasureFsync(root, fsyncs);
+  std::printf("engine benchmark in %s (durability on: WAL, synchronous=FULL)\n", root.c_str());
+  std::printf("load average at start: %s\n", load_before.c_str());
+  std::printf(
+      "disk: %d x (append 512 B + fdatasync): %.0f fsyncs/s (median %.0f us, p99 %.0f us)\n\n",
+      fsyncs, fs.per_s, fs.p50_us, fs.p99_us);
+
+  std::ostringstream kv;
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "fsync_per_s=%.0f", fs.per_s);
+  kv << buf;
+  std::printf("%-4s %-46s %14s %12s %12s\n", "", "workload", "throughput", "p50", "p99");
+  if (only.find("w1") != std::string::npos) {
+    W1Result r = RunW1(root + "/w1", env, w1_steps);
+    std::printf("%-4s %-46s %9.0f st/s %9.3f ms %9.3f ms\n", "W1",
+                (std::to_string(w1_steps) + " sequential no-op steps, one run").c_str(),
+                r.steps_per_s, r.p50_ms, r.p99_ms);
+    std::printf("     W1 steps/s vs disk fsyncs/s: %.2f (target >= 0.80)\n",
+                r.steps_per_s / fs.per_s);
+    std::snprintf(buf, sizeof buf,
+                  " w1_steps_per_s=%.0f w1_vs_fsync=%.2f w1_p50_ms=%.3f w1_p99_ms=%.3f",
+                  r.steps_per_s, r.steps_per_s / fs.per_s, r.p50_ms, r.p99_ms);
+    kv << buf;
+  }
+  if (only.find("w2") != std::string::npos) {
+    W2Result r = RunW2(root + "/w2", env, w2_runs, w2_inflight);
+    std::printf("%-4s %-46s %9.0f wf/s %9.3f ms %9.3f ms\n", "W2",
+                (std::to_string(w2_runs) + " runs of 3 no-op steps, " +
+                 std::to_string(w2_inflight) + " in flight")
+                    .c_str(),
+                r.runs_per_s, r.p50_ms, r.p99_ms);
+    std::snprintf(buf, sizeof buf, " w2_workflows_per_s=%.0f w2_p50_ms=%.3f w2_p99_ms=%.3f",
+                  r.runs_per_s, r.p50_ms, r.p99_ms);
+    kv << buf;
+  }
+  if (only.find("w3") != std::string::npos) {
+    W3Result r = RunW3(root + "/w3", env, w3_runs, w3_wait_ms, w3_batch);
+    std::printf("%-4s %-46s %11.3f s to recover (all %lld done; %lld s1 twice)\n", "W3",
+                (std::to_string(w3_runs) + " runs on a timer, worker SIGKILLed").c_str(),
+                r.recover_s, static_cast<long long>(r.completed),
+                static_cast<long long>(r.s1_twice));
+    if (r.completed != w3_runs) Die("w3: only " + std::to_string(r.completed) + " runs completed");
+    std::snprintf(buf, sizeof buf, " w3_runs=%d w3_recover_s=%.3f w3_s1_twice=%lld", w3_runs,
+                  r.recover_s, static_cast<long long>(r.s1_twice));
+    kv << buf;
+  }
+  std::string load_after = LoadAverage();
+  std::printf("\nload average at end: %s\n", load_after.c_str());
+  auto first = [](const std::string& s) { return s.substr(0, s.find(' ')); };
+  kv << " load1_start=" << first(load_before) << " load1_end=" << first(load_after);
+  std::filesystem::remove_all(root);
+  std::cout << kv.str() << std::endl;
+  return 0;
+}
