@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cstdlib>
 #include <csignal>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -54,6 +55,12 @@ Result<std::unique_ptr<FlowSetup>> OpenFlow(Context* ctx, int batch = 64, int64_
   f->log = std::make_unique<flow::CountingAdapter>("log", true);
   f->keyed = std::make_unique<flow::CountingAdapter>("fake_keyed", true, effects);
   f->smtp = std::make_unique<flow::CountingAdapter>("fake_smtp", false, effects);
+  // Crash tests slow the fake peers down to reach code that runs only in long batches.
+  if (const char* d = std::getenv("KEEL_FAKE_DELAY_MS"); d != nullptr && std::atoi(d) > 0) {
+    for (auto* a : {f->log.get(), f->keyed.get(), f->smtp.get()}) {
+      a->set_delay(ctx->env.clock, int64_t{std::atoi(d)} * 1000);
+    }
+  }
   flow::Registry reg;
   KEEL_ASSIGN_OR_RETURN(f->wiring, WireAgents(*ctx, f->ws.get(), false));
   f->agents = std::make_unique<FlowAgents>(f->wiring->runner.get());

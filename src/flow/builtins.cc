@@ -65,6 +65,7 @@ void CountingAdapter::LoadFile() {
 Outcome CountingAdapter::Perform(const std::string& token, const std::string& action,
                                  const nlohmann::json& params, const CallContext& ctx,
                                  nlohmann::json* result) {
+  if (delay_clock_ != nullptr && delay_us_ > 0) delay_clock_->SleepMicros(delay_us_);
   std::lock_guard<std::mutex> l(mu_);
   LoadFile();
   ++calls_;

@@ -24,6 +24,7 @@
 #include <set>
 #include <string>
 
+#include "core/clock.h"
 #include "flow/interfaces.h"
 
 namespace keel::flow {
@@ -46,6 +47,12 @@ class CountingAdapter final : public ActionAdapter {
   CountingAdapter(std::string name, bool honours_key, std::string effects_file = "");
   std::string name() const override { return name_; }
   bool honours_idempotency_key() const override { return honours_key_; }
+  // Makes every Perform take `micros` of `clock`'s time (a slow peer), so tests can reach
+  // code that only runs during long batches (lease renewal) without depending on load.
+  void set_delay(Clock* clock, int64_t micros) {
+    delay_clock_ = clock;
+    delay_us_ = micros;
+  }
   Outcome Perform(const std::string& token, const std::string& action, const nlohmann::json& params,
                   const CallContext& ctx, nlohmann::json* result) override;
   // Effects that happened (for a keyed adapter, at most one per token).
@@ -55,6 +62,8 @@ class CountingAdapter final : public ActionAdapter {
 
  private:
   void LoadFile();
+  Clock* delay_clock_ = nullptr;
+  int64_t delay_us_ = 0;
   std::string name_;
   bool honours_key_;
   std::string file_;
