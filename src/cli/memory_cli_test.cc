@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/testing_cli_workspace.h"
 #include "core/testing_util.h"
 
 namespace keel {
@@ -14,27 +15,7 @@ using keel::testing::ProcessResult;
 using keel::testing::RunKeel;
 using keel::testing::TempDir;
 
-struct Ws {
-  TempDir tmp;
-  std::string dir = tmp.Sub("ws");
-  Ws() {
-    auto r = RunKeel({"init", dir});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-  }
-  ProcessResult Run(std::vector<std::string> args, const std::string& in = "") {
-    args.insert(args.begin(), {"--workspace", dir});
-    return RunKeel(args, in);
-  }
-  nlohmann::json Json(std::vector<std::string> args) {
-    auto r = Run(std::move(args));
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return nlohmann::json::parse(r.out, nullptr, false);
-  }
-  std::string Line(std::vector<std::string> args) {
-    auto r = Run(std::move(args));
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return r.out.substr(0, r.out.find('\n'));
-  }
+struct Ws : keel::testing::CliWorkspace {
 };
 
 TEST(MemoryCli, RememberRecallWithProvenance) {

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "cli/testing_cli_workspace.h"
 #include "core/testing_util.h"
 
 namespace keel {
@@ -13,22 +14,7 @@ using keel::testing::ProcessResult;
 using keel::testing::RunKeel;
 using keel::testing::TempDir;
 
-struct Ws {
-  TempDir tmp;
-  std::string dir = tmp.Sub("ws");
-  Ws() {
-    auto r = RunKeel({"init", dir});
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-  }
-  ProcessResult Run(std::vector<std::string> args, const std::string& in = "") {
-    args.insert(args.begin(), {"--workspace", dir});
-    return RunKeel(args, in);
-  }
-  nlohmann::json Json(std::vector<std::string> args) {
-    auto r = Run(std::move(args));
-    EXPECT_EQ(r.exit_code, 0) << r.err;
-    return nlohmann::json::parse(r.out, nullptr, false);
-  }
+struct Ws : keel::testing::CliWorkspace {
   std::string Trimmed(const std::string& s) { return s.substr(0, s.find_last_not_of("\n") + 1); }
 };
 
