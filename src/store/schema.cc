@@ -37,8 +37,6 @@ CREATE TABLE ledger (
   hash      BLOB NOT NULL
 ) STRICT;
 CREATE INDEX ledger_subject ON ledger(subject) WHERE subject <> '';
-CREATE INDEX ledger_kind ON ledger(kind);
-CREATE INDEX ledger_time ON ledger(time_us);
 CREATE INDEX ledger_run ON ledger(run_id) WHERE run_id <> '';
 CREATE TRIGGER ledger_no_update BEFORE UPDATE ON ledger
 BEGIN SELECT RAISE(ABORT, 'the ledger is append-only: entries are never updated'); END;

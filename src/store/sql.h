@@ -10,12 +10,16 @@
 // and other I/O errors -> DataLoss and the Db is poisoned: every later write fails until the
 // process reopens the database (a failed fsync cannot be retried safely). Checkpoints run
 // from a WAL hook after a commit; an I/O error there poisons the Db too (the commit itself
-// was durable in the WAL, so it is still reported as done).
+// was durable in the WAL, so it is still reported as done). With background_checkpoint
+// they run on a thread that owns a second connection; its I/O errors poison the Db the same
+// way, and the next Begin() refuses.
 // SQLITE_CONSTRAINT -> AlreadyExists (unique) or FailedPrecondition (triggers, checks).
 //
-// Thread-safety: a Db is used by one thread at a time (the Workspace serialises access).
+// Thread-safety: a Db is used by one thread at a time (the Workspace serialises access);
+// its background checkpointer, if any, touches only its own connection and poisoned().
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -34,7 +38,7 @@ enum class ColType { kInteger, kFloat, kText, kBlob, kNull };
 
 class Stmt {
  public:
-  Stmt(sqlite3* db, sqlite3_stmt* stmt, bool* poisoned)
+  Stmt(sqlite3* db, sqlite3_stmt* stmt, std::atomic<bool>* poisoned)
       : db_(db), stmt_(stmt), poisoned_(poisoned) {}
   ~Stmt();
   Stmt(const Stmt&) = delete;
@@ -64,7 +68,7 @@ class Stmt {
  private:
   sqlite3* db_;
   sqlite3_stmt* stmt_;
-  bool* poisoned_;
+  std::atomic<bool>* poisoned_;
   Status bind_error_;
 };
 
@@ -74,6 +78,12 @@ struct OpenOptions {
   int busy_timeout_ms = 10000;
   // The VFS to use (tests register a fault-injecting one); empty for the default.
   std::string vfs;
+  // Copy the WAL into the database file on a background thread with its own connection,
+  // so that a writer never waits for the database file's writes and fsyncs. The writer
+  // still checkpoints inline when the WAL outgrows the thread (kInlineCheckpointPages),
+  // which bounds the WAL's size. An I/O error in the thread poisons this Db as one in
+  // the writer would.
+  bool background_checkpoint = false;
 };
 
 class Db {
@@ -96,7 +106,8 @@ class Db {
   bool in_transaction() const;
 
   // A failed fsync or I/O error poisons the connection: writes are refused from then on.
-  bool poisoned() const { return poisoned_; }
+  // Thread-safe (the background checkpointer may set it).
+  bool poisoned() const { return poisoned_.load(); }
   const std::string& path() const { return path_; }
   sqlite3* raw() { return db_; }  // for the backup API and tests inside src/store
 
@@ -105,14 +116,17 @@ class Db {
 
  private:
   Db(sqlite3* db, std::string path);
-  // The WAL hook: a PASSIVE checkpoint every kCheckpointPages pages, poisoning on I/O error
-  // (SQLite's default hook ignores checkpoint errors).
+  // The WAL hook: past kCheckpointPages pages a PASSIVE checkpoint (on the background
+  // thread if there is one), poisoning on I/O error (SQLite's default hook ignores
+  // checkpoint errors).
   static int WalHook(void* self, sqlite3* db, const char* name, int pages);
   sqlite3* db_;
   std::string path_;
-  bool poisoned_ = false;
+  std::atomic<bool> poisoned_{false};
   struct Cache;
   std::unique_ptr<Cache> cache_;
+  class Checkpointer;
+  std::unique_ptr<Checkpointer> checkpointer_;  // null unless background_checkpoint
 };
 
 }  // namespace keel::store::sql

@@ -190,6 +190,7 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const std::string& dir_in,
   sql::OpenOptions o;
   o.read_only = opts.read_only;
   o.vfs = opts.sqlite_vfs;
+  o.background_checkpoint = opts.background_checkpoint;
   auto db = sql::Db::Open(db_path, o);
   if (!db.ok()) return db.status().WithContext("opening workspace " + dir);
   ws->db_ = std::move(*db);

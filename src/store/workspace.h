@@ -35,8 +35,8 @@ struct CheckpointState;  // store/checkpoint.h
 // The settings this layer reads from keel.yaml. Upper layers read their own sections from
 // Workspace::config_text() at wiring time.
 struct WorkspaceConfig {
-  std::string id;    // "ws_…", fixed at init; named in signed checkpoints
-  std::string name;  // shown to the operator
+  std::string id;                // "ws_…", fixed at init; named in signed checkpoints
+  std::string name;              // shown to the operator
   std::string mode = "sandbox";  // sandbox | live (adapters send nothing in sandbox)
   int64_t checkpoint_every = 1000;
   int snapshot_keep = 7;
@@ -49,6 +49,9 @@ struct InitOptions {
 struct WorkspaceOpenOptions {
   bool read_only = false;  // for verify and listings; Write fails with FailedPrecondition
   std::string sqlite_vfs;  // tests: a fault-injecting VFS name
+  // Copy the WAL into the database file on a background thread (sql.h OpenOptions), so
+  // that commits never wait for it. Tests that count fsyncs one by one turn it off.
+  bool background_checkpoint = true;
 };
 
 class Workspace;
@@ -88,8 +91,7 @@ class Workspace {
   static Status Init(const std::string& dir, const InitOptions& opts, const Env& env);
 
   static Result<std::unique_ptr<Workspace>> Open(const std::string& dir,
-                                                 const WorkspaceOpenOptions& opts,
-                                                 const Env& env);
+                                                 const WorkspaceOpenOptions& opts, const Env& env);
 
   // Finds the workspace folder: `flag` if non-empty, else $KEEL_WORKSPACE, else `cwd` and
   // its parents (the first holding keel.yaml). NotFound with a hint otherwise.
@@ -164,8 +166,7 @@ class Workspace {
 };
 
 // Parses keel.yaml text. InvalidArgument names the line and key on error.
-Result<WorkspaceConfig> ParseWorkspaceConfig(const std::string& yaml_text,
-                                             const std::string& path);
+Result<WorkspaceConfig> ParseWorkspaceConfig(const std::string& yaml_text, const std::string& path);
 // The documented keel.yaml written by `keel init`.
 std::string DefaultConfigText(const std::string& id, const std::string& name);
 
