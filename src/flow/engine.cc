@@ -752,10 +752,10 @@ struct Engine::Impl {
         store::PutWorkflowVersion(txn, wf.version, wf.name, wf.source, wf.content));
     {
       std::lock_guard<std::mutex> l(cache_mu);
-      if (!by_version.count(wf.version)) {
-        auto copy = ParseWorkflow(wf.content, wf.source);
-        if (copy.ok()) by_version[wf.version] = *copy;
-      }
+      // A shallow copy: the steps are shared, immutable, and the program's Op::step
+      // pointers stay valid as long as any copy holds them. Parsing the text again would
+      // cost more than the run's first steps.
+      if (!by_version.count(wf.version)) by_version[wf.version] = std::make_shared<Workflow>(wf);
     }
     State st;
     // Pin the versions of subflows now, so a changed file cannot change this run later.
@@ -1095,6 +1095,7 @@ Result<TickStats> Engine::Tick() {
       KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, id));
       if (!rr) continue;
       store::RunRow& r = *rr;
+      const store::RunRow before = r;
       KEEL_ASSIGN_OR_RETURN(State st, State::Parse(r.state));
       KEEL_ASSIGN_OR_RETURN(auto wf, impl_->Version(r.version));
       bool changed = false;
@@ -1116,7 +1117,7 @@ Result<TickStats> Engine::Tick() {
       }
       if (changed) {
         r.state = st.Dump();
-        KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, r));
+        KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, r, &before));
       }
     }
     KEEL_CRASH_POINT("step.result.before_commit");
@@ -1150,7 +1151,8 @@ Result<TickStats> Engine::Tick() {
           // Only a lease still ours is renewed: ClaimLease would also take a lease another
           // worker took over and released after finishing the step, and the effect would
           // then happen a second time. A lost step's I/O is not started (store/leases.h).
-          KEEL_ASSIGN_OR_RETURN(bool held, store::RenewLease(txn, io[j].run_id, opts_.worker_id, until));
+          KEEL_ASSIGN_OR_RETURN(bool held,
+                                store::RenewLease(txn, io[j].run_id, opts_.worker_id, until));
           if (!held) lost[j] = 1;
         }
         KEEL_CRASH_POINT("lease.renew");
