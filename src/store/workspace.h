@@ -105,6 +105,9 @@ class Workspace {
 
   // Ledger reads.
   Result<std::vector<LedgerEntry>> QueryLedger(const LedgerQuery& q);
+  // SQLite's plan for QueryLedger(q), one step per line ("SEARCH ledger USING INDEX ...").
+  // Tests pin that filters by subject and run use their indexes.
+  Result<std::string> ExplainLedgerQuery(const LedgerQuery& q);
   // Calls `fn` for each entry with seq >= from_seq in order; stops at the first error.
   Status ScanLedger(int64_t from_seq, const std::function<Status(const LedgerEntry&)>& fn);
   Result<int64_t> LedgerSize();

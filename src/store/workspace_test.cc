@@ -158,6 +158,50 @@ TEST(Workspace, QueryFilters) {
   EXPECT_GT(r[0].seq, r[1].seq);
 }
 
+// A run's timeline holds the run's entries about itself (subject = run id, found through
+// the subject index) and entries about other things made in the run (found through the
+// run index); both filters use an index rather than a scan of the whole ledger.
+TEST(Workspace, RunAndSubjectFiltersUseTheirIndexes) {
+  Fixture f;
+  ASSERT_TRUE(
+      f.ws->Write([&](Txn& t) -> Status {
+            KEEL_RETURN_IF_ERROR(
+                t.Append({"system", "run.started", "run_a", "run_a", "", "{}", {}}).status());
+            KEEL_RETURN_IF_ERROR(
+                t.Append({"agent:x", "fact.added", "lead_1", "run_a", "s1", "{}", {}}).status());
+            KEEL_RETURN_IF_ERROR(
+                t.Append({"system", "run.started", "run_b", "run_b", "", "{}", {}}).status());
+            // Same subject as a run id but not made in that run.
+            KEEL_RETURN_IF_ERROR(
+                t.Append({"operator", "note", "run_a", "", "", "{}", {}}).status());
+            return t.Append({"system", "step.completed", "run_a", "run_a", "s1", "{}", {}})
+                .status();
+          })
+          .ok());
+  LedgerQuery q;
+  q.run_id = "run_a";
+  auto r = *f.ws->QueryLedger(q);
+  ASSERT_EQ(r.size(), 3u);
+  EXPECT_EQ(r[0].kind, "run.started");
+  EXPECT_EQ(r[1].kind, "fact.added");
+  EXPECT_EQ(r[2].kind, "step.completed");
+  q.newest_first = true;
+  q.limit = 1;
+  EXPECT_EQ((*f.ws->QueryLedger(q))[0].kind, "step.completed");
+  auto plan = f.ws->ExplainLedgerQuery(q);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_NE(plan->find("INDEX ledger_subject"), std::string::npos) << *plan;
+  EXPECT_NE(plan->find("INDEX ledger_run"), std::string::npos) << *plan;
+  EXPECT_EQ(plan->find("SCAN ledger"), std::string::npos) << *plan;
+
+  q = {};
+  q.subject = "run_a";
+  EXPECT_EQ(f.ws->QueryLedger(q)->size(), 3u);
+  plan = f.ws->ExplainLedgerQuery(q);
+  ASSERT_TRUE(plan.ok());
+  EXPECT_NE(plan->find("INDEX ledger_subject"), std::string::npos) << *plan;
+}
+
 TEST(Workspace, OpenErrorsAreClear) {
   TempDir tmp;
   Env env;
