@@ -45,7 +45,8 @@ compensations:
 
 std::vector<std::string> LedgerKinds(FlowFixture& f, const std::string& run) {
   std::vector<std::string> out;
-  for (const auto& t : f.Show(run)["timeline"]) out.push_back(t["kind"]);
+  json v = f.Show(run);  // the range below must not outlive it
+  for (const auto& t : v["timeline"]) out.push_back(t["kind"]);
   return out;
 }
 
@@ -87,7 +88,9 @@ TEST(Cancel, RunsTheCompensationsOfCompletedStepsInReverseOrderOnce) {
   EXPECT_EQ(f.keyed.effects(), 4);
   EXPECT_EQ(f.smtp.calls(), 0);
   for (const auto& o : v["outbox"]) {
-    if (o["step"] == "ship") EXPECT_EQ(o["state"], "failed");
+    if (o["step"] == "ship") {
+      EXPECT_EQ(o["state"], "failed");
+    }
   }
   auto kinds = LedgerKinds(f, id);
   EXPECT_EQ(Count(kinds, "run.cancel_requested"), 1);
@@ -181,7 +184,8 @@ TEST(Cancel, OfAFinishedOrUnknownRunIsRefused) {
   EXPECT_EQ(f.Status(id), "completed");
   EXPECT_EQ(f.engine->Cancel("run_nope").code(), StatusCode::kNotFound);
   // Nothing was written for the refused cancel.
-  for (const auto& t : f.Show(id)["timeline"]) EXPECT_NE(t["kind"], "run.cancel_requested");
+  json shown = f.Show(id);
+  for (const auto& t : shown["timeline"]) EXPECT_NE(t["kind"], "run.cancel_requested");
 }
 
 TEST(Cancel, AFailingCompensationFailsTheRunAndRetryResumesTheSaga) {
@@ -234,7 +238,9 @@ class CancelDuringIo final : public ActionAdapter {
   bool honours_idempotency_key() const override { return inner_->honours_idempotency_key(); }
   Outcome Perform(const std::string& token, const std::string& action, const json& params,
                   const CallContext& ctx, json* result) override {
-    if (action == "charge") EXPECT_TRUE((*engine_)->Cancel(ctx.run_id).ok());
+    if (action == "charge") {
+      EXPECT_TRUE((*engine_)->Cancel(ctx.run_id).ok());
+    }
     return inner_->Perform(token, action, params, ctx, result);
   }
 

@@ -45,7 +45,8 @@ steps:
 
 int Kind(FlowFixture& f, const std::string& run, const std::string& kind) {
   int n = 0;
-  for (const auto& t : f.Show(run)["timeline"]) n += t["kind"] == kind;
+  json v = f.Show(run);  // the range below must not outlive it
+  for (const auto& t : v["timeline"]) n += t["kind"] == kind;
   return n;
 }
 
@@ -207,7 +208,9 @@ TEST(EventBuffer, RetentionComesFromKeelYaml) {
                           "events:\n  keep: 3d\n", "events: 7d\n", "events:\n  retention: [1]\n"}) {
     auto b = ParseFlowConfig(bad, "keel.yaml");
     EXPECT_FALSE(b.ok()) << bad;
-    if (!b.ok()) EXPECT_NE(b.status().message().find("keel.yaml line"), std::string::npos);
+    if (!b.ok()) {
+      EXPECT_NE(b.status().message().find("keel.yaml line"), std::string::npos);
+    }
   }
   // A shorter retention applies to delivery, not only to the purge.
   FlowFixture f;

@@ -405,7 +405,9 @@ void RunCancelSagaScenario(const std::string& point, int hit, uint64_t seed) {
   int code = h.RunWorkerCrashingAt(point + ":" + std::to_string(hit));
   EXPECT_TRUE(code == -9 || code == 0) << label << ": worker ended with " << code << "\n"
                                        << keel::testing::ReadFileOrDie(h.log_file());
-  if (hit == 1) EXPECT_EQ(code, -9) << label << ": the crash point was never reached";
+  if (hit == 1) {
+    EXPECT_EQ(code, -9) << label << ": the crash point was never reached";
+  }
   EXPECT_TRUE(h.Settle()) << label << ": work remained after restarts";
   h.CheckInvariants(h.Observe(), label);
 
