@@ -1065,10 +1065,17 @@ struct Engine::Impl {
   // compensation (its outbox row goes back to pending, so the same token is used again);
   // the forward steps never run again, and the run ends `canceled`.
   Status RetryCancelSaga(store::Txn& txn, store::RunRow& r, State& st, const std::string& actor) {
-    if (st.ci < 0 || st.ci >= static_cast<int64_t>(st.comp.size()))
-      return DataLoss("run " + r.id + ": no compensation to resume");
-    const json& c = st.comp[st.comp.size() - 1 - static_cast<size_t>(st.ci)];
-    std::string key = "comp:" + c["key"].get<std::string>();
+    // The first compensation (newest first) not journaled as completed is where the saga
+    // stopped (the state keeps no index once the saga stopped).
+    std::string key;
+    st.ci = -1;
+    for (size_t i = 0; i < st.comp.size() && st.ci < 0; ++i) {
+      const json& c = st.comp[st.comp.size() - 1 - i];
+      key = "comp:" + c["key"].get<std::string>();
+      KEEL_ASSIGN_OR_RETURN(auto j, store::GetJournal(*e->ws_, r.id, key));
+      if (!j || j->status != "completed") st.ci = static_cast<int64_t>(i);
+    }
+    if (st.ci < 0) return DataLoss("run " + r.id + ": no compensation to resume");
     KEEL_ASSIGN_OR_RETURN(auto ob, store::GetOutbox(*e->ws_, ActionToken(r.id, key)));
     if (ob && ob->state == "failed") {
       ob->state = "pending";
