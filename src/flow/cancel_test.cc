@@ -152,7 +152,8 @@ steps:
   - id: send
     action: fake_smtp.send
 )");
-  f.AddWorkflow("nap", "name: nap\nsteps:\n  - id: a\n    wait: 1h\n  - id: b\n    action: fake_smtp.send\n");
+  f.AddWorkflow(
+      "nap", "name: nap\nsteps:\n  - id: a\n    wait: 1h\n  - id: b\n    action: fake_smtp.send\n");
   std::string r = f.Start("reply", {{"lead", "L1"}});
   std::string n = f.Start("nap");
   ASSERT_TRUE(f.engine->RunUntilIdle().ok());

@@ -30,11 +30,11 @@ Result<FlowConfig> ParseFlowConfig(const std::string& text, const std::string& p
     if (YAML::Node r = ev["retention"]) {
       if (!r.IsScalar()) return InvalidArgument(At(path, r) + ": events.retention: not a duration");
       auto d = ParseDuration(r.as<std::string>());
-      if (!d.ok()) return InvalidArgument(At(path, r) + ": events.retention: " + d.status().message());
+      if (!d.ok())
+        return InvalidArgument(At(path, r) + ": events.retention: " + d.status().message());
       constexpr int64_t kMinute = 60LL * 1000000, kTenYears = 3650LL * 24 * 3600 * 1000000;
       if (*d < kMinute || *d > kTenYears) {
-        return InvalidArgument(At(path, r) +
-                               ": events.retention: must be between 1m and 3650d");
+        return InvalidArgument(At(path, r) + ": events.retention: must be between 1m and 3650d");
       }
       cfg.event_retention_us = *d;
     }

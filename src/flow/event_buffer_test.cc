@@ -153,7 +153,7 @@ steps:
   auto p = f.engine->PurgeExpiredEvents();
   ASSERT_TRUE(p.ok());
   EXPECT_EQ(*p, 0);
-  f.Drive(8 * kDay, kHour);  // m1 is 9 days old when the run reaches its wait
+  f.Drive(8 * kDay, kHour);            // m1 is 9 days old when the run reaches its wait
   EXPECT_EQ(f.Status(id), "waiting");  // an expired event is not delivered, purged or not
   p = f.engine->PurgeExpiredEvents();
   ASSERT_TRUE(p.ok());

@@ -18,11 +18,10 @@ Result<std::optional<EventRow>> NextEventForRun(Workspace& ws, const std::string
                                                 int64_t since_us) {
   Lock l(ws.mu());
   KEEL_ASSIGN_OR_RETURN(
-      auto* st,
-      ws.db()->Cached("SELECT id, type, key, data, received_us FROM events e "
-                      "WHERE type = ?1 AND key = ?2 AND received_us >= ?3 AND NOT EXISTS "
-                      "(SELECT 1 FROM event_deliveries d WHERE d.event_id = e.id AND "
-                      "d.run_id = ?4) ORDER BY received_us, id LIMIT 1"));
+      auto* st, ws.db()->Cached("SELECT id, type, key, data, received_us FROM events e "
+                                "WHERE type = ?1 AND key = ?2 AND received_us >= ?3 AND NOT EXISTS "
+                                "(SELECT 1 FROM event_deliveries d WHERE d.event_id = e.id AND "
+                                "d.run_id = ?4) ORDER BY received_us, id LIMIT 1"));
   st->Bind(1, type).Bind(2, key).Bind(3, since_us).Bind(4, run_id);
   auto row = st->Step();
   if (!row.ok()) {
@@ -45,9 +44,8 @@ Result<std::optional<EventRow>> NextEventForRun(Workspace& ws, const std::string
 
 Status RecordEventDelivery(Txn& txn, const std::string& event_id, const std::string& run_id,
                            const std::string& step_key) {
-  KEEL_ASSIGN_OR_RETURN(auto* st,
-                        txn.db()->Cached("INSERT INTO event_deliveries(event_id, run_id, "
-                                         "step_key, delivered_us) VALUES (?,?,?,?)"));
+  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached("INSERT INTO event_deliveries(event_id, run_id, "
+                                                   "step_key, delivered_us) VALUES (?,?,?,?)"));
   st->Bind(1, event_id).Bind(2, run_id).Bind(3, step_key).Bind(4, txn.now_us());
   Status s = st->Run();
   st->Reset();
@@ -86,9 +84,9 @@ Result<int64_t> PurgeEventsBefore(Txn& txn, int64_t before_us) {
 
 Result<std::vector<std::string>> ActiveChildRuns(Workspace& ws, const std::string& parent_run) {
   Lock l(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(
-      auto* st, ws.db()->Cached("SELECT id FROM runs WHERE parent_run = ? AND status IN "
-                                "('running','waiting') ORDER BY created_us, id"));
+  KEEL_ASSIGN_OR_RETURN(auto* st,
+                        ws.db()->Cached("SELECT id FROM runs WHERE parent_run = ? AND status IN "
+                                        "('running','waiting') ORDER BY created_us, id"));
   st->Bind(1, parent_run);
   std::vector<std::string> out;
   for (;;) {
