@@ -421,8 +421,7 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
         std::cout << "duplicate " << r.id << ": already received, delivered to nobody\n";
       } else {
         std::cout << r.id << " delivered to " << r.delivered << " run(s)"
-                  << (r.delivered == 0 ? "; kept for runs that reach the wait later" : "")
-                  << "\n";
+                  << (r.delivered == 0 ? "; kept for runs that reach the wait later" : "") << "\n";
       }
       return OkStatus();
     }));

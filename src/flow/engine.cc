@@ -481,9 +481,9 @@ struct Engine::Impl {
         if (!k.ok()) return fail(k.status().message());
         if (!compensation) {
           KEEL_ASSIGN_OR_RETURN(
-              bool taken, TakeBufferedEvent(txn, r, st, s, key,
-                                            k->is_string() ? k->get<std::string>() : k->dump(),
-                                            next));
+              bool taken,
+              TakeBufferedEvent(txn, r, st, s, key,
+                                k->is_string() ? k->get<std::string>() : k->dump(), next));
           if (taken) return true;
         }
         Wait(r, st, key, "event", s.timeout_us ? txn.now_us() + s.timeout_us : kNeverUs);
@@ -883,8 +883,7 @@ struct Engine::Impl {
   // at or after the run started, is younger than the retention, and that this run has not
   // consumed yet. True if one was taken (the step completed).
   Result<bool> TakeBufferedEvent(store::Txn& txn, store::RunRow& r, State& st, const Step& s,
-                                 const std::string& key, const std::string& event_key,
-                                 int next) {
+                                 const std::string& key, const std::string& event_key, int next) {
     int64_t since = std::max(r.created_us, txn.now_us() - e->opts_.event_retention_us);
     KEEL_ASSIGN_OR_RETURN(auto ev,
                           store::NextEventForRun(*e->ws_, s.event_type, event_key, r.id, since));
@@ -987,8 +986,8 @@ struct Engine::Impl {
       a.decision = CanonicalJson(json{{"by", actor}, {"reason", "run canceled"}});
       a.decided_us = txn.now_us();
       KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, a));
-      KEEL_RETURN_IF_ERROR(
-          Ledger(txn, "approval.canceled", r.id, a.step_key, {{"approval", a.id}, {"kind", a.kind}}));
+      KEEL_RETURN_IF_ERROR(Ledger(txn, "approval.canceled", r.id, a.step_key,
+                                  {{"approval", a.id}, {"kind", a.kind}}));
       canceled_items.push_back(a.id);
       if (res) ++res->approvals_canceled;
     }
@@ -1044,8 +1043,8 @@ struct Engine::Impl {
       st.failure = "canceled by " + actor;
       r.status = "running";
       r.due_us = txn.now_us();
-      KEEL_RETURN_IF_ERROR(
-          Ledger(txn, "run.compensating", r.id, "", {{"reason", "canceled"}, {"compensations", n}}));
+      KEEL_RETURN_IF_ERROR(Ledger(txn, "run.compensating", r.id, "",
+                                  {{"reason", "canceled"}, {"compensations", n}}));
       if (res && depth == 0) res->compensations = static_cast<int>(n);
     } else {
       KEEL_RETURN_IF_ERROR(Finish(txn, r, st, "canceled", "canceled by " + actor));

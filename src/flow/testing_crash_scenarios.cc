@@ -385,12 +385,13 @@ compensations:
 }  // namespace
 
 void RunCancelSagaScenario(const std::string& point, int hit, uint64_t seed) {
-  std::string label = "cancel saga " + point + ":" + std::to_string(hit) + " seed " +
-                      std::to_string(seed);
+  std::string label =
+      "cancel saga " + point + ":" + std::to_string(hit) + " seed " + std::to_string(seed);
   CrashHarness h;
   h.AddWorkflow("csaga", kCancelSaga);
   std::vector<std::string> runs;
-  for (int i = 0; i < 2; ++i) runs.push_back(h.Start("csaga", {{"n", static_cast<int>(seed) * 10 + i}}));
+  for (int i = 0; i < 2; ++i)
+    runs.push_back(h.Start("csaga", {{"n", static_cast<int>(seed) * 10 + i}}));
   ASSERT_TRUE(h.Settle()) << label;
   Observed before = h.Observe();
   ASSERT_EQ(before.approvals.size(), runs.size()) << label << ": " << before.approvals.dump();
