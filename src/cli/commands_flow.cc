@@ -13,6 +13,7 @@
 #include "cli/wiring.h"
 #include "core/json.h"
 #include "flow/builtins.h"
+#include "flow/config.h"
 #include "flow/engine.h"
 #include "store/runs.h"
 
@@ -68,6 +69,9 @@ Result<std::unique_ptr<FlowSetup>> OpenFlow(Context* ctx, int batch = 64, int64_
   reg.adapters = {
       {"log", f->log.get()}, {"fake_keyed", f->keyed.get()}, {"fake_smtp", f->smtp.get()}};
   flow::EngineOptions o;
+  KEEL_ASSIGN_OR_RETURN(flow::FlowConfig fc,
+                        flow::ParseFlowConfig(f->ws->config_text(), f->ws->config_path()));
+  o.event_retention_us = fc.event_retention_us;
   o.batch = batch;
   if (worker) o.worker_id = PrimaryWorkerId(f->ws->dir());
   if (lease_ms > 0) o.lease_us = lease_ms * 1000;
@@ -88,6 +92,7 @@ void PrintRun(const json& v) {
   std::cout << v["id"].get<std::string>() << "  " << v["workflow"].get<std::string>() << "  "
             << v["status"].get<std::string>();
   if (v.contains("waiting_for")) std::cout << " (" << v["waiting_for"].get<std::string>() << ")";
+  if (v.value("canceling", false)) std::cout << " (canceling: compensations running)";
   std::cout << "\n  version " << v["version"].get<std::string>().substr(0, 12) << ", started "
             << Short(v["created"]) << "\n";
   if (v.contains("due")) std::cout << "  due " << v["due"].get<std::string>() << "\n";
@@ -288,13 +293,35 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
       }
       return OkStatus();
     }));
-    auto* cancel = run->add_subcommand("cancel", "Cancel a running or waiting run");
+    auto* cancel = run->add_subcommand(
+        "cancel",
+        "Cancel a running or waiting run. Its wait ends; its pending approvals are canceled; "
+        "action retries not yet made are dropped (an attempt in flight becomes an uncertain "
+        "item in `keel approvals`); child runs are canceled too. If completed steps named "
+        "compensations, the worker runs them newest first and the run ends canceled (until "
+        "then `keel run show` says canceling); a failing compensation ends it failed and "
+        "`keel run retry` resumes the compensations. A completed, failed or canceled run is "
+        "refused (exit 1)");
     auto cid = std::make_shared<std::string>();
     cancel->add_option("id", *cid, "Run id")->required();
     cancel->callback(Run(ctx, [ctx, cid]() -> Status {
       KEEL_ASSIGN_OR_RETURN(auto f, OpenFlow(ctx));
-      KEEL_RETURN_IF_ERROR(f->engine->Cancel(*cid));
-      std::cout << "canceled " << *cid << "\n";
+      flow::CancelResult r;
+      KEEL_RETURN_IF_ERROR(f->engine->Cancel(*cid, "operator", &r));
+      if (r.compensations > 0) {
+        std::cout << "canceling " << *cid << ": " << r.compensations
+                  << " compensation(s) to run (run `keel worker`)\n";
+      } else {
+        std::cout << "canceled " << *cid << "\n";
+      }
+      if (r.approvals_canceled > 0)
+        std::cout << "  " << r.approvals_canceled << " pending approval(s) canceled\n";
+      if (r.actions_canceled > 0)
+        std::cout << "  " << r.actions_canceled << " scheduled action retry(s) dropped\n";
+      if (r.actions_uncertain > 0)
+        std::cout << "  " << r.actions_uncertain
+                  << " action(s) in flight: outcome unknown, see `keel approvals`\n";
+      for (const auto& c : r.children) std::cout << "  child run " << c << " canceled too\n";
       return OkStatus();
     }));
     auto* retry = run->add_subcommand("retry",
@@ -366,9 +393,14 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
   {
     auto* ev = app.add_subcommand("event", "Deliver events to runs waiting for them");
     ev->require_subcommand(1);
-    auto* send = ev->add_subcommand("send",
-                                    "Send an event TYPE with --key; a repeated --id is "
-                                    "delivered once");
+    auto* send = ev->add_subcommand(
+        "send",
+        "Send an event TYPE with --key. It completes the wait_event step of every run waiting "
+        "for (TYPE, KEY) now, and is kept (keel.yaml events.retention, default 7d) for runs "
+        "that started before it and reach such a step later: each run takes each event at "
+        "most once, the earliest first. An event never reaches a run started after it. A "
+        "repeated --id (within the retention) is recorded as a duplicate and delivered to "
+        "nobody");
     struct Opts {
       std::string type, key, id, data;
     };
@@ -388,7 +420,8 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
       if (r.duplicate) {
         std::cout << "duplicate " << r.id << ": already received, delivered to nobody\n";
       } else {
-        std::cout << r.id << " delivered to " << r.delivered << " run(s)\n";
+        std::cout << r.id << " delivered to " << r.delivered << " run(s)"
+                  << (r.delivered == 0 ? "; kept for runs that reach the wait later" : "") << "\n";
       }
       return OkStatus();
     }));
@@ -419,6 +452,9 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
         KEEL_ASSIGN_OR_RETURN(flow::TickStats t, f->engine->Tick());
         steps += t.steps;
         if (t.steps || t.timers || t.schedules || t.io) continue;
+        // Idle: expired events go (a read, and a transaction only when some expired).
+        KEEL_ASSIGN_OR_RETURN(int64_t purged, f->engine->PurgeExpiredEvents());
+        if (purged > 0) std::cerr << "keel worker: purged " << purged << " expired event(s)\n";
         if (*until_idle) break;
         KEEL_ASSIGN_OR_RETURN(int64_t wake, f->engine->NextWakeUs());
         int64_t sleep = std::min<int64_t>(wake - clock->NowMicros(), int64_t{*poll_ms} * 1000);

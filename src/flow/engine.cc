@@ -12,6 +12,7 @@
 #include "flow/cron.h"
 #include "flow/expr.h"
 #include "store/leases.h"
+#include "store/run_events.h"
 #include "store/runs.h"
 
 namespace keel::flow {
@@ -56,6 +57,7 @@ struct State {
   std::string failure;
   json subflows = json::object();
   std::string waiting;  // step key the run waits on
+  std::string cancel;   // who canceled the run: its saga ends `canceled`, not `failed`
 
   static Result<State> Parse(const std::string& text) {
     KEEL_ASSIGN_OR_RETURN(json j, ParseJson(text, "run state"));
@@ -76,6 +78,7 @@ struct State {
       s.failure = j.value("failure", std::string());
       if (j.contains("subflows")) s.subflows = j["subflows"];
       s.waiting = j.value("waiting", std::string());
+      s.cancel = j.value("cancel", std::string());
     } catch (const std::exception& e) {
       return DataLoss(std::string("run state is damaged: ") + e.what());
     }
@@ -98,6 +101,7 @@ struct State {
     if (!failure.empty()) j["failure"] = failure;
     if (!subflows.empty()) j["subflows"] = subflows;
     if (!waiting.empty()) j["waiting"] = waiting;
+    if (!cancel.empty()) j["cancel"] = cancel;
     return CanonicalJson(j);
   }
 };
@@ -250,8 +254,13 @@ struct Engine::Impl {
   }
 
   // Ends the run (completed / failed / canceled) and wakes a parent waiting for it.
-  Status Finish(store::Txn& txn, store::RunRow& r, State& st, const std::string& status,
+  Status Finish(store::Txn& txn, store::RunRow& r, State& st, const std::string& status_in,
                 const std::string& error) {
+    // The saga of a canceled run ends `canceled` once every compensation is done (Advance
+    // finishes a saga as `failed`); a compensation that fails leaves the run `failed`
+    // (FailStep clears `compensating` first), so the operator sees it.
+    const std::string status =
+        status_in == "failed" && st.compensating && !st.cancel.empty() ? "canceled" : status_in;
     r.status = status;
     r.wait_kind.clear();
     r.wait_type.clear();
@@ -474,6 +483,13 @@ struct Engine::Impl {
       case StepKind::kWaitEvent: {
         auto k = RenderTemplate(*s.event_key, scope);
         if (!k.ok()) return fail(k.status().message());
+        if (!compensation) {
+          KEEL_ASSIGN_OR_RETURN(
+              bool taken,
+              TakeBufferedEvent(txn, r, st, s, key,
+                                k->is_string() ? k->get<std::string>() : k->dump(), next));
+          if (taken) return true;
+        }
         Wait(r, st, key, "event", s.timeout_us ? txn.now_us() + s.timeout_us : kNeverUs);
         r.mono_due_us = s.timeout_us ? clock()->MonotonicMicros() + s.timeout_us : 0;
         r.epoch = epoch;
@@ -864,6 +880,225 @@ struct Engine::Impl {
     }
     r.due_us = kNeverUs;  // nothing to do on a deadline for this kind of wait
     return false;
+  }
+
+  // ---- buffered events (docs/workflows.md "Events") ---------------------------------
+  // A run reaching wait_event first takes the earliest event of its (type, key) that arrived
+  // at or after the run started, is younger than the retention, and that this run has not
+  // consumed yet. True if one was taken (the step completed).
+  Result<bool> TakeBufferedEvent(store::Txn& txn, store::RunRow& r, State& st, const Step& s,
+                                 const std::string& key, const std::string& event_key, int next) {
+    int64_t since = std::max(r.created_us, txn.now_us() - e->opts_.event_retention_us);
+    KEEL_ASSIGN_OR_RETURN(auto ev,
+                          store::NextEventForRun(*e->ws_, s.event_type, event_key, r.id, since));
+    if (!ev) return false;
+    KEEL_RETURN_IF_ERROR(store::RecordEventDelivery(txn, ev->id, r.id, key));
+    auto data = ParseJson(ev->data, "event data");
+    KEEL_RETURN_IF_ERROR(Ledger(txn, "event.delivered", r.id, key,
+                                {{"id", ev->id},
+                                 {"type", ev->type},
+                                 {"key", ev->key},
+                                 {"buffered", true},
+                                 {"received", FormatTimeMicros(ev->received_us)}}));
+    KEEL_RETURN_IF_ERROR(Complete(
+        txn, r, st, s, key,
+        json{{"event", data.ok() ? *data : json(ev->data)}, {"id", ev->id}, {"timed_out", false}},
+        next));
+    return true;
+  }
+
+  // ---- cancel (docs/workflows.md "Cancel") -------------------------------------------
+  // An attempt that had started when the run was canceled (outbox row `sending`): its
+  // result will be dropped (the cancel took the lease), so its outcome is unknown. It goes
+  // to the operator like any uncertain action; the run does not wait for it.
+  Status SurfaceCanceledAttempt(store::Txn& txn, const store::RunRow& r, store::OutboxRow ob,
+                                const std::string& actor) {
+    std::string why = "the run was canceled by " + actor + " while attempt " +
+                      std::to_string(ob.attempts) + " was in flight";
+    ob.state = "uncertain";
+    ob.error = why;
+    KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, ob));
+    KEEL_ASSIGN_OR_RETURN(auto prev, store::FindApproval(*e->ws_, r.id, ob.step_key, "uncertain"));
+    store::ApprovalRow a = prev ? *prev : store::ApprovalRow();
+    a.run_id = r.id;
+    a.step_key = ob.step_key;
+    a.kind = "uncertain";
+    a.status = "pending";
+    a.summary = "Did " + ob.adapter + "." + ob.action + " happen? The run was canceled while " +
+                "attempt " + std::to_string(ob.attempts) +
+                " was in flight; if it happened, undo it by hand";
+    a.recommend = "check";
+    auto params = ParseJson(ob.params, "params");
+    a.context = CanonicalJson(json{{"token", ob.token},
+                                   {"adapter", ob.adapter},
+                                   {"action", ob.action},
+                                   {"params", params.ok() ? *params : json(ob.params)},
+                                   {"attempts", ob.attempts},
+                                   {"evidence", why},
+                                   {"run", r.id},
+                                   {"step", ob.step_key}});
+    a.decision = "null";
+    a.decided_us = 0;
+    if (prev) {
+      KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, a));
+    } else {
+      a.id = NewId("apv", txn.now_us(), random());
+      KEEL_RETURN_IF_ERROR(store::InsertApproval(txn, a));
+    }
+    return Ledger(txn, "action.uncertain", r.id, ob.step_key,
+                  {{"token", ob.token}, {"approval", a.id}, {"evidence", why}});
+  }
+
+  // Cancels one run (and, first, the child runs it started) in the caller's transaction.
+  Status CancelInTxn(store::Txn& txn, const std::string& run_id, const std::string& actor,
+                     CancelResult* res, int depth) {
+    if (depth > 64) return FailedPrecondition("subflows nest deeper than 64 runs");
+    KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*e->ws_, run_id));
+    if (!rr) return NotFound("no run " + run_id + " (list runs with `keel runs`)");
+    store::RunRow& r = *rr;
+    if (r.status == "completed" || r.status == "failed" || r.status == "canceled") {
+      return FailedPrecondition("run " + run_id + " is already " + r.status +
+                                "; only a running or waiting run can be canceled");
+    }
+    KEEL_ASSIGN_OR_RETURN(State st, State::Parse(r.state));
+    if (!st.cancel.empty()) {
+      return FailedPrecondition("run " + run_id + " is already being canceled (by " + st.cancel +
+                                "); its compensations are running");
+    }
+    if (st.compensating) {
+      return FailedPrecondition("run " + run_id + " failed and is running its compensations (" +
+                                st.failure + "); it will end failed, not canceled");
+    }
+    KEEL_ASSIGN_OR_RETURN(auto wf, Version(r.version));
+    json payload = {{"was", r.status}};
+    if (!r.wait_kind.empty()) payload["waiting_for"] = r.wait_kind;
+    if (!r.wait_type.empty()) payload["event"] = {{"type", r.wait_type}, {"key", r.wait_key}};
+
+    // Child runs (subflows in flight) are canceled too, after this run stopped waiting for
+    // them (so their end does not fail this run's step a second time).
+    KEEL_ASSIGN_OR_RETURN(auto children, store::ActiveChildRuns(*e->ws_, run_id));
+    if (!children.empty()) payload["children"] = children;
+
+    // Operator items: gates and needs-human items are canceled (`keel approvals` no longer
+    // lists them); an uncertain action stays, since only the operator can find out whether
+    // it happened.
+    KEEL_ASSIGN_OR_RETURN(auto items, store::ListApprovals(*e->ws_, "pending", run_id));
+    json canceled_items = json::array();
+    for (auto& a : items) {
+      if (a.kind == "uncertain") continue;
+      a.status = "canceled";
+      a.decision = CanonicalJson(json{{"by", actor}, {"reason", "run canceled"}});
+      a.decided_us = txn.now_us();
+      KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, a));
+      KEEL_RETURN_IF_ERROR(Ledger(txn, "approval.canceled", r.id, a.step_key,
+                                  {{"approval", a.id}, {"kind", a.kind}}));
+      canceled_items.push_back(a.id);
+      if (res) ++res->approvals_canceled;
+    }
+    if (!canceled_items.empty()) payload["approvals_canceled"] = canceled_items;
+
+    // Outbox: a scheduled retry (`pending`) is never performed; an attempt in flight
+    // (`sending`) is put to the operator.
+    KEEL_ASSIGN_OR_RETURN(auto rows, store::ListOutbox(*e->ws_, run_id, ""));
+    json dropped = json::array(), unknown = json::array();
+    for (auto& ob : rows) {
+      if (ob.state == "pending") {
+        ob.state = "failed";
+        ob.error = "canceled: the run was canceled by " + actor + " before this retry";
+        KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, ob));
+        KEEL_RETURN_IF_ERROR(Ledger(txn, "action.canceled", r.id, ob.step_key,
+                                    {{"token", ob.token}, {"attempts", ob.attempts}}));
+        dropped.push_back(ob.token);
+        if (res) ++res->actions_canceled;
+      } else if (ob.state == "sending") {
+        KEEL_RETURN_IF_ERROR(SurfaceCanceledAttempt(txn, r, ob, actor));
+        unknown.push_back(ob.token);
+        if (res) ++res->actions_uncertain;
+      }
+    }
+    if (!dropped.empty()) payload["actions_canceled"] = dropped;
+    if (!unknown.empty()) payload["actions_uncertain"] = unknown;
+
+    // The wait ends: no timer fires, no event is delivered, the lease is taken away (an
+    // in-flight worker's result is dropped by the fence in Record).
+    r.wait_kind.clear();
+    r.wait_type.clear();
+    r.wait_key.clear();
+    r.mono_due_us = 0;
+    r.lease_owner.clear();
+    r.lease_until_us = 0;
+    st.waiting.clear();
+    st.attempt = 0;
+    size_t n = wf->compensations.empty() ? 0 : st.comp.size();
+    payload["compensations"] = n;
+    store::NewEntry en;
+    en.actor = actor;
+    en.kind = "run.cancel_requested";
+    en.subject = run_id;
+    en.run_id = run_id;
+    en.payload = CanonicalJson(payload);
+    KEEL_RETURN_IF_ERROR(txn.Append(en).status());
+    if (n > 0) {
+      // The saga: the compensations of the completed steps, newest first, run by the worker
+      // exactly as after a failure; the run stays `running` until they are done.
+      st.cancel = actor;
+      st.compensating = true;
+      st.ci = 0;
+      st.failure = "canceled by " + actor;
+      r.status = "running";
+      r.due_us = txn.now_us();
+      KEEL_RETURN_IF_ERROR(Ledger(txn, "run.compensating", r.id, "",
+                                  {{"reason", "canceled"}, {"compensations", n}}));
+      if (res && depth == 0) res->compensations = static_cast<int>(n);
+    } else {
+      KEEL_RETURN_IF_ERROR(Finish(txn, r, st, "canceled", "canceled by " + actor));
+    }
+    r.state = st.Dump();
+    KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, r));
+    for (const auto& c : children) {
+      Status cs = CancelInTxn(txn, c, actor, nullptr, depth + 1);
+      // A child already compensating after its own failure goes on; it ends failed.
+      if (!cs.ok() && cs.code() != StatusCode::kFailedPrecondition) return cs;
+      if (cs.ok() && res) res->children.push_back(c);
+    }
+    return OkStatus();
+  }
+
+  // A canceled run whose compensation failed: `keel run retry` resumes the saga at that
+  // compensation (its outbox row goes back to pending, so the same token is used again);
+  // the forward steps never run again, and the run ends `canceled`.
+  Status RetryCancelSaga(store::Txn& txn, store::RunRow& r, State& st, const std::string& actor) {
+    // The first compensation (newest first) not journaled as completed is where the saga
+    // stopped (the state keeps no index once the saga stopped).
+    std::string key;
+    st.ci = -1;
+    for (size_t i = 0; i < st.comp.size() && st.ci < 0; ++i) {
+      const json& c = st.comp[st.comp.size() - 1 - i];
+      key = "comp:" + c["key"].get<std::string>();
+      KEEL_ASSIGN_OR_RETURN(auto j, store::GetJournal(*e->ws_, r.id, key));
+      if (!j || j->status != "completed") st.ci = static_cast<int64_t>(i);
+    }
+    if (st.ci < 0) return DataLoss("run " + r.id + ": no compensation to resume");
+    KEEL_ASSIGN_OR_RETURN(auto ob, store::GetOutbox(*e->ws_, ActionToken(r.id, key)));
+    if (ob && ob->state == "failed") {
+      ob->state = "pending";
+      KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+    }
+    st.compensating = true;
+    st.attempt = 0;
+    st.waiting.clear();
+    r.status = "running";
+    r.error.clear();
+    r.due_us = txn.now_us();
+    r.state = st.Dump();
+    store::NewEntry en;
+    en.actor = actor;
+    en.kind = "run.retried";
+    en.subject = r.id;
+    en.run_id = r.id;
+    en.payload = CanonicalJson(json{{"compensation", key}, {"canceled_by", st.cancel}});
+    KEEL_RETURN_IF_ERROR(txn.Append(en).status());
+    return store::UpdateRun(txn, r);
   }
 
   // ---- phase C: record the outcome of one I/O ------------------------------------
@@ -1277,6 +1512,8 @@ Result<EventResult> Engine::SendEvent(const std::string& type, const std::string
       const Op& op = wf->program[static_cast<size_t>(st.pc)];
       if (!op.step || op.step->kind != StepKind::kWaitEvent) continue;
       std::string skey = KeyFor(*op.step, st);
+      // The run has taken this event: a later wait_event of the same run skips it.
+      KEEL_RETURN_IF_ERROR(store::RecordEventDelivery(txn, res.id, rid, skey));
       KEEL_RETURN_IF_ERROR(
           impl_->Complete(txn, *rr, st, *op.step, skey,
                           json{{"event", data}, {"id", res.id}, {"timed_out", false}}, op.next));
@@ -1287,6 +1524,23 @@ Result<EventResult> Engine::SendEvent(const std::string& type, const std::string
     return OkStatus();
   }));
   return res;
+}
+
+Result<int64_t> Engine::PurgeExpiredEvents() {
+  int64_t cutoff = ws_->env().clock->NowMicros() - opts_.event_retention_us;
+  // Nothing expired: no transaction (an idle worker calls this often).
+  KEEL_ASSIGN_OR_RETURN(auto oldest, store::OldestEventUs(*ws_));
+  if (!oldest || *oldest >= cutoff) return int64_t{0};
+  int64_t n = 0;
+  KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
+    KEEL_ASSIGN_OR_RETURN(n, store::PurgeEventsBefore(txn, cutoff));
+    if (n == 0) return OkStatus();
+    return impl_->Ledger(txn, "event.purged", "", "",
+                         {{"events", n},
+                          {"received_before", FormatTimeMicros(cutoff)},
+                          {"retention_us", opts_.event_retention_us}});
+  }));
+  return n;
 }
 
 Status Engine::Decide(const std::string& approval_id, bool approve, const json* edit,
@@ -1355,30 +1609,14 @@ Status Engine::Decide(const std::string& approval_id, bool approve, const json* 
   return OkStatus();
 }
 
-Status Engine::Cancel(const std::string& run_id, const std::string& actor) {
-  return ws_->Write([&](store::Txn& txn) -> Status {
-    KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, run_id));
-    if (!rr) return NotFound("no run " + run_id);
-    if (rr->status == "completed" || rr->status == "failed" || rr->status == "canceled") {
-      return FailedPrecondition("run " + run_id + " is already " + rr->status);
-    }
-    KEEL_ASSIGN_OR_RETURN(auto items, store::ListApprovals(*ws_, "pending", run_id));
-    for (auto& a : items) {
-      a.status = "canceled";
-      a.decided_us = txn.now_us();
-      KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, a));
-    }
-    KEEL_ASSIGN_OR_RETURN(State st, State::Parse(rr->state));
-    store::NewEntry en;
-    en.actor = actor;
-    en.kind = "run.cancel_requested";
-    en.subject = run_id;
-    en.run_id = run_id;
-    KEEL_RETURN_IF_ERROR(txn.Append(en).status());
-    KEEL_RETURN_IF_ERROR(impl_->Finish(txn, *rr, st, "canceled", "canceled by " + actor));
-    rr->state = st.Dump();
-    return store::UpdateRun(txn, *rr);
-  });
+Status Engine::Cancel(const std::string& run_id, const std::string& actor, CancelResult* out) {
+  CancelResult res;
+  KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
+    res = CancelResult();
+    return impl_->CancelInTxn(txn, run_id, actor, &res, 0);
+  }));
+  if (out != nullptr) *out = res;
+  return OkStatus();
 }
 
 Status Engine::Retry(const std::string& run_id, const std::string& actor) {
@@ -1391,6 +1629,7 @@ Status Engine::Retry(const std::string& run_id, const std::string& actor) {
     }
     KEEL_ASSIGN_OR_RETURN(State st, State::Parse(rr->state));
     KEEL_ASSIGN_OR_RETURN(auto wf, impl_->Version(rr->version));
+    if (!st.cancel.empty()) return impl_->RetryCancelSaga(txn, *rr, st, actor);
     // Resume at the failed step: a failed action's outbox row goes back to pending so the
     // same token is used again.
     const Op& op = wf->program[static_cast<size_t>(st.pc)];
@@ -1483,6 +1722,11 @@ Result<json> Engine::Show(const std::string& run_id) {
             {"created", FormatTimeMicros(r.created_us)},
             {"updated", FormatTimeMicros(r.updated_us)}};
   if (!r.wait_kind.empty()) j["waiting_for"] = r.wait_kind;
+  if (r.status == "running" || r.status == "waiting") {
+    // A canceled run whose compensations are still running says so.
+    auto st = State::Parse(r.state);
+    if (st.ok() && !st->cancel.empty()) j["canceling"] = true;
+  }
   if (r.status == "waiting" && r.due_us < kNeverUs) j["due"] = FormatTimeMicros(r.due_us);
   if (!r.wait_type.empty()) j["event"] = {{"type", r.wait_type}, {"key", r.wait_key}};
   if (!r.error.empty()) j["error"] = r.error;

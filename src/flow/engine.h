@@ -42,6 +42,9 @@ struct EngineOptions {
   int64_t lease_us = 300LL * 1000000;  // how long a claimed step is ours
   int batch = 64;                      // runs advanced per transaction
   std::string workflows_dir;           // default: <workspace>/workflows
+  // How long a received event is kept (for runs that reach their wait_event later, and to
+  // deduplicate its id); keel.yaml `events.retention` (flow/config.h). Default 7 days.
+  int64_t event_retention_us = 7LL * 24 * 3600 * 1000000;
 };
 
 // What Tick() did.
@@ -50,6 +53,15 @@ struct TickStats {
   int io = 0;         // agent calls and adapter actions performed
   int timers = 0;     // timers, reminders and timeouts that fired
   int schedules = 0;  // cron schedules that started a run
+};
+
+// What Cancel() did.
+struct CancelResult {
+  int compensations = 0;       // compensations the run will now run (0: it is canceled already)
+  int approvals_canceled = 0;  // pending gates / needs-human items of the run, now canceled
+  int actions_canceled = 0;    // outbox rows with a retry scheduled, never performed now
+  int actions_uncertain = 0;   // attempts in flight at the cancel, put to the operator
+  std::vector<std::string> children;  // child runs canceled with it
 };
 
 struct EventResult {
@@ -91,14 +103,28 @@ class Engine {
   Status SyncSchedules();
 
   // --- operator ---
+  // Stores the event (deduplicated by id) and completes the wait_event step of every run
+  // waiting for (type, key). Runs that reach such a step later take it then (docs/workflows.md
+  // "Events"). InvalidArgument: empty type.
   Result<EventResult> SendEvent(const std::string& type, const std::string& key,
                                 const std::string& id, const nlohmann::json& data);
+  // Deletes events older than the retention (one `event.purged` ledger entry); returns how
+  // many. Costs one read and no transaction when nothing expired.
+  Result<int64_t> PurgeExpiredEvents();
   // Approves (edit may be null) or rejects an operator item. For an uncertain action,
   // approve = "it happened" (the step completes), reject = "it did not" (the step fails).
   // For needs_human, approve = try again, reject = fail. FailedPrecondition if decided.
   Status Decide(const std::string& approval_id, bool approve, const nlohmann::json* edit,
                 const std::string& reason, const std::string& actor = "operator");
-  Status Cancel(const std::string& run_id, const std::string& actor = "operator");
+  // Cancels a running or waiting run (and the child runs it started): pending gates and
+  // needs-human items are canceled, scheduled action retries are dropped, an attempt in
+  // flight becomes an uncertain operator item, the wait ends. If completed steps named
+  // compensations, they run in reverse order (the run stays `running` until then) and the
+  // run ends `canceled`; a compensation that fails ends it `failed` (`keel run retry` resumes
+  // the saga). NotFound: no such run. FailedPrecondition: the run is completed, failed,
+  // canceled, already being canceled, or compensating after a failure.
+  Status Cancel(const std::string& run_id, const std::string& actor = "operator",
+                CancelResult* result = nullptr);
   // Resumes a failed run at its failed step; steps journaled before it do not run again.
   Status Retry(const std::string& run_id, const std::string& actor = "operator");
   // scope: global | workflow | agent | adapter (name empty for global).

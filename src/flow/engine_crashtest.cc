@@ -46,6 +46,18 @@ TEST(EngineCrash, EventSendKilledWhileDeduplicating) {
   RunWebhookScenario(2, 1);
 }
 
+// A crash in the middle of the compensations of a canceled run: between two of them, in
+// the ambiguous window of one, and after its outcome was written but not committed.
+TEST(EngineCrash, CancelSagaResumesWithoutRunningACompensationTwice) {
+  for (const char* point :
+       {"compensation.mid", "send.after_io_before_record", "send.after_record_before_commit"}) {
+    for (int hit : {1, 2, 3}) {
+      RunCancelSagaScenario(point, hit, /*seed=*/hit);
+      if (::testing::Test::HasFailure()) return;
+    }
+  }
+}
+
 TEST(EngineCrash, RandomKillsOfABusyWorker) {
   RunRandomKillScenario(12, 6, 42);
 }

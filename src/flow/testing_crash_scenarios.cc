@@ -344,6 +344,134 @@ void RunWebhookScenario(int runs, uint64_t seed) {
   CheckFinal(h, s, label, abandoned);
 }
 
+namespace {
+
+constexpr char kCancelSaga[] = R"(
+name: csaga
+steps:
+  - id: reserve
+    action: fake_keyed.reserve
+    params: {n: "${input.n}"}
+    compensate: release
+  - id: mail
+    action: fake_smtp.confirm
+    params: {n: "${input.n}"}
+    compensate: apologize
+  - id: charge
+    action: fake_keyed.charge
+    params: {n: "${input.n}"}
+    compensate: refund
+  - id: ok
+    approval: {summary: "ship ${input.n}?"}
+  - id: ship
+    action: fake_keyed.ship
+    params: {n: "${input.n}"}
+    compensate: unship
+compensations:
+  - id: release
+    action: fake_keyed.release
+    params: {n: "${input.n}"}
+  - id: apologize
+    action: fake_smtp.apologize
+    params: {n: "${input.n}"}
+  - id: refund
+    action: fake_keyed.refund
+    params: {n: "${input.n}"}
+  - id: unship
+    action: fake_keyed.unship
+    params: {n: "${input.n}"}
+)";
+
+}  // namespace
+
+void RunCancelSagaScenario(const std::string& point, int hit, uint64_t seed) {
+  std::string label =
+      "cancel saga " + point + ":" + std::to_string(hit) + " seed " + std::to_string(seed);
+  CrashHarness h;
+  h.AddWorkflow("csaga", kCancelSaga);
+  std::vector<std::string> runs;
+  for (int i = 0; i < 2; ++i)
+    runs.push_back(h.Start("csaga", {{"n", static_cast<int>(seed) * 10 + i}}));
+  ASSERT_TRUE(h.Settle()) << label;
+  Observed before = h.Observe();
+  ASSERT_EQ(before.approvals.size(), runs.size()) << label << ": " << before.approvals.dump();
+  for (const auto& id : runs) {
+    auto r = h.Keel({"run", "cancel", id});
+    ASSERT_EQ(r.exit_code, 0) << label << ": " << r.err;
+    EXPECT_NE(r.out.find("canceling " + id + ": 3 compensation(s)"), std::string::npos)
+        << label << ": " << r.out;
+    EXPECT_NE(r.out.find("1 pending approval(s) canceled"), std::string::npos) << r.out;
+  }
+  EXPECT_TRUE(h.Observe().approvals.empty()) << label << ": the gates are canceled";
+  int code = h.RunWorkerCrashingAt(point + ":" + std::to_string(hit));
+  EXPECT_TRUE(code == -9 || code == 0) << label << ": worker ended with " << code << "\n"
+                                       << keel::testing::ReadFileOrDie(h.log_file());
+  if (hit == 1) {
+    EXPECT_EQ(code, -9) << label << ": the crash point was never reached";
+  }
+  EXPECT_TRUE(h.Settle()) << label << ": work remained after restarts";
+  h.CheckInvariants(h.Observe(), label);
+
+  // The operator: an uncertain compensation that happened is confirmed; one that did not is
+  // rejected (the compensation fails, the run is `failed`) and the run retried, which
+  // resumes the saga at that compensation with the same token.
+  for (int round = 0; round < 10; ++round) {
+    Observed o = h.Observe();
+    std::set<std::string> retry;
+    for (const auto& r : o.runs) {
+      if (r.value("status", "") == "failed") {
+        EXPECT_NE(r.value("error", "").find("canceled by operator"), std::string::npos)
+            << label << ": " << r.dump();
+        retry.insert(r.value("id", ""));
+      }
+    }
+    if (o.approvals.empty() && retry.empty()) break;
+    for (const auto& a : o.approvals) {
+      std::string id = a.value("id", "");
+      EXPECT_EQ(a.value("kind", ""), "uncertain") << label << ": " << a.dump();
+      std::string token = a["context"].value("token", "");
+      std::string adapter = a["context"].value("adapter", "");
+      bool happened = o.effects.count(adapter + " " + token) > 0;
+      auto r = happened ? h.Keel({"approve", id})
+                        : h.Keel({"reject", id, "--reason", "not in the sent folder"});
+      EXPECT_EQ(r.exit_code, 0) << label << ": deciding " << id << ": " << r.err;
+    }
+    EXPECT_TRUE(h.Settle()) << label;
+    for (const auto& id : retry) {
+      auto r = h.Keel({"run", "retry", id});
+      EXPECT_EQ(r.exit_code, 0) << label << ": retry " << id << ": " << r.err;
+    }
+    EXPECT_TRUE(h.Settle()) << label;
+  }
+
+  Observed o = h.Observe();
+  h.CheckInvariants(o, label + " (after the operator)");
+  EXPECT_TRUE(o.approvals.empty()) << label << ": " << o.approvals.dump();
+  auto effects = [&](const std::string& adapter, const std::string& run, const std::string& key) {
+    auto it = o.effects.find(adapter + " " + ActionToken(run, key));
+    return it == o.effects.end() ? 0 : it->second;
+  };
+  for (const auto& id : runs) {
+    EXPECT_EQ(RunStatus(o, id), "canceled") << label << " " << id;
+    EXPECT_EQ(effects("fake_keyed", id, "comp:charge"), 1) << label << " " << id;
+    EXPECT_EQ(effects("fake_smtp", id, "comp:mail"), 1) << label << " " << id;
+    EXPECT_EQ(effects("fake_keyed", id, "comp:reserve"), 1) << label << " " << id;
+    EXPECT_EQ(effects("fake_keyed", id, "ship"), 0) << label << " " << id;
+    EXPECT_EQ(effects("fake_keyed", id, "comp:ship"), 0) << label << " " << id;
+    for (const char* k : {"comp:charge", "comp:mail", "comp:reserve"}) {
+      std::string key = id + " " + k;
+      EXPECT_EQ(o.completed.count(key) ? o.completed.at(key) : 0, 1) << label << ": " << key;
+    }
+    // Reverse order: charge, then mail, then reserve.
+    std::string c = id + " comp:charge", m = id + " comp:mail", r = id + " comp:reserve";
+    if (o.first_completed_seq.count(c) && o.first_completed_seq.count(m) &&
+        o.first_completed_seq.count(r)) {
+      EXPECT_LT(o.first_completed_seq.at(c), o.first_completed_seq.at(m)) << label;
+      EXPECT_LT(o.first_completed_seq.at(m), o.first_completed_seq.at(r)) << label;
+    }
+  }
+}
+
 void RunRandomKillScenario(int runs, int max_kills, uint64_t seed) {
   std::string label = "random kills seed " + std::to_string(seed);
   std::mt19937_64 rng(seed);

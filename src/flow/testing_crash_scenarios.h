@@ -31,6 +31,12 @@ void RunWorkerPointStorm(const std::string& point, uint64_t seed);
 // event id is being deduplicated (inside the transaction).
 void RunApprovalScenario(int runs, uint64_t seed);
 void RunWebhookScenario(int runs, uint64_t seed);
+// Runs waiting at an approval gate after three completed steps with compensations (two on
+// the key-honouring channel, one on the SMTP-like one) are canceled with `keel run cancel`;
+// the worker running their compensations is killed at `point`:`hit`, restarted, and the
+// operator settles uncertain compensations (confirm, or reject and `keel run retry`). Every
+// run must end `canceled` with each compensation performed and journaled exactly once.
+void RunCancelSagaScenario(const std::string& point, int hit, uint64_t seed);
 // A busy worker (`runs` pipeline runs) SIGKILLed at random moments until it finishes.
 void RunRandomKillScenario(int runs, int max_kills, uint64_t seed);
 

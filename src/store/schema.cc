@@ -365,6 +365,23 @@ CREATE TABLE model_response_cache (
   hits              INTEGER NOT NULL DEFAULT 0
 ) STRICT;
 )sql"},
+      // 5: buffered events and cancel sagas (src/flow, docs/workflows.md "Events").
+      {5, R"sql(
+-- Which run consumed which event (a run takes each event at most once; an event may reach
+-- several runs). Rows go when their event is purged after the retention.
+CREATE TABLE event_deliveries (
+  event_id     TEXT NOT NULL,
+  run_id       TEXT NOT NULL,
+  step_key     TEXT NOT NULL,
+  delivered_us INTEGER NOT NULL,
+  PRIMARY KEY (event_id, run_id)
+) STRICT;
+CREATE INDEX event_deliveries_run ON event_deliveries(run_id);
+-- A run reaching wait_event looks for the earliest event of its (type, key).
+CREATE INDEX events_match ON events(type, key, received_us);
+-- The worker purges events older than the retention.
+CREATE INDEX events_received ON events(received_us);
+)sql"},
       // 6: a run's own entries (subject = run_id, most of the engine's) are found through
       // ledger_subject; indexing them twice cost a b-tree insert and a WAL page per step.
       {6, R"sql(
