@@ -72,6 +72,10 @@ class Stmt {
   Status bind_error_;
 };
 
+// The lock file beside the database ("keel.db-writers") through which writers of several
+// processes take turns (docs/architecture.md, "Concurrency").
+inline constexpr char kWriterLockSuffix[] = "-writers";
+
 struct OpenOptions {
   bool create = false;     // create the file if missing
   bool read_only = false;  // open read-only (verify, ledger listing)
