@@ -375,11 +375,12 @@ Status FillV3(Workspace& ws, FillState& st) {
     r.tokens_used = 40;
     r.returned_json = R"(["fact_fixture1"])";
     r.returned_count = 1;
-    r.used_json = R"(["fact_fixture1"])";
-    r.used_count = 1;
-    r.marked_us = now;
     r.ledger_seq = er.seq;
-    return InsertRetrieval(txn, r);
+    KEEL_RETURN_IF_ERROR(InsertRetrieval(txn, r));
+    KEEL_RETURN_IF_ERROR(txn.Append({"agent:draft", "memory.used", st.lead_id, kRunId, "draft",
+                                     R"({"id":"ret_fixture1"})", {}})
+                             .status());
+    return SetRetrievalUsed(txn, kRetrievalId, R"(["fact_fixture1"])", 1, now);
   });
 }
 
@@ -533,6 +534,16 @@ Status WriteSchemaFixture(const std::string& dir, int version) {
                                         std::to_string(s.version));
     }
   }  // closing the last connection folds the WAL into keel.db and removes -wal and -shm
+  {
+    // Compacted to 1 KiB pages (keel writes 4 KiB ones): a page or more per table and index
+    // would make each fixture hundreds of KB. Same rows, same schema text, same pragmas;
+    // nothing a migration does depends on the page size.
+    KEEL_ASSIGN_OR_RETURN(auto db, sql::Db::Open(dir + "/keel.db", sql::OpenOptions{}));
+    KEEL_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode = DELETE"));
+    KEEL_RETURN_IF_ERROR(db->Exec("PRAGMA page_size = 1024"));
+    KEEL_RETURN_IF_ERROR(db->Exec("VACUUM"));
+    KEEL_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode = WAL"));
+  }
   std::error_code ec;
   for (const char* leftover : {"keel.db-wal", "keel.db-shm"}) {
     if (fs::exists(dir + "/" + leftover)) {
