@@ -382,7 +382,9 @@ int CurrentSchemaVersion() {
 ScopedSchemaVersionLimit::ScopedSchemaVersionLimit(int version) : previous_(g_version_limit) {
   g_version_limit = version;
 }
-ScopedSchemaVersionLimit::~ScopedSchemaVersionLimit() { g_version_limit = previous_; }
+ScopedSchemaVersionLimit::~ScopedSchemaVersionLimit() {
+  g_version_limit = previous_;
+}
 
 Status Migrate(sql::Db* db) {
   KEEL_ASSIGN_OR_RETURN(int64_t have, db->QueryInt("PRAGMA user_version"));

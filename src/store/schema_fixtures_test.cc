@@ -116,12 +116,16 @@ TEST(SchemaFixtures, EveryFixtureMigratesToTheFreshSchemaAndKeepsItsRows) {
 
       // 3. A new entry chains onto the old tail.
       LedgerEntry added;
-      ASSERT_TRUE((*ws)->Write([&](Txn& txn) -> Status {
-                         KEEL_ASSIGN_OR_RETURN(added, txn.Append({"operator", "note.added", "",
-                                                                  "", "", R"({"after":"migration"})",
-                                                                  {}}));
-                         return OkStatus();
-                       }).ok());
+      ASSERT_TRUE(
+          (*ws)
+              ->Write([&](Txn& txn) -> Status {
+                KEEL_ASSIGN_OR_RETURN(
+                    added,
+                    txn.Append(
+                        {"operator", "note.added", "", "", "", R"({"after":"migration"})", {}}));
+                return OkStatus();
+              })
+              .ok());
       EXPECT_EQ(added.seq, old_tail.seq + 1);
       EXPECT_EQ(std::string(reinterpret_cast<const char*>(added.prev_hash.data()), 32),
                 old_tail.hash);
@@ -139,9 +143,9 @@ TEST(SchemaFixtures, EveryFixtureMigratesToTheFreshSchemaAndKeepsItsRows) {
         for (const auto& line : fresh_at_v) existed |= line.rfind("table " + t + ":", 0) == 0;
         if (existed) unexpected.push_back(t);
       }
-      EXPECT_TRUE(unexpected.empty())
-          << "tables of schema version <= " << v << " left empty by the fixture: "
-          << Join(unexpected) << "add rows for them in store/testing_schema_fixtures.cc";
+      EXPECT_TRUE(unexpected.empty()) << "tables of schema version <= " << v
+                                      << " left empty by the fixture: " << Join(unexpected)
+                                      << "add rows for them in store/testing_schema_fixtures.cc";
     }
 
     // 5. keel verify: chain, artifacts, signed checkpoints, integrity.
@@ -176,7 +180,8 @@ TEST(SchemaFixtures, NewerVersionIsRefusedWithOneLine) {
   auto schema_before = SchemaOf(dir + "/keel.db");
   ASSERT_TRUE(schema_before.ok());
   for (const std::vector<std::string>& args :
-       {std::vector<std::string>{"-w", dir, "ledger"}, {"-w", dir, "record", "list", "lead"},
+       {std::vector<std::string>{"-w", dir, "ledger"},
+        {"-w", dir, "record", "list", "lead"},
         {"-w", dir, "record", "add", "lead", "--set", "email=bob@example.com"}}) {
     auto r = keel::testing::RunKeel(args);
     EXPECT_NE(r.exit_code, 0) << args[2];

@@ -42,7 +42,8 @@ constexpr char kFactId[] = "fact_fixture1";
 constexpr char kDecisionId[] = "dec_fixture1";
 constexpr char kRetrievalId[] = "ret_fixture1";
 constexpr char kSummaryText[] = "Ann Example (Acme GmbH) prefers email.\n";
-constexpr char kPrompt[] = "{\"messages\":[{\"content\":\"Draft a note to Ann\",\"role\":\"user\"}]}";
+constexpr char kPrompt[] =
+    "{\"messages\":[{\"content\":\"Draft a note to Ann\",\"role\":\"user\"}]}";
 constexpr char kResponse[] = "{\"text\":\"Hello Ann, ...\"}";
 constexpr char kModelCallId[] = "mc_fixture1";
 constexpr int64_t kCostNanoUsd = 1500;
@@ -60,17 +61,17 @@ Status Mismatch(const std::string& what) {
   return FailedPrecondition("schema fixture: " + what);
 }
 
-#define FIXTURE_EXPECT(cond, what) \
-  do {                             \
+#define FIXTURE_EXPECT(cond, what)      \
+  do {                                  \
     if (!(cond)) return Mismatch(what); \
   } while (0)
 
 // ---- Version 1: meta, ledger, checkpoints, artifacts, records, secrets --------------------
 
 Status FillV1(Workspace& ws, FillState& st) {
-  KEEL_ASSIGN_OR_RETURN(Record company,
-                        CreateRecord(ws, "company",
-                                     {{"name", "Acme GmbH"}, {"website", "https://acme.example"}}));
+  KEEL_ASSIGN_OR_RETURN(
+      Record company,
+      CreateRecord(ws, "company", {{"name", "Acme GmbH"}, {"website", "https://acme.example"}}));
   st.clock->Advance(kSecond);
   KEEL_ASSIGN_OR_RETURN(Record lead, CreateRecord(ws, "lead",
                                                   {{"email", "Ann@Example.com"},
@@ -103,8 +104,14 @@ Status FillV1(Workspace& ws, FillState& st) {
   st.clock->Advance(kSecond);
   // Entries after the last checkpoint: the tail a migrated workspace must chain onto.
   return ws.Write([&](Txn& txn) {
-    return txn.Append({"operator", "note.added", st.lead_id, "", "",
-                       R"({"text":"entry after the checkpoint"})", {}})
+    return txn
+        .Append({"operator",
+                 "note.added",
+                 st.lead_id,
+                 "",
+                 "",
+                 R"({"text":"entry after the checkpoint"})",
+                 {}})
         .status();
   });
 }
@@ -180,8 +187,11 @@ Status FillV2(Workspace& ws, FillState& st) {
     KEEL_RETURN_IF_ERROR(InsertRun(txn, r));
     KEEL_RETURN_IF_ERROR(
         txn.Append({"system", "run.started", st.lead_id, kRunId, "", r.input, {}}).status());
-    KEEL_ASSIGN_OR_RETURN(LedgerEntry done, txn.Append({"agent:draft", "step.completed",
-                                                        st.lead_id, kRunId, "draft",
+    KEEL_ASSIGN_OR_RETURN(LedgerEntry done, txn.Append({"agent:draft",
+                                                        "step.completed",
+                                                        st.lead_id,
+                                                        kRunId,
+                                                        "draft",
                                                         R"({"step_key":"draft#0"})",
                                                         {st.draft_two}}));
     JournalRow j;
@@ -216,15 +226,21 @@ Status FillV2(Workspace& ws, FillState& st) {
     a.deadline_us = now + 86400 * kSecond;
     a.created_us = now;
     KEEL_RETURN_IF_ERROR(InsertApproval(txn, a));
-    KEEL_RETURN_IF_ERROR(txn.Append({"system", "approval.requested", st.lead_id, kRunId,
-                                     "approve", R"({"id":"apr_fixture1"})", {}})
+    KEEL_RETURN_IF_ERROR(txn.Append({"system",
+                                     "approval.requested",
+                                     st.lead_id,
+                                     kRunId,
+                                     "approve",
+                                     R"({"id":"apr_fixture1"})",
+                                     {}})
                              .status());
     KEEL_ASSIGN_OR_RETURN(bool fresh, InsertEvent(txn, kEventId, "payment.received", "inv_1",
                                                   R"({"amount":100})", 0));
     if (!fresh) return Internal("the fixture event already existed");
-    KEEL_RETURN_IF_ERROR(txn.Append({"adapter:webhook", "event.received", "", "", "",
-                                     R"({"id":"evt_fixture1"})", {}})
-                             .status());
+    KEEL_RETURN_IF_ERROR(
+        txn.Append(
+               {"adapter:webhook", "event.received", "", "", "", R"({"id":"evt_fixture1"})", {}})
+            .status());
     KEEL_RETURN_IF_ERROR(SetPause(txn, "adapter", "smtp", true));
     KEEL_RETURN_IF_ERROR(
         txn.Append({"operator", "pause.set", "", "", "", R"({"adapter":"smtp"})", {}}).status());
@@ -255,14 +271,14 @@ Status CheckV2(Workspace& ws, int) {
   FIXTURE_EXPECT(outbox.has_value() && outbox->state == "uncertain" && !outbox->honours_key,
                  "the uncertain outbox row");
   KEEL_ASSIGN_OR_RETURN(auto approval, GetApproval(ws, kApprovalId));
-  FIXTURE_EXPECT(approval.has_value() && approval->status == "pending" &&
-                     approval->kind == "approval",
-                 "the pending approval");
+  FIXTURE_EXPECT(
+      approval.has_value() && approval->status == "pending" && approval->kind == "approval",
+      "the pending approval");
   KEEL_ASSIGN_OR_RETURN(auto pauses, ListPauses(ws));
-  FIXTURE_EXPECT(std::find(pauses.begin(), pauses.end(),
-                           std::make_pair(std::string("adapter"), std::string("smtp"))) !=
-                     pauses.end(),
-                 "the smtp pause");
+  FIXTURE_EXPECT(
+      std::find(pauses.begin(), pauses.end(),
+                std::make_pair(std::string("adapter"), std::string("smtp"))) != pauses.end(),
+      "the smtp pause");
   KEEL_ASSIGN_OR_RETURN(auto schedules, ListSchedules(ws));
   FIXTURE_EXPECT(schedules.size() == 1 && schedules[0].cron == "0 9 * * 1" &&
                      schedules[0].tz == "Europe/Berlin",
@@ -270,8 +286,8 @@ Status CheckV2(Workspace& ws, int) {
   // The event is there: receiving it again is a duplicate (rolled back either way).
   bool fresh = true;
   Status probe = ws.Write([&](Txn& txn) -> Status {
-    KEEL_ASSIGN_OR_RETURN(fresh, InsertEvent(txn, kEventId, "payment.received", "inv_1",
-                                             R"({"amount":100})", 0));
+    KEEL_ASSIGN_OR_RETURN(
+        fresh, InsertEvent(txn, kEventId, "payment.received", "inv_1", R"({"amount":100})", 0));
     return Cancelled("probe only");
   });
   FIXTURE_EXPECT(probe.code() == StatusCode::kCancelled, "event probe: " + probe.ToString());
@@ -284,9 +300,13 @@ Status CheckV2(Workspace& ws, int) {
 Status FillV3(Workspace& ws, FillState& st) {
   return ws.Write([&](Txn& txn) -> Status {
     int64_t now = txn.now_us();
-    KEEL_ASSIGN_OR_RETURN(LedgerEntry e0,
-                          txn.Append({"agent:research", "memory.fact.added", st.lead_id, "", "",
-                                      R"({"id":"fact_fixture0"})", {st.draft_one}}));
+    KEEL_ASSIGN_OR_RETURN(LedgerEntry e0, txn.Append({"agent:research",
+                                                      "memory.fact.added",
+                                                      st.lead_id,
+                                                      "",
+                                                      "",
+                                                      R"({"id":"fact_fixture0"})",
+                                                      {st.draft_one}}));
     FactRow old;
     old.id = kOldFactId;
     old.subject = st.lead_id;
@@ -304,8 +324,12 @@ Status FillV3(Workspace& ws, FillState& st) {
     old.ledger_seq = e0.seq;
     KEEL_RETURN_IF_ERROR(InsertFact(txn, &old));
     KEEL_ASSIGN_OR_RETURN(LedgerEntry e1,
-                          txn.Append({"agent:research", "memory.fact.superseded", st.lead_id, "",
-                                      "", R"({"id":"fact_fixture1","old":"fact_fixture0"})",
+                          txn.Append({"agent:research",
+                                      "memory.fact.superseded",
+                                      st.lead_id,
+                                      "",
+                                      "",
+                                      R"({"id":"fact_fixture1","old":"fact_fixture0"})",
                                       {st.draft_two}}));
     FactRow f = old;
     f.id = kFactId;
@@ -333,8 +357,12 @@ Status FillV3(Workspace& ws, FillState& st) {
     o.media_type = "text/markdown";
     o.actor = "agent:summarize";
     KEEL_ASSIGN_OR_RETURN(ArtifactInfo summary, PutArtifact(txn, kSummaryText, o));
-    KEEL_ASSIGN_OR_RETURN(LedgerEntry es, txn.Append({"agent:summarize", "memory.summary",
-                                                      st.lead_id, "", "", R"({"version":1})",
+    KEEL_ASSIGN_OR_RETURN(LedgerEntry es, txn.Append({"agent:summarize",
+                                                      "memory.summary",
+                                                      st.lead_id,
+                                                      "",
+                                                      "",
+                                                      R"({"version":1})",
                                                       {summary.hash}}));
     SummaryRow sr;
     sr.subject = st.lead_id;
@@ -346,8 +374,10 @@ Status FillV3(Workspace& ws, FillState& st) {
     KEEL_RETURN_IF_ERROR(InsertSummary(txn, sr));
     KEEL_RETURN_IF_ERROR(InsertArtifactOrigin(txn, summary.hash, "summary", now, es.seq));
 
-    KEEL_ASSIGN_OR_RETURN(LedgerEntry ed, txn.Append({"operator", "memory.decision", st.lead_id,
-                                                      "", "", R"({"id":"dec_fixture1"})", {}}));
+    KEEL_ASSIGN_OR_RETURN(
+        LedgerEntry ed,
+        txn.Append(
+            {"operator", "memory.decision", st.lead_id, "", "", R"({"id":"dec_fixture1"})", {}}));
     DecisionRow d;
     d.id = kDecisionId;
     d.subject = st.lead_id;
@@ -359,9 +389,13 @@ Status FillV3(Workspace& ws, FillState& st) {
     d.ledger_seq = ed.seq;
     KEEL_RETURN_IF_ERROR(InsertDecision(txn, d));
 
-    KEEL_ASSIGN_OR_RETURN(LedgerEntry er, txn.Append({"agent:draft", "memory.recall", st.lead_id,
-                                                      kRunId, "draft",
-                                                      R"({"id":"ret_fixture1"})", {}}));
+    KEEL_ASSIGN_OR_RETURN(LedgerEntry er, txn.Append({"agent:draft",
+                                                      "memory.recall",
+                                                      st.lead_id,
+                                                      kRunId,
+                                                      "draft",
+                                                      R"({"id":"ret_fixture1"})",
+                                                      {}}));
     RetrievalRow r;
     r.id = kRetrievalId;
     r.time_us = now;
@@ -377,8 +411,13 @@ Status FillV3(Workspace& ws, FillState& st) {
     r.returned_count = 1;
     r.ledger_seq = er.seq;
     KEEL_RETURN_IF_ERROR(InsertRetrieval(txn, r));
-    KEEL_RETURN_IF_ERROR(txn.Append({"agent:draft", "memory.used", st.lead_id, kRunId, "draft",
-                                     R"({"id":"ret_fixture1"})", {}})
+    KEEL_RETURN_IF_ERROR(txn.Append({"agent:draft",
+                                     "memory.used",
+                                     st.lead_id,
+                                     kRunId,
+                                     "draft",
+                                     R"({"id":"ret_fixture1"})",
+                                     {}})
                              .status());
     return SetRetrievalUsed(txn, kRetrievalId, R"(["fact_fixture1"])", 1, now);
   });
@@ -420,9 +459,13 @@ Status FillV4(Workspace& ws, FillState& st) {
     o.actor = "agent:draft";
     KEEL_ASSIGN_OR_RETURN(ArtifactInfo prompt, PutArtifact(txn, kPrompt, o));
     KEEL_ASSIGN_OR_RETURN(ArtifactInfo response, PutArtifact(txn, kResponse, o));
-    KEEL_ASSIGN_OR_RETURN(LedgerEntry e,
-                          txn.Append({"agent:draft", "model.call", st.lead_id, kRunId, "draft",
-                                      R"({"id":"mc_fixture1"})", {prompt.hash, response.hash}}));
+    KEEL_ASSIGN_OR_RETURN(LedgerEntry e, txn.Append({"agent:draft",
+                                                     "model.call",
+                                                     st.lead_id,
+                                                     kRunId,
+                                                     "draft",
+                                                     R"({"id":"mc_fixture1"})",
+                                                     {prompt.hash, response.hash}}));
     ModelCall c;
     c.id = kModelCallId;
     c.run_id = kRunId;
@@ -464,9 +507,9 @@ Status CheckV4(Workspace& ws, int) {
   FIXTURE_EXPECT(cost.total.calls == 1 && cost.total.cost_nanousd == kCostNanoUsd,
                  "the cost attributed to the lead");
   KEEL_ASSIGN_OR_RETURN(auto cached, LookupResponseCache(ws, Sha256Hex(kPrompt)));
-  FIXTURE_EXPECT(cached.has_value() && cached->hits == 1 &&
-                     cached->response_artifact == Sha256Hex(kResponse),
-                 "the cached response");
+  FIXTURE_EXPECT(
+      cached.has_value() && cached->hits == 1 && cached->response_artifact == Sha256Hex(kResponse),
+      "the cached response");
   return OkStatus();
 }
 
@@ -494,13 +537,17 @@ Status FromErrorCode(const std::error_code& ec, const std::string& what) {
 
 }  // namespace
 
-std::string SchemaFixturesDir() { return keel::testing::SourceDir() + "/tests/fixtures/schema"; }
+std::string SchemaFixturesDir() {
+  return keel::testing::SourceDir() + "/tests/fixtures/schema";
+}
 
 std::string SchemaFixtureDir(int version) {
   return SchemaFixturesDir() + "/v" + std::to_string(version);
 }
 
-int NewestFixtureVersion() { return Steps().back().version; }
+int NewestFixtureVersion() {
+  return Steps().back().version;
+}
 
 Status WriteSchemaFixture(const std::string& dir, int version) {
   if (version < 1 || version > NewestFixtureVersion()) {
@@ -530,8 +577,8 @@ Status WriteSchemaFixture(const std::string& dir, int version) {
       if (s.version > version) break;
       clock.Advance(60 * kSecond);
       Status r = s.fill(*ws, st);
-      if (!r.ok()) return r.WithContext("filling the tables of schema version " +
-                                        std::to_string(s.version));
+      if (!r.ok())
+        return r.WithContext("filling the tables of schema version " + std::to_string(s.version));
     }
   }  // closing the last connection folds the WAL into keel.db and removes -wal and -shm
   {
@@ -593,10 +640,10 @@ Result<std::vector<std::string>> EmptyTables(Workspace& ws) {
   std::lock_guard<std::recursive_mutex> lock(ws.mu());
   // FTS5 keeps its data in shadow tables (facts_fts_data, ...); the virtual table itself is
   // checked through them.
-  KEEL_ASSIGN_OR_RETURN(auto st, ws.db()->Prepare(
-                                     "SELECT name FROM sqlite_master WHERE type = 'table' AND "
-                                     "name NOT LIKE 'sqlite_%' AND sql NOT LIKE 'CREATE VIRTUAL%' "
-                                     "ORDER BY name"));
+  KEEL_ASSIGN_OR_RETURN(
+      auto st, ws.db()->Prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND "
+                                "name NOT LIKE 'sqlite_%' AND sql NOT LIKE 'CREATE VIRTUAL%' "
+                                "ORDER BY name"));
   std::vector<std::string> tables;
   for (;;) {
     KEEL_ASSIGN_OR_RETURN(bool row, st->Step());

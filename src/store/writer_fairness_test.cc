@@ -6,9 +6,9 @@
 // Real time is measured here on purpose: the property is about how long one process waits
 // for another. The bound is generous (a loaded 2-core machine, fsyncs of other tests); the
 // behaviour being fixed waited for up to the whole 10 s busy timeout.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/file.h>
-#include <fcntl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -50,8 +50,8 @@ class TightAppender {
     started_ = child_.CompleteLines().size() >= 50;
     pump_ = std::thread([this] {
       while (!stop_.load() && child_.Pump(20)) {
-        acked_.store(static_cast<int64_t>(std::count(child_.out().begin(), child_.out().end(),
-                                                     '\n')));
+        acked_.store(
+            static_cast<int64_t>(std::count(child_.out().begin(), child_.out().end(), '\n')));
       }
     });
   }
@@ -89,7 +89,9 @@ Probe ProbeWrites(Workspace& ws, int n, int gap_ms) {
   for (int i = 0; i < n; ++i) {
     auto t0 = Clock::now();
     Status s = ws.Write([&](Txn& txn) {
-      return txn.Append({"operator", "fairness.probe", "", "", "", "{\"i\":" + std::to_string(i) + "}", {}})
+      return txn
+          .Append(
+              {"operator", "fairness.probe", "", "", "", "{\"i\":" + std::to_string(i) + "}", {}})
           .status();
     });
     p.ms.push_back(MillisSince(t0));
@@ -101,8 +103,8 @@ Probe ProbeWrites(Workspace& ws, int n, int gap_ms) {
 }
 
 std::string Summary(const Probe& p) {
-  return "p50=" + std::to_string(p.ms[p.ms.size() / 2]) + "ms p100=" +
-         std::to_string(p.ms.back()) + "ms errors=" + std::to_string(p.errors.size()) +
+  return "p50=" + std::to_string(p.ms[p.ms.size() / 2]) + "ms p100=" + std::to_string(p.ms.back()) +
+         "ms errors=" + std::to_string(p.errors.size()) +
          (p.errors.empty() ? "" : " first: " + p.errors[0].ToString());
 }
 
