@@ -208,6 +208,11 @@ TEST(SchemaFixtures, TruncatedDatabaseIsRefusedCleanly) {
     Env env;
     auto ws = Workspace::Open(dir, WorkspaceOpenOptions{}, env);
     Status s = ws.status();
+    if (keep == 0) {
+      // Not mistaken for a new database and migrated afresh: that would hide the loss.
+      EXPECT_EQ(s.code(), StatusCode::kDataLoss) << s.ToString();
+      EXPECT_NE(s.message().find("no keel schema"), std::string::npos) << s.ToString();
+    }
     if (ws.ok()) {
       // The header and schema pages survived: the damage is found when the rows are read.
       s = CheckSchemaFixtureRows(**ws, 1);
