@@ -134,6 +134,10 @@ struct Engine::Impl {
   std::map<std::string, std::shared_ptr<const Workflow>> by_version;
   std::string epoch;
   int64_t offset0 = 0;  // wall - mono at start, to notice the wall clock going back
+  // The last round advanced something: the next one very likely has work too, so it skips
+  // the read-only "anything due?" look that keeps an idle worker from taking the write
+  // lock.
+  bool busy = false;
 
   // Work collected in phase A and carried out after its commit.
   struct Io {
@@ -752,10 +756,10 @@ struct Engine::Impl {
         store::PutWorkflowVersion(txn, wf.version, wf.name, wf.source, wf.content));
     {
       std::lock_guard<std::mutex> l(cache_mu);
-      if (!by_version.count(wf.version)) {
-        auto copy = ParseWorkflow(wf.content, wf.source);
-        if (copy.ok()) by_version[wf.version] = *copy;
-      }
+      // A shallow copy: the steps are shared, immutable, and the program's Op::step
+      // pointers stay valid as long as any copy holds them. Parsing the text again would
+      // cost more than the run's first steps.
+      if (!by_version.count(wf.version)) by_version[wf.version] = std::make_shared<Workflow>(wf);
     }
     State st;
     // Pin the versions of subflows now, so a changed file cannot change this run later.
@@ -1045,7 +1049,7 @@ Result<TickStats> Engine::Tick() {
   std::set<std::pair<std::string, std::string>> pauses(pause_list.begin(), pause_list.end());
   if (pauses.count({"global", ""})) return stats;  // everything waits
 
-  {
+  if (!impl_->busy) {
     // Nothing due: no transaction (an idle worker costs no fsync).
     int64_t now = clock->NowMicros();
     int64_t back = impl_->offset0 - (now - clock->MonotonicMicros());
@@ -1060,6 +1064,7 @@ Result<TickStats> Engine::Tick() {
   }
   std::vector<Impl::Io> io;
   bool outbox_written = false, comp_progress = false;
+  impl_->busy = false;
   Status s = ws_->Write([&](store::Txn& txn) -> Status {
     int64_t now = clock->NowMicros();
     // Cron schedules due now start their runs in this same transaction.
@@ -1095,6 +1100,7 @@ Result<TickStats> Engine::Tick() {
       KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, id));
       if (!rr) continue;
       store::RunRow& r = *rr;
+      const store::RunRow before = r;
       KEEL_ASSIGN_OR_RETURN(State st, State::Parse(r.state));
       KEEL_ASSIGN_OR_RETURN(auto wf, impl_->Version(r.version));
       bool changed = false;
@@ -1110,19 +1116,27 @@ Result<TickStats> Engine::Tick() {
         KEEL_ASSIGN_OR_RETURN(changed, impl_->Due(txn, r, st, *wf, &fired));
         if (fired) ++stats.timers;
         changed = changed || r.due_us != before;
+        // A run its deadline woke takes its next step in this same round: one commit and
+        // one read of the run instead of two. I/O still waits for this commit.
+        if (fired && r.status == "running") {
+          KEEL_ASSIGN_OR_RETURN(bool moved,
+                                impl_->Advance(txn, r, st, *wf, pauses, &io, &outbox_written));
+          if (moved) ++stats.steps;
+        }
       } else {
         r.due_us = kNeverUs;  // terminal: nothing is due
         changed = true;
       }
       if (changed) {
         r.state = st.Dump();
-        KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, r));
+        KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, r, &before));
       }
     }
     KEEL_CRASH_POINT("step.result.before_commit");
     return OkStatus();
   });
   KEEL_RETURN_IF_ERROR(s);
+  impl_->busy = stats.steps > 0 || stats.timers > 0 || stats.schedules > 0;
   if (outbox_written) {
     KEEL_CRASH_POINT("outbox.insert.after_commit");
     KEEL_CRASH_POINT("outbox.claim.after_commit");
@@ -1150,7 +1164,8 @@ Result<TickStats> Engine::Tick() {
           // Only a lease still ours is renewed: ClaimLease would also take a lease another
           // worker took over and released after finishing the step, and the effect would
           // then happen a second time. A lost step's I/O is not started (store/leases.h).
-          KEEL_ASSIGN_OR_RETURN(bool held, store::RenewLease(txn, io[j].run_id, opts_.worker_id, until));
+          KEEL_ASSIGN_OR_RETURN(bool held,
+                                store::RenewLease(txn, io[j].run_id, opts_.worker_id, until));
           if (!held) lost[j] = 1;
         }
         KEEL_CRASH_POINT("lease.renew");

@@ -113,16 +113,18 @@ Result<ArtifactInfo> PutArtifact(Txn& txn, std::string_view content,
   nlohmann::json payload = {{"media_type", info.media_type}, {"size", info.size}};
   if (!info.parent.empty()) payload["parent"] = info.parent;
   if (!info.name.empty()) payload["name"] = info.name;
-  KEEL_ASSIGN_OR_RETURN(LedgerEntry e, txn.Append({opts.actor, "artifact.put", hash, opts.run_id,
-                                                   opts.step_id, CanonicalJson(payload),
+  KEEL_ASSIGN_OR_RETURN(LedgerEntry e, txn.Append({opts.actor,
+                                                   "artifact.put",
+                                                   hash,
+                                                   opts.run_id,
+                                                   opts.step_id,
+                                                   CanonicalJson(payload),
                                                    {hash}}));
   info.ledger_seq = e.seq;
   KEEL_ASSIGN_OR_RETURN(auto st, db->Prepare("INSERT INTO artifacts(hash, size, media_type, "
-                                              "parent, name, created_us, ledger_seq) VALUES "
-                                              "(?,?,?,?,?,?,?)"));
-  st->Bind(1, hash)
-      .Bind(2, static_cast<int64_t>(info.size))
-      .Bind(3, info.media_type);
+                                             "parent, name, created_us, ledger_seq) VALUES "
+                                             "(?,?,?,?,?,?,?)"));
+  st->Bind(1, hash).Bind(2, static_cast<int64_t>(info.size)).Bind(3, info.media_type);
   if (info.parent.empty()) {
     st->BindNull(4);
   } else {

@@ -3,6 +3,8 @@
 #include <sqlite3.h>
 
 #include <mutex>
+#include <string>
+#include <unordered_map>
 
 #include "store/sql.h"
 
@@ -168,16 +170,68 @@ Status InsertRun(Txn& txn, const RunRow& r) {
   return s;
 }
 
-Status UpdateRun(Txn& txn, const RunRow& r) {
-  KEEL_ASSIGN_OR_RETURN(
-      auto* st,
-      txn.db()->Cached("UPDATE runs SET status=?, wait_kind=?, due_us=?, mono_due_us=?, epoch=?, "
-                       "wait_type=?, wait_key=?, state=?, output=?, error=?, lease_owner=?, "
-                       "lease_until_us=?, updated_us=? WHERE id=?"));
-  st->Bind(1, r.status).Bind(2, r.wait_kind).Bind(3, r.due_us).Bind(4, r.mono_due_us);
-  st->Bind(5, r.epoch).Bind(6, r.wait_type).Bind(7, r.wait_key).Bind(8, r.state);
-  st->Bind(9, r.output).Bind(10, r.error).Bind(11, r.lease_owner).Bind(12, r.lease_until_us);
-  st->Bind(13, txn.now_us()).Bind(14, r.id);
+namespace {
+// The mutable columns of runs, in UPDATE order; bit i of a mask names kUpdateCols[i].
+constexpr const char* kUpdateCols[] = {"status", "wait_kind", "due_us",      "mono_due_us",
+                                       "epoch",  "wait_type", "wait_key",    "state",
+                                       "output", "error",     "lease_owner", "lease_until_us"};
+constexpr int kNumUpdateCols = 12;
+constexpr uint32_t kAllUpdateCols = (1u << kNumUpdateCols) - 1;
+
+uint32_t ChangedCols(const RunRow& a, const RunRow& b) {
+  uint32_t m = 0;
+  if (a.status != b.status) m |= 1u << 0;
+  if (a.wait_kind != b.wait_kind) m |= 1u << 1;
+  if (a.due_us != b.due_us) m |= 1u << 2;
+  if (a.mono_due_us != b.mono_due_us) m |= 1u << 3;
+  if (a.epoch != b.epoch) m |= 1u << 4;
+  if (a.wait_type != b.wait_type) m |= 1u << 5;
+  if (a.wait_key != b.wait_key) m |= 1u << 6;
+  if (a.state != b.state) m |= 1u << 7;
+  if (a.output != b.output) m |= 1u << 8;
+  if (a.error != b.error) m |= 1u << 9;
+  if (a.lease_owner != b.lease_owner) m |= 1u << 10;
+  if (a.lease_until_us != b.lease_until_us) m |= 1u << 11;
+  return m;
+}
+
+// The UPDATE text for a mask. The strings live for the whole process (Db::Cached keys its
+// statements by the text's address); there are at most 4,096 of them, in practice a few.
+const char* UpdateSql(uint32_t mask) {
+  static std::mutex mu;
+  static std::unordered_map<uint32_t, std::string> texts;
+  std::lock_guard<std::mutex> l(mu);
+  auto [it, added] = texts.try_emplace(mask);
+  if (added) {
+    std::string& q = it->second;
+    q = "UPDATE runs SET ";
+    for (int i = 0; i < kNumUpdateCols; ++i) {
+      if (mask & (1u << i)) (q += kUpdateCols[i]) += "=?, ";
+    }
+    q += "updated_us=? WHERE id=?";
+  }
+  return it->second.c_str();
+}
+}  // namespace
+
+Status UpdateRun(Txn& txn, const RunRow& r, const RunRow* before) {
+  uint32_t mask = before != nullptr ? ChangedCols(r, *before) : kAllUpdateCols;
+  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(UpdateSql(mask)));
+  int i = 1;
+  if (mask & (1u << 0)) st->Bind(i++, r.status);
+  if (mask & (1u << 1)) st->Bind(i++, r.wait_kind);
+  if (mask & (1u << 2)) st->Bind(i++, r.due_us);
+  if (mask & (1u << 3)) st->Bind(i++, r.mono_due_us);
+  if (mask & (1u << 4)) st->Bind(i++, r.epoch);
+  if (mask & (1u << 5)) st->Bind(i++, r.wait_type);
+  if (mask & (1u << 6)) st->Bind(i++, r.wait_key);
+  if (mask & (1u << 7)) st->Bind(i++, r.state);
+  if (mask & (1u << 8)) st->Bind(i++, r.output);
+  if (mask & (1u << 9)) st->Bind(i++, r.error);
+  if (mask & (1u << 10)) st->Bind(i++, r.lease_owner);
+  if (mask & (1u << 11)) st->Bind(i++, r.lease_until_us);
+  st->Bind(i++, txn.now_us());
+  st->Bind(i++, r.id);
   Status s = st->Run();
   st->Reset();
   KEEL_RETURN_IF_ERROR(s);

@@ -81,8 +81,11 @@ Result<std::string> GetWorkflowVersion(Workspace& ws, const std::string& hash);
 
 // Runs.
 Status InsertRun(Txn& txn, const RunRow& r);
-// Writes every mutable column of `r` (found by id). NotFound if the run does not exist.
-Status UpdateRun(Txn& txn, const RunRow& r);
+// Writes the mutable columns of `r` (found by id). With `before` (the row as read in this
+// transaction), only the columns that differ are written: SQLite re-indexes (and
+// re-checks) every column named in an UPDATE, changed or not, and a worker round updates
+// thousands of runs. NotFound if the run does not exist.
+Status UpdateRun(Txn& txn, const RunRow& r, const RunRow* before = nullptr);
 Result<std::optional<RunRow>> GetRun(Workspace& ws, const std::string& id);
 // Ids of runs with due_us <= bound_us whose lease is free at now_us or held by `owner`,
 // earliest first.

@@ -390,9 +390,9 @@ Status Migrate(sql::Db* db) {
   KEEL_ASSIGN_OR_RETURN(int64_t have, db->QueryInt("PRAGMA user_version"));
   int want = CurrentSchemaVersion();
   if (have > want) {
-    return FailedPrecondition("the workspace database has schema version " +
-                              std::to_string(have) + ", newer than this keel knows (" +
-                              std::to_string(want) + "); upgrade keel");
+    return FailedPrecondition("the workspace database has schema version " + std::to_string(have) +
+                              ", newer than this keel knows (" + std::to_string(want) +
+                              "); upgrade keel");
   }
   for (const Migration& m : Migrations()) {
     if (m.version <= have) continue;
@@ -403,8 +403,7 @@ Status Migrate(sql::Db* db) {
     if (s.ok()) s = db->Commit();
     if (!s.ok()) {
       db->Rollback();
-      return s.WithContext("migrating the database to schema version " +
-                           std::to_string(m.version));
+      return s.WithContext("migrating the database to schema version " + std::to_string(m.version));
     }
   }
   return OkStatus();

@@ -11,6 +11,8 @@
 #include <thread>
 #include <unordered_map>
 
+#include "store/wal_vfs.h"
+
 namespace keel::store::sql {
 
 struct Db::Cache {
@@ -259,7 +261,8 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const OpenOptions&
   int flags = SQLITE_OPEN_NOMUTEX;
   flags |= opts.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   if (opts.create) flags |= SQLITE_OPEN_CREATE;
-  int rc = sqlite3_open_v2(path.c_str(), &db, flags, opts.vfs.empty() ? nullptr : opts.vfs.c_str());
+  const char* vfs = opts.vfs.empty() ? WalVfsName() : opts.vfs.c_str();
+  int rc = sqlite3_open_v2(path.c_str(), &db, flags, vfs);
   if (rc != SQLITE_OK) {
     Status s = Convert(db, rc, "opening database " + path, nullptr);
     sqlite3_close(db);
@@ -276,7 +279,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const OpenOptions&
         ::open((path + kWriterLockSuffix).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     sqlite3_wal_hook(db, &Db::WalHook, out.get());
     if (opts.background_checkpoint) {
-      out->checkpointer_ = std::make_unique<Checkpointer>(path, opts.vfs, &out->poisoned_);
+      out->checkpointer_ = std::make_unique<Checkpointer>(path, vfs ? vfs : "", &out->poisoned_);
     }
   }
   return out;

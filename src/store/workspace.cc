@@ -35,7 +35,9 @@ Status ApplyPragmas(sql::Db* db, bool read_only) {
   return OkStatus();
 }
 
-bool ValidText(const std::string& s) { return s.find('\0') == std::string::npos; }
+bool ValidText(const std::string& s) {
+  return s.find('\0') == std::string::npos;
+}
 
 }  // namespace
 
@@ -46,8 +48,12 @@ std::string DefaultConfigText(const std::string& id, const std::string& name) {
          "# defaults. Secrets never go here: use `keel secret set NAME`.\n"
          "workspace:\n"
          "  # Fixed at creation; names this workspace in signed ledger checkpoints.\n"
-         "  id: " + id + "\n"
-         "  name: " + quoted.dump() + "\n"
+         "  id: " +
+         id +
+         "\n"
+         "  name: " +
+         quoted.dump() +
+         "\n"
          "\n"
          "# sandbox: every adapter records what it would send, with the same idempotency\n"
          "# tokens and ledger entries, and sends nothing. live: adapters act for real\n"
@@ -75,7 +81,8 @@ std::string DefaultConfigText(const std::string& id, const std::string& name) {
          "#   providers:\n"
          "#     openai: {kind: openai, model: gpt-4o-mini, api_key_secret: OPENAI_API_KEY}\n"
          "#     local: {kind: openai, base_url: \"http://127.0.0.1:11434/v1\", model: llama3.1}\n"
-         "#     claude: {kind: anthropic, model: claude-sonnet-4-5, api_key_secret: ANTHROPIC_API_KEY}\n"
+         "#     claude: {kind: anthropic, model: claude-sonnet-4-5, api_key_secret: "
+         "ANTHROPIC_API_KEY}\n"
          "#   prices:  # USD per million tokens, for `keel cost`\n"
          "#     gpt-4o-mini: {input_per_mtok: 0.15, output_per_mtok: 0.60}\n";
 }
@@ -155,9 +162,8 @@ Status Workspace::Init(const std::string& dir_in, const InitOptions& opts, const
   KEEL_RETURN_IF_ERROR(fs->SyncDir(DirName(dir)));
 
   KEEL_ASSIGN_OR_RETURN(auto ws, Open(dir, WorkspaceOpenOptions{}, env));
-  nlohmann::json payload = {{"name", opts.name},
-                            {"schema_version", CurrentSchemaVersion()},
-                            {"workspace_id", id}};
+  nlohmann::json payload = {
+      {"name", opts.name}, {"schema_version", CurrentSchemaVersion()}, {"workspace_id", id}};
   return ws->Write([&](Txn& txn) {
     return txn.Append({"operator", "workspace.created", id, "", "", CanonicalJson(payload), {}})
         .status();
@@ -212,7 +218,8 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const std::string& dir_in,
                                 std::to_string(CurrentSchemaVersion()) + "); upgrade keel");
     }
     if (*version < CurrentSchemaVersion()) {
-      return FailedPrecondition("workspace " + dir + " needs a schema upgrade; open it once "
+      return FailedPrecondition("workspace " + dir +
+                                " needs a schema upgrade; open it once "
                                 "without read-only access (any keel write command)");
     }
   } else {
@@ -242,13 +249,25 @@ Workspace::Workspace(std::string dir, Env env)
     : dir_(std::move(dir)), env_(env), checkpoint_state_(std::make_unique<CheckpointState>()) {}
 Workspace::~Workspace() = default;
 
-std::string Workspace::db_path() const { return JoinPath(dir_, kDbFile); }
-std::string Workspace::artifacts_dir() const { return JoinPath(dir_, "artifacts"); }
-std::string Workspace::snapshots_dir() const { return JoinPath(dir_, "snapshots"); }
-std::string Workspace::keys_dir() const { return JoinPath(dir_, "keys"); }
-std::string Workspace::config_path() const { return JoinPath(dir_, kConfigFile); }
+std::string Workspace::db_path() const {
+  return JoinPath(dir_, kDbFile);
+}
+std::string Workspace::artifacts_dir() const {
+  return JoinPath(dir_, "artifacts");
+}
+std::string Workspace::snapshots_dir() const {
+  return JoinPath(dir_, "snapshots");
+}
+std::string Workspace::keys_dir() const {
+  return JoinPath(dir_, "keys");
+}
+std::string Workspace::config_path() const {
+  return JoinPath(dir_, kConfigFile);
+}
 
-sql::Db* Txn::db() { return ws_->db(); }
+sql::Db* Txn::db() {
+  return ws_->db();
+}
 
 void Workspace::StopWrites(const Status& cause) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
@@ -353,13 +372,13 @@ Result<LedgerEntry> Txn::Append(const NewEntry& in) {
   sql::Db* db = ws_->db();
   if (!have_tail_) {
     KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached("SELECT seq, hash FROM ledger ORDER BY seq DESC "
-                                                "LIMIT 1"));
+                                               "LIMIT 1"));
     KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
     if (row) {
       tail_seq_ = st->Int(0);
       auto h = st->BlobView(1);
-      if (h.size() != 32) return DataLoss("ledger entry " + std::to_string(tail_seq_) +
-                                          " has a damaged hash");
+      if (h.size() != 32)
+        return DataLoss("ledger entry " + std::to_string(tail_seq_) + " has a damaged hash");
       std::copy(h.begin(), h.end(), tail_hash_.begin());
     } else {
       tail_seq_ = 0;
@@ -477,8 +496,8 @@ Result<std::vector<LedgerEntry>> Workspace::QueryLedger(const LedgerQuery& q) {
 Status Workspace::ScanLedger(int64_t from_seq,
                              const std::function<Status(const LedgerEntry&)>& fn) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
-  KEEL_ASSIGN_OR_RETURN(auto st, db_->Prepare(std::string(kEntryColumns) +
-                                              " WHERE seq >= ? ORDER BY seq"));
+  KEEL_ASSIGN_OR_RETURN(auto st,
+                        db_->Prepare(std::string(kEntryColumns) + " WHERE seq >= ? ORDER BY seq"));
   st->Bind(1, from_seq);
   for (;;) {
     KEEL_ASSIGN_OR_RETURN(bool row, st->Step());

@@ -85,7 +85,8 @@ TEST(Workspace, ChainLinksAndRollbackKeepsNothing) {
                           t.Append({"operator", "note.added", "", "", "", "{}", {}}).status());
                     }
                     return OkStatus();
-                  }).ok());
+                  })
+                  .ok());
   Status s = f.ws->Write([](Txn& t) -> Status {
     KEEL_RETURN_IF_ERROR(t.Append({"operator", "note.added", "", "", "", "{}", {}}).status());
     return InvalidArgument("changed my mind");
@@ -132,14 +133,14 @@ TEST(Workspace, LedgerIsAppendOnlyInTheDatabase) {
 
 TEST(Workspace, QueryFilters) {
   Fixture f;
-  ASSERT_TRUE(f.ws->Write([&](Txn& t) -> Status {
-                    KEEL_RETURN_IF_ERROR(
-                        t.Append({"agent:research", "fact.added", "lead_1", "", "", "{}", {}})
-                            .status());
-                    f.clock.Advance(1000000);
-                    return t.Append({"operator", "record.changed", "lead_2", "", "", "{}", {}})
-                        .status();
-                  }).ok());
+  ASSERT_TRUE(
+      f.ws->Write([&](Txn& t) -> Status {
+            KEEL_RETURN_IF_ERROR(
+                t.Append({"agent:research", "fact.added", "lead_1", "", "", "{}", {}}).status());
+            f.clock.Advance(1000000);
+            return t.Append({"operator", "record.changed", "lead_2", "", "", "{}", {}}).status();
+          })
+          .ok());
   LedgerQuery q;
   q.subject = "lead_1";
   EXPECT_EQ(f.ws->QueryLedger(q)->size(), 1u);
@@ -181,8 +182,7 @@ TEST(Workspace, OpenErrorsAreClear) {
   EXPECT_EQ(bad_yaml.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(bad_yaml.status().message().find("line"), std::string::npos);
   keel::testing::WriteFile(tmp.Sub("ws2/keel.yaml"), "workspace:\n  id: ws_x\nmode: yolo\n");
-  EXPECT_EQ(Workspace::Open(tmp.Sub("ws2"), {}, env).status().code(),
-            StatusCode::kInvalidArgument);
+  EXPECT_EQ(Workspace::Open(tmp.Sub("ws2"), {}, env).status().code(), StatusCode::kInvalidArgument);
 }
 
 TEST(Workspace, NewerSchemaIsRefused) {
@@ -209,7 +209,8 @@ TEST(Artifacts, PutGetLineageAndRefusals) {
                     o.parent = v1.hash;
                     KEEL_ASSIGN_OR_RETURN(v2, PutArtifact(t, "draft two", o));
                     return OkStatus();
-                  }).ok());
+                  })
+                  .ok());
   EXPECT_EQ(v1.hash, Sha256Hex("draft one"));
   EXPECT_EQ(*GetArtifact(*f.ws, v2.hash), "draft two");
   auto lineage = *ArtifactLineage(*f.ws, v2.hash);
@@ -222,8 +223,7 @@ TEST(Artifacts, PutGetLineageAndRefusals) {
   for (const char* bad : {"../../keel.db", "", "ABCDEF", "/etc/passwd"}) {
     EXPECT_EQ(GetArtifact(*f.ws, bad).status().code(), StatusCode::kInvalidArgument) << bad;
   }
-  EXPECT_EQ(GetArtifact(*f.ws, Sha256Hex("never stored")).status().code(),
-            StatusCode::kNotFound);
+  EXPECT_EQ(GetArtifact(*f.ws, Sha256Hex("never stored")).status().code(), StatusCode::kNotFound);
   Status unknown_parent = f.ws->Write([&](Txn& t) {
     PutArtifactOptions o;
     o.parent = Sha256Hex("nope");
