@@ -392,10 +392,21 @@ CREATE INDEX ledger_run ON ledger(run_id) WHERE run_id <> '' AND run_id <> subje
   return m;
 }
 
+// 0: none (the normal case). Set only by ScopedSchemaVersionLimit, in tests.
+int g_version_limit = 0;
+
 }  // namespace
 
 int CurrentSchemaVersion() {
-  return Migrations().back().version;
+  int newest = Migrations().back().version;
+  return g_version_limit > 0 && g_version_limit < newest ? g_version_limit : newest;
+}
+
+ScopedSchemaVersionLimit::ScopedSchemaVersionLimit(int version) : previous_(g_version_limit) {
+  g_version_limit = version;
+}
+ScopedSchemaVersionLimit::~ScopedSchemaVersionLimit() {
+  g_version_limit = previous_;
 }
 
 Status Migrate(sql::Db* db) {
@@ -408,6 +419,7 @@ Status Migrate(sql::Db* db) {
   }
   for (const Migration& m : Migrations()) {
     if (m.version <= have) continue;
+    if (m.version > want) break;
     KEEL_RETURN_IF_ERROR(db->Begin());
     Status s = db->Exec(m.sql);
     if (s.ok()) s = db->Exec("PRAGMA user_version = " + std::to_string(m.version));

@@ -16,7 +16,22 @@ class Db;
 // The schema version this build writes.
 int CurrentSchemaVersion();
 
-// Brings `db` to CurrentSchemaVersion(). `created_now` is true for a new, empty database.
+// Brings `db` to CurrentSchemaVersion().
 Status Migrate(sql::Db* db);
+
+// Tests only: the schema fixture generator (store/testing_schema_fixtures.h) makes
+// workspaces as an older keel wrote them. While one of these is alive, this process behaves
+// as a keel whose newest migration is `version`: CurrentSchemaVersion() returns it and
+// Migrate stops there. Not for concurrent use with opens on other threads.
+class ScopedSchemaVersionLimit {
+ public:
+  explicit ScopedSchemaVersionLimit(int version);
+  ~ScopedSchemaVersionLimit();
+  ScopedSchemaVersionLimit(const ScopedSchemaVersionLimit&) = delete;
+  ScopedSchemaVersionLimit& operator=(const ScopedSchemaVersionLimit&) = delete;
+
+ private:
+  int previous_;
+};
 
 }  // namespace keel::store

@@ -1,7 +1,11 @@
 #include "store/sql.h"
 
+#include <fcntl.h>
 #include <sqlite3.h>
+#include <sys/file.h>
+#include <unistd.h>
 
+#include <chrono>
 #include <condition_variable>
 #include <mutex>
 #include <thread>
@@ -265,10 +269,14 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const OpenOptions&
     return s;
   }
   sqlite3_extended_result_codes(db, 1);
-  sqlite3_busy_timeout(db, opts.busy_timeout_ms);
   std::unique_ptr<Db> out(new Db(db, path));
+  out->busy_timeout_ms_ = opts.busy_timeout_ms;
+  sqlite3_busy_handler(db, &Db::BusyHandler, out.get());
   out->cache_ = std::make_unique<Cache>();
   if (!opts.read_only) {
+    // Without it (a read-only folder) writers still work, only without taking turns.
+    out->writers_fd_ =
+        ::open((path + kWriterLockSuffix).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     sqlite3_wal_hook(db, &Db::WalHook, out.get());
     if (opts.background_checkpoint) {
       out->checkpointer_ = std::make_unique<Checkpointer>(path, vfs ? vfs : "", &out->poisoned_);
@@ -297,6 +305,62 @@ Db::~Db() {
   checkpointer_.reset();  // its thread stops before the connections close
   cache_.reset();         // finalize statements before closing
   sqlite3_close(db_);
+  if (writers_fd_ >= 0) ::close(writers_fd_);  // releases any flock
+}
+
+namespace {
+int64_t SteadyMicros() {
+  // Real time on purpose: this waits for another process, as SQLite's own timeout does.
+  return std::chrono::duration_cast<std::chrono::microseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+// 100 us, 200 us, ... up to 1 ms between attempts: a turn handed over by YieldToWaiters is
+// taken within about a millisecond, at the cost of a few hundred lock probes per second.
+constexpr int kMaxBusySleepUs = 1000;
+}  // namespace
+
+int Db::BusyHandler(void* self, int count) {
+  Db* d = static_cast<Db*>(self);
+  int64_t now = SteadyMicros();
+  if (count == 0) d->busy_since_us_ = now;
+  if (now - d->busy_since_us_ >= int64_t{d->busy_timeout_ms_} * 1000) return 0;  // SQLITE_BUSY
+  // Announce the wait (shared: several writers may wait at once). Non-blocking: a writer
+  // checking for waiters holds the lock exclusively for a moment; the next attempt retries.
+  if (d->in_begin_ && !d->waiting_ && d->writers_fd_ >= 0 &&
+      ::flock(d->writers_fd_, LOCK_SH | LOCK_NB) == 0) {
+    d->waiting_ = true;
+  }
+  ::usleep(static_cast<useconds_t>(std::min(kMaxBusySleepUs, 100 << std::min(count, 4))));
+  return 1;
+}
+
+void Db::YieldToWaiters() {
+  if (writers_fd_ < 0) return;
+  // The common case, nobody waiting: two system calls, no I/O.
+  if (::flock(writers_fd_, LOCK_EX | LOCK_NB) == 0) {
+    ::flock(writers_fd_, LOCK_UN);
+    return;
+  }
+  // Someone holds it shared: a writer waiting in its busy handler. It finds the write lock
+  // free now (this Db is between transactions) and releases its flock once it has begun.
+  int64_t deadline = SteadyMicros() + int64_t{kMaxYieldMs} * 1000;
+  int sleep_us = 50;
+  while (SteadyMicros() < deadline) {
+    ::usleep(static_cast<useconds_t>(sleep_us));
+    sleep_us = std::min(sleep_us * 2, kMaxBusySleepUs);
+    if (::flock(writers_fd_, LOCK_EX | LOCK_NB) == 0) {
+      ::flock(writers_fd_, LOCK_UN);
+      return;
+    }
+  }
+}
+
+void Db::StopWaiting() {
+  if (waiting_) {
+    ::flock(writers_fd_, LOCK_UN);
+    waiting_ = false;
+  }
 }
 
 Result<std::unique_ptr<Stmt>> Db::Prepare(std::string_view sql) {
@@ -343,7 +407,12 @@ Status Db::Begin() {
   // Prepared once: parsing BEGIN and COMMIT on every transaction is measurable next to a
   // single-entry append.
   KEEL_ASSIGN_OR_RETURN(Stmt * begin, Cached("BEGIN IMMEDIATE"));
-  return begin->Run();
+  YieldToWaiters();
+  in_begin_ = true;
+  Status s = begin->Run();
+  in_begin_ = false;
+  StopWaiting();  // begun (or given up): no longer waiting
+  return s;
 }
 
 Status Db::Commit() {

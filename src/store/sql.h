@@ -15,6 +15,12 @@
 // way, and the next Begin() refuses.
 // SQLITE_CONSTRAINT -> AlreadyExists (unique) or FailedPrecondition (triggers, checks).
 //
+// Writers take turns across processes (docs/architecture.md, "Concurrency"): a writer whose
+// BEGIN IMMEDIATE finds the lock taken holds a shared flock on "<db>-writers" while it
+// retries every few hundred microseconds; a writer about to begin a transaction first checks
+// that lock and, if someone is waiting, lets them go first (for at most kMaxYieldMs). So a
+// process committing back to back cannot keep another one out for the busy timeout.
+//
 // Thread-safety: a Db is used by one thread at a time (the Workspace serialises access);
 // its background checkpointer, if any, touches only its own connection and poisoned().
 #pragma once
@@ -72,6 +78,14 @@ class Stmt {
   Status bind_error_;
 };
 
+// The lock file beside the database ("keel.db-writers") through which writers of several
+// processes take turns (docs/architecture.md, "Concurrency").
+inline constexpr char kWriterLockSuffix[] = "-writers";
+
+// The longest a writer lets waiting writers go first before it begins anyway (a waiter that
+// is stopped, not dead, must not stall everyone; a dead one's flock is released by the OS).
+inline constexpr int kMaxYieldMs = 1000;
+
 struct OpenOptions {
   bool create = false;     // create the file if missing
   bool read_only = false;  // open read-only (verify, ledger listing)
@@ -116,6 +130,13 @@ class Db {
 
  private:
   Db(sqlite3* db, std::string path);
+  // SQLite's busy handler: short, bounded sleeps instead of SQLite's growing ones (up to
+  // 100 ms, which lose nearly every race against a writer committing back to back), and
+  // announces the wait to other writers while in Begin().
+  static int BusyHandler(void* self, int count);
+  // Before BEGIN IMMEDIATE: lets writers that announced a wait go first.
+  void YieldToWaiters();
+  void StopWaiting();
   // The WAL hook: past kCheckpointPages pages a PASSIVE checkpoint (on the background
   // thread if there is one), poisoning on I/O error (SQLite's default hook ignores
   // checkpoint errors).
@@ -127,6 +148,11 @@ class Db {
   std::unique_ptr<Cache> cache_;
   class Checkpointer;
   std::unique_ptr<Checkpointer> checkpointer_;  // null unless background_checkpoint
+  int busy_timeout_ms_ = 0;
+  int64_t busy_since_us_ = 0;  // steady clock, when the current wait began
+  int writers_fd_ = -1;        // "<db>-writers", -1 if read-only or it cannot be opened
+  bool in_begin_ = false;
+  bool waiting_ = false;  // holding the shared lock on writers_fd_
 };
 
 }  // namespace keel::store::sql

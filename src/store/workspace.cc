@@ -203,6 +203,13 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const std::string& dir_in,
   // Reading the schema catches a file that is not a database before anything else runs.
   auto version = ws->db_->QueryInt("PRAGMA user_version");
   if (!version.ok()) return version.status().WithContext("opening workspace " + dir);
+  if (*version == 0) {
+    // Init writes keel.yaml only after the schema committed: a workspace's database without
+    // one is empty or cut short, never new. Migrating it would hide the loss.
+    return DataLoss("opening workspace " + dir + ": " + db_path +
+                    " holds no keel schema (empty or truncated); restore a snapshot with "
+                    "`keel restore`");
+  }
   KEEL_RETURN_IF_ERROR(ApplyPragmas(ws->db_.get(), opts.read_only));
   if (opts.read_only) {
     if (*version > CurrentSchemaVersion()) {

@@ -8,7 +8,9 @@
 // pointees must outlive it.
 // Thread-safety: all public methods are safe to call from several threads; writes are
 // serialised. Several processes may open one workspace: SQLite's locking serialises writers
-// (a writer waits up to 10 s for the lock, then gets Unavailable).
+// and they take turns (docs/architecture.md, "Concurrency"), so a process committing back
+// to back does not keep the others out; a writer waits up to 10 s for the lock, then gets
+// Unavailable.
 // Errors: NotFound (no workspace), PermissionDenied, FailedPrecondition (newer schema),
 // DataLoss (corrupt file, failed fsync: the workspace refuses writes until reopened),
 // Unavailable (disk full, locked), InvalidArgument (bad keel.yaml, bad entry).
