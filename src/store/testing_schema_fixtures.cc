@@ -15,6 +15,7 @@
 #include "store/facts.h"
 #include "store/model_usage.h"
 #include "store/records.h"
+#include "store/run_events.h"
 #include "store/runs.h"
 #include "store/schema.h"
 #include "store/sql.h"
@@ -513,6 +514,50 @@ Status CheckV4(Workspace& ws, int) {
   return OkStatus();
 }
 
+// ---- Version 5: buffered events (which run consumed which event) ---------------------
+
+Status FillV5(Workspace& ws, FillState&) {
+  return ws.Write([&](Txn& txn) -> Status {
+    KEEL_RETURN_IF_ERROR(RecordEventDelivery(txn, kEventId, kRunId, "wait#0"));
+    return txn
+        .Append({"system",
+                 "event.delivered",
+                 kRunId,
+                 kRunId,
+                 "wait#0",
+                 R"({"event":"evt_fixture1"})",
+                 {}})
+        .status();
+  });
+}
+
+Status CheckV5(Workspace& ws, int) {
+  // The run consumed the fixture event: it is not offered to that run again.
+  KEEL_ASSIGN_OR_RETURN(auto next, NextEventForRun(ws, "payment.received", "inv_1", kRunId, 0));
+  FIXTURE_EXPECT(!next.has_value(), "the event delivery of the run");
+  return OkStatus();
+}
+
+// ---- Version 6: the run index leaves out a run's entries about itself ----------------
+
+Status FillV6(Workspace& ws, FillState&) {
+  return ws.Write([&](Txn& txn) -> Status {
+    return txn.Append({"system", "run.note", kRunId, kRunId, "", "{}", {}}).status();
+  });
+}
+
+Status CheckV6(Workspace& ws, int) {
+  // Every entry of the run, whatever its subject (the run or the lead), is found by the run
+  // filter.
+  LedgerQuery q;
+  q.run_id = kRunId;
+  KEEL_ASSIGN_OR_RETURN(auto entries, ws.QueryLedger(q));
+  size_t notes = 0, others = 0;
+  for (const auto& e : entries) (e.kind == "run.note" ? notes : others)++;
+  FIXTURE_EXPECT(notes == 1 && others >= 3, "the run's ledger entries by run filter");
+  return OkStatus();
+}
+
 struct Step {
   int version;
   std::function<Status(Workspace&, FillState&)> fill;
@@ -522,10 +567,8 @@ struct Step {
 // One step per migration, in order. A new migration adds its step here.
 const std::vector<Step>& Steps() {
   static const std::vector<Step> steps = {
-      {1, FillV1, CheckV1},
-      {2, FillV2, CheckV2},
-      {3, FillV3, CheckV3},
-      {4, FillV4, CheckV4},
+      {1, FillV1, CheckV1}, {2, FillV2, CheckV2}, {3, FillV3, CheckV3},
+      {4, FillV4, CheckV4}, {5, FillV5, CheckV5}, {6, FillV6, CheckV6},
   };
   return steps;
 }
