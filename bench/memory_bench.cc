@@ -161,6 +161,7 @@ int64_t FileSize(const std::string& p) {
 int main(int argc, char** argv) {
   int64_t n_facts = 1000000, n_queries = 2000, batch = 10000, n_logged = 200;
   int64_t and_window = keel::memory::MemoryOptions{}.and_window_facts;
+  int64_t window = keel::memory::MemoryOptions{}.candidate_window;
   bool keep = false;
   std::string reuse;  // an existing workspace from --keep: skip the ingest
   for (int i = 1; i < argc; ++i) {
@@ -180,6 +181,8 @@ int main(int argc, char** argv) {
       batch = next();
     } else if (a == "--logged") {
       n_logged = next();
+    } else if (a == "--window") {
+      window = next();
     } else if (a == "--and-window") {
       and_window = next();
     } else if (a == "--keep") {
@@ -189,7 +192,7 @@ int main(int argc, char** argv) {
     } else {
       std::fprintf(stderr,
                    "usage: memory_bench [--facts N] [--queries Q] [--batch B] [--logged L] "
-                   "[--and-window F] [--keep | --reuse WORKSPACE]\n");
+                   "[--window C] [--and-window F] [--keep | --reuse WORKSPACE]\n");
       return 64;
     }
   }
@@ -225,6 +228,7 @@ int main(int argc, char** argv) {
   }
   keel::memory::MemoryOptions mopts;
   mopts.and_window_facts = static_cast<int>(and_window);
+  mopts.candidate_window = static_cast<int>(window);
   keel::memory::Memory mem(ws->get(), mopts);
 
   // --- ingest
