@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <set>
 
@@ -108,6 +109,12 @@ Status CheckContract(const AgentContract& c) {
     if (s != "record") {
       return InvalidArgument("agent " + c.name + ": memory subject '" + s +
                              "' is not supported (use: record)");
+    }
+  }
+  for (const auto* p : {&c.memory.remember, &c.memory.sources, &c.memory.used}) {
+    if (!p->empty() && (*p)[0] != '/') {
+      return InvalidArgument("agent " + c.name + ": memory path '" + *p +
+                             "' must be a JSON pointer starting with '/'");
     }
   }
   // A template that does not parse is caught now, not at the first run.
@@ -245,6 +252,131 @@ int64_t EstimateTokens(const std::string& s) {
   return static_cast<int64_t>((s.size() + 3) / 4);
 }
 
+// The value at a JSON pointer, or null when the pointer is malformed or points nowhere.
+const json* AtPointer(const json& doc, const std::string& pointer) {
+  try {
+    json::json_pointer ptr(pointer);
+    return doc.contains(ptr) ? &doc.at(ptr) : nullptr;
+  } catch (const std::exception&) {
+    return nullptr;
+  }
+}
+
+// Writes the output facts named by `memory.remember` into memory, each citing the raw input
+// page it was read from (stored as a raw-text artifact) with its span (docs/agents.md,
+// "Memory"). A fact whose source is not one of the input pages, whose page is text keel
+// generated, or that cannot be located in its page is dropped: memory learns only from outside
+// text, never from the model's own words or from recalled facts.
+Status RememberOutputFacts(store::Txn& txn, memory::Memory* mem, const AgentContract& c,
+                           const AgentContext& ctx, const std::string& actor, const json& input,
+                           const json& output, AgentOutcome* out) {
+  const json* facts = AtPointer(output, c.memory.remember);
+  if (facts == nullptr || !facts->is_array() || facts->empty()) return OkStatus();
+  const json* pages = AtPointer(input, c.memory.sources);
+  std::map<std::string, size_t> page_of;  // url or "pages/N" -> index
+  if (pages != nullptr && pages->is_array()) {
+    for (size_t i = 0; i < pages->size(); ++i) {
+      if (!(*pages)[i].is_object()) continue;
+      page_of["pages/" + std::to_string(i)] = i;
+      std::string url = Str((*pages)[i], "url");
+      if (!url.empty()) page_of.emplace(url, i);
+    }
+  }
+  std::map<size_t, std::string> artifact_of;  // page index -> raw-text artifact ("" = refused)
+  for (const json& f : *facts) {
+    if (!f.is_object()) {
+      ++out->facts_dropped;
+      continue;
+    }
+    auto it = page_of.find(Str(f, "source"));
+    std::string page = it == page_of.end() ? "" : Str((*pages)[it->second], "text");
+    std::string kind = Str(f, "kind");
+    std::string value = Str(f, "value");
+    std::string text = Str(f, "text");
+    if (text.empty() && !value.empty()) text = (kind.empty() ? "fact" : kind) + ": " + value;
+    if (page.empty() || text.empty()) {
+      ++out->facts_dropped;
+      continue;
+    }
+    // The span must lie within the page; without one, the value must occur in it.
+    int64_t b = -1, e = -1;
+    const json& span = f.contains("span") ? f["span"] : json();
+    if (span.is_array() && span.size() == 2 && span[0].is_number_integer() &&
+        span[1].is_number_integer()) {
+      b = span[0].get<int64_t>();
+      e = span[1].get<int64_t>();
+    }
+    if (b < 0 || e <= b || static_cast<uint64_t>(e) > page.size()) {
+      size_t at = value.empty() ? std::string::npos : page.find(value);
+      if (at == std::string::npos) {
+        ++out->facts_dropped;
+        continue;
+      }
+      b = static_cast<int64_t>(at);
+      e = static_cast<int64_t>(at + value.size());
+    }
+    auto art = artifact_of.find(it->second);
+    if (art == artifact_of.end()) {
+      store::PutArtifactOptions po;
+      po.media_type = "text/plain; charset=utf-8";
+      po.name = "page " + Str((*pages)[it->second], "url").substr(0, 200);
+      po.actor = actor;
+      po.run_id = ctx.run_id;
+      po.step_id = ctx.step_id;
+      KEEL_ASSIGN_OR_RETURN(auto info, store::PutArtifact(txn, page, po));
+      // Identical bytes may already be stored as text keel generated: never learn from it.
+      KEEL_ASSIGN_OR_RETURN(auto origin, mem->ArtifactOrigin(info.hash));
+      art = artifact_of.emplace(it->second, origin ? "" : info.hash).first;
+    }
+    if (art->second.empty()) {
+      ++out->facts_dropped;
+      continue;
+    }
+    memory::NewFact nf;
+    nf.subject = ctx.record_id;
+    nf.text = text.substr(0, memory::kMaxFactTextBytes);
+    nf.key = kind;
+    nf.value = value;
+    nf.confidence = f.contains("confidence") && f["confidence"].is_number()
+                        ? std::clamp(f["confidence"].get<double>(), 0.0, 1.0)
+                        : 0.5;
+    nf.source_artifact = art->second;
+    nf.span_begin = b;
+    nf.span_end = e;
+    nf.by = {c.name, ctx.run_id, ctx.step_id};
+    auto r = mem->Remember(txn, nf);
+    if (!r.ok()) {
+      if (r.status().code() != StatusCode::kInvalidArgument) return r.status();
+      ++out->facts_dropped;
+      continue;
+    }
+    out->remembered_facts.push_back(r->fact_id);
+  }
+  return OkStatus();
+}
+
+// The recalled facts an output names in `memory.used` (by id, or by text: a model may quote
+// the fact rather than its id; a text cut short by the model matches as a prefix).
+std::vector<std::string> UsedFacts(
+    const json& output, const std::string& pointer,
+    const std::vector<std::pair<std::string, std::string>>& recalled) {
+  std::vector<std::string> ids;
+  const json* used = AtPointer(output, pointer);
+  if (used == nullptr || !used->is_array()) return ids;
+  for (const json& u : *used) {
+    if (!u.is_string()) continue;
+    std::string s = u.get<std::string>();
+    if (s.empty()) continue;
+    for (const auto& [id, text] : recalled) {
+      if (s == id || text.compare(0, s.size(), s) == 0) {
+        if (std::find(ids.begin(), ids.end(), id) == ids.end()) ids.push_back(id);
+        break;
+      }
+    }
+  }
+  return ids;
+}
+
 }  // namespace
 
 int64_t CostNanoUsd(const PriceTable& prices, const std::string& model, int64_t in, int64_t out,
@@ -348,6 +480,12 @@ Result<AgentContract> ParseAgentYaml(const std::string& text, const std::string&
           c.memory.query = it.value().get<std::string>();
         } else if (it.key() == "budget_tokens" && it.value().is_number_integer()) {
           c.memory.budget_tokens = it.value().get<int64_t>();
+        } else if (it.key() == "remember" && it.value().is_string()) {
+          c.memory.remember = it.value().get<std::string>();
+        } else if (it.key() == "sources" && it.value().is_string()) {
+          c.memory.sources = it.value().get<std::string>();
+        } else if (it.key() == "used" && it.value().is_string()) {
+          c.memory.used = it.value().get<std::string>();
         } else {
           return InvalidArgument(origin + ": bad or unknown key memory." + it.key());
         }
@@ -445,6 +583,7 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
   out.model = model;
 
   // Memory: facts come from outside text, so they are quoted data like any page.
+  std::vector<std::pair<std::string, std::string>> recalled;  // (id, text) of recalled facts
   if (opts_.memory != nullptr && c.memory.budget_tokens > 0 && !ctx.record_id.empty() &&
       std::find(c.memory.subjects.begin(), c.memory.subjects.end(), "record") !=
           c.memory.subjects.end()) {
@@ -460,6 +599,7 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
     KEEL_ASSIGN_OR_RETURN(memory::RecallResult rr, opts_.memory->Recall(q));
     json facts = json::array();
     for (const auto& sf : rr.facts) {
+      recalled.emplace_back(sf.fact.id, sf.fact.text);
       facts.push_back({{"id", sf.fact.id},
                        {"text", sf.fact.text},
                        {"confidence", sf.fact.confidence},
@@ -799,7 +939,20 @@ Result<AgentOutcome> AgentRunner::Run(const std::string& name, const std::string
                     {"actions", summary},
                     {"rejected_actions", rejected},
                     {"tainted_fields", tainted}};
-    if (!out.retrieval_id.empty()) payload["retrieval_id"] = out.retrieval_id;
+    if (opts_.memory != nullptr && !ctx.record_id.empty() && !c.memory.remember.empty()) {
+      KEEL_RETURN_IF_ERROR(
+          RememberOutputFacts(txn, opts_.memory, c, ctx, actor, input, output, &out));
+      payload["facts_remembered"] = out.remembered_facts;
+      payload["facts_dropped"] = out.facts_dropped;
+    }
+    if (!out.retrieval_id.empty()) {
+      payload["retrieval_id"] = out.retrieval_id;
+      if (!c.memory.used.empty()) {
+        out.used_facts = UsedFacts(output, c.memory.used, recalled);
+        KEEL_RETURN_IF_ERROR(opts_.memory->MarkUsed(txn, out.retrieval_id, out.used_facts));
+        payload["facts_used"] = out.used_facts;
+      }
+    }
     KEEL_ASSIGN_OR_RETURN(auto e, txn.Append({actor, "agent.run", ctx.record_id, ctx.run_id,
                                               ctx.step_id, CanonicalJson(payload), arts}));
     out.ledger_seq = e.seq;

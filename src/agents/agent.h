@@ -61,6 +61,16 @@ struct MemoryAccess {
   std::vector<std::string> subjects;
   std::string query;  // the recall query (a template over the input); empty: the agent's name
   int64_t budget_tokens = 0;  // 0: no memory is read
+  // Writing: a JSON pointer to an output array of facts ({kind, value, text, source, span,
+  // confidence}) to remember about the context's record, or empty. Each fact must cite one of
+  // the raw pages of `sources` (by url, or "pages/N"); that page is stored as a raw-text
+  // artifact and the fact points to it with its span. Facts citing anything else (recalled
+  // memory, the model's own words) are dropped: keel never learns from text it generated.
+  std::string remember;
+  std::string sources = "/pages";  // input array of {url, text}: the raw text facts cite
+  // A JSON pointer to an output array naming the recalled facts the agent used (fact ids or
+  // their texts); the retrieval is marked with them (memory hit/miss stats), or empty.
+  std::string used;
 };
 
 struct AgentContract {
@@ -120,7 +130,10 @@ struct AgentOutcome {
   std::string provider, model;
   std::string template_artifact, prompt_artifact, response_artifact, output_artifact;
   std::string draft_artifact;
-  std::string retrieval_id;  // memory retrieval used, for MarkUsed by the caller
+  std::string retrieval_id;  // memory retrieval used (marked from `memory.used` when set)
+  std::vector<std::string> used_facts;        // recalled facts the output says it used
+  std::vector<std::string> remembered_facts;  // fact ids written or merged (`memory.remember`)
+  int facts_dropped = 0;  // output facts not remembered: no raw source, or outside its text
   int model_calls = 0;
   bool cached = false;  // every call of this run was answered from the cache
   int64_t input_tokens = 0, output_tokens = 0, cost_nanousd = 0;

@@ -605,5 +605,99 @@ TEST(AgentRunner, ReadsTheRecordsMemoryAsQuotedData) {
   EXPECT_TRUE(none->retrieval_id.empty());
 }
 
+// memory.remember keeps only facts grounded in a raw input page; memory.used marks the recall.
+// The provider below plays a model that restates recalled memory and invents facts.
+TEST(AgentRunner, RemembersOnlyFactsGroundedInRawPagesAndMarksWhatWasUsed) {
+  const std::string page = "Jane Doe, CFO of Acme Ltd. Write to jane@acme.example.";
+  std::string recalled_id;
+  ScriptedProvider sp([&](const ModelRequest&, int) -> Result<ModelResponse> {
+    json facts = json::array();
+    // Grounded: the span holds the e-mail address.
+    facts.push_back({{"kind", "email"},
+                     {"value", "jane@acme.example"},
+                     {"source", "https://acme"},
+                     {"span", {36, 53}},
+                     {"confidence", 0.9}});
+    // No span, but the value occurs in the page: located there.
+    facts.push_back({{"kind", "company"}, {"value", "Acme Ltd"}, {"source", "pages/0"}});
+    // A span outside the page and a value that is not in it: invented.
+    facts.push_back({{"kind", "money"},
+                     {"value", "EUR 1,000,000"},
+                     {"source", "https://acme"},
+                     {"span", {500, 520}}});
+    // Cites recalled memory, not a page: the model restating what keel told it.
+    facts.push_back({{"kind", "person"}, {"value", "Old Contact"}, {"source", "memory"}});
+    facts.push_back("not an object");
+    return Reply(json{{"score", 60},
+                      {"facts", facts},
+                      {"facts_used", json::array({recalled_id, "not a recalled fact"})}});
+  });
+  Fixture f({{"scripted", &sp}});
+  memory::Memory mem(f.ws.get());
+  memory::NewFact old;
+  old.subject = "rec_9";
+  old.text = "Old Contact used to run purchasing at Acme";
+  auto r0 = mem.Remember(old);
+  ASSERT_TRUE(r0.ok());
+  recalled_id = r0->fact_id;
+  AgentRunnerOptions o;
+  o.providers["scripted"] = &sp;
+  o.memory = &mem;
+  AgentRunner runner(f.ws.get(), o);
+  AgentContract c = ScoreAgent();
+  c.untrusted = {"/pages"};
+  c.memory = {{"record"}, "", 200, "/facts", "/pages", "/facts_used"};
+  ASSERT_TRUE(runner.Register(c).ok());
+  AgentContext ctx;
+  ctx.record_id = "rec_9";
+  ctx.run_id = "run_1";
+  ctx.step_id = "research";
+  json in = {{"lead", "Acme"}, {"pages", json::array({{{"url", "https://acme"}, {"text", page}}})}};
+  auto out = runner.Run("scorer", in.dump(), ctx);
+  ASSERT_TRUE(out.ok()) << out.status().ToString();
+  EXPECT_EQ(out->remembered_facts.size(), 2u);
+  EXPECT_EQ(out->facts_dropped, 3);
+  EXPECT_EQ(out->used_facts, std::vector<std::string>{recalled_id});
+
+  auto facts = mem.FactsOf("rec_9");
+  ASSERT_TRUE(facts.ok());
+  ASSERT_EQ(facts->size(), 3u);  // the old fact and the two grounded ones
+  for (const auto& fact : *facts) {
+    if (fact.id == recalled_id) continue;
+    const auto& p = fact.provenance;
+    EXPECT_EQ(p.agent, "scorer");
+    EXPECT_EQ(p.run_id, "run_1");
+    EXPECT_EQ(p.step_id, "research");
+    auto text = store::GetArtifact(*f.ws, p.artifact);
+    ASSERT_TRUE(text.ok());
+    EXPECT_EQ(*text, page);  // the raw page, stored as an artifact
+    EXPECT_EQ(text->substr(p.span_begin, p.span_end - p.span_begin), fact.value);
+    auto origin = mem.ArtifactOrigin(p.artifact);
+    ASSERT_TRUE(origin.ok());
+    EXPECT_FALSE(origin->has_value());  // outside text, not keel's
+  }
+  auto stats = mem.Stats();
+  ASSERT_TRUE(stats.ok());
+  EXPECT_EQ(stats->total.hits, 1);
+
+  // The same run again: nothing new is learned (same page, same spans).
+  auto again = runner.Run("scorer", in.dump(), ctx);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  auto after = mem.FactsOf("rec_9");
+  ASSERT_TRUE(after.ok());
+  EXPECT_EQ(after->size(), 3u);
+  for (const auto& fact : *after) {
+    EXPECT_EQ(fact.provenance.sources.size(), 1u) << fact.text;
+  }
+  // Without a record there is nothing to remember about.
+  auto none = runner.Run("scorer", in.dump(), {});
+  ASSERT_TRUE(none.ok());
+  EXPECT_TRUE(none->remembered_facts.empty());
+
+  // A path that is not a JSON pointer is refused when the contract is registered.
+  c.memory.remember = "facts";
+  EXPECT_EQ(runner.Register(c).code(), StatusCode::kInvalidArgument);
+}
+
 }  // namespace
 }  // namespace keel::agents

@@ -12,7 +12,7 @@ description: Turns raw pages and a record into facts with citations, a one-parag
 task: research
 temperature: 0
 untrusted: [/pages]
-memory: {subjects: [record], budget_tokens: 400}
+memory: {subjects: [record], budget_tokens: 400, remember: /facts}
 input_schema:
   type: object
   required: [record]
@@ -71,6 +71,7 @@ task: draft
 temperature: 0
 untrusted: [/facts, /summary]
 draft_field: body
+memory: {subjects: [record], budget_tokens: 400, used: /facts_used}
 input_schema:
   type: object
   required: [record]
@@ -100,7 +101,8 @@ budget: {max_tokens: 20000, max_cost_usd: 0.10, max_seconds: 90, max_output_toke
 system: |
   You are the drafting agent of a one-person business. Write a short, specific, honest
   email or proposal to the lead using only the facts given. Do not invent facts, links or prices.
-  Return the subject, the body, and `facts_used`: the facts you relied on.
+  Return the subject, the body, and `facts_used`: the facts you relied on (the id of each fact
+  taken from memory).
 prompt: |
   Recipient: {{record.name}} <{{record.email?}}> at {{record.company?}}
   Sender: {{sender?}}
@@ -112,6 +114,9 @@ prompt: |
 
   Facts:
   {{facts?}}
+
+  What memory holds about the lead (cite a fact by its id in facts_used):
+  {{memory?}}
 )yaml";
 
 const char kOutreach[] = R"yaml(

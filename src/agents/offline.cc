@@ -198,12 +198,15 @@ Result<json> Draft(const json& in) {
   std::string sender_name = S(sender, "name").empty() ? "[your name]" : S(sender, "name");
   json used = json::array();
   std::vector<std::string> points;
-  if (in.contains("facts") && in["facts"].is_array()) {
-    for (const json& f : in["facts"]) {
+  // The facts given in the input, else those recalled from memory (cited by their ids).
+  const char* from =
+      in.contains("facts") && in["facts"].is_array() && !in["facts"].empty() ? "facts" : "memory";
+  if (in.contains(from) && in[from].is_array()) {
+    for (const json& f : in[from]) {
       std::string t = S(f, "text").empty() ? S(f, "value") : S(f, "text");
       if (t.empty() || points.size() >= 3) continue;
       points.push_back(Clip(t, 200));
-      used.push_back(Clip(t, 200));
+      used.push_back(S(f, "id").empty() ? Clip(t, 200) : S(f, "id"));
     }
   }
   std::string about = company.empty() ? "your work" : company;

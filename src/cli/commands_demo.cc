@@ -5,8 +5,10 @@
 #include <nlohmann/json.hpp>
 
 #include "cli/cli.h"
-#include "core/json.h"
 #include "cli/wiring.h"
+#include "core/fs.h"
+#include "core/json.h"
+#include "flow/engine.h"
 #include "store/artifacts.h"
 #include "store/checkpoint.h"
 #include "store/records.h"
@@ -28,14 +30,63 @@ Status PrepareDemoDir(const Env& env, const std::string& dir) {
   if (!text.ok() || text->find(std::string("name: \"") + kDemoName + "\"") == std::string::npos) {
     auto entries = fs->ListDir(dir);
     if (entries.ok() && entries->empty()) return OkStatus();
-    return FailedPrecondition(dir + " exists and is not a keel demo workspace; pass --dir with "
-                                    "another folder (the demo deletes and recreates its folder)");
+    return FailedPrecondition(dir +
+                              " exists and is not a keel demo workspace; pass --dir with "
+                              "another folder (the demo deletes and recreates its folder)");
   }
   // Artifacts are read-only files inside writable folders: removal works.
   return fs->RemoveTree(dir);
 }
 
-void Say(const std::string& line) { std::cout << line << "\n"; }
+void Say(const std::string& line) {
+  std::cout << line << "\n";
+}
+
+// The flagship flow. The research step remembers its facts (agent contract `memory.remember`),
+// citing the lead's page; the draft step recalls them and marks the ones it used.
+constexpr char kFlagshipWorkflow[] = R"yaml(# Written by `keel demo`. Run it again for one lead:
+#   keel run flagship --input '{"lead_id": "rec_...", "record": {...}, "pages": [...],
+#                               "recipient": {"name": "..."}}' && keel worker --until-idle
+name: flagship
+description: Research a lead (facts land in memory with their source), then draft from memory.
+input:
+  required: [lead_id, record, pages, recipient]
+steps:
+  - id: research
+    agent: research
+    input: {lead_id: "${input.lead_id}", record: "${input.record}", pages: "${input.pages}"}
+  - id: draft
+    agent: drafting
+    input:
+      lead_id: "${input.lead_id}"
+      record: "${input.recipient}"
+      summary: "${steps.research.summary}"
+      kind: email
+)yaml";
+
+// A lead's run input: its record, the lead's form submission as it arrived (its fields and
+// notes: outside text, the page the research agent reads), and who the draft is for.
+nlohmann::json FlagshipInput(const std::string& lead_id, const std::string& data_json) {
+  nlohmann::json rec = nlohmann::json::parse(data_json, nullptr, false);
+  if (!rec.is_object()) rec = nlohmann::json::object();
+  auto field = [&](const char* k) {
+    return rec.contains(k) && rec[k].is_string() ? rec[k].get<std::string>() : std::string();
+  };
+  std::string form = "From: " + field("name") + " <" + field("email") + ">\n";
+  if (!field("title").empty() || !field("company").empty()) {
+    form += field("name") + ", " + field("title") + " at " + field("company") + "\n";
+  }
+  if (!field("website").empty()) form += "Website: " + field("website") + "\n";
+  if (!field("phone").empty()) form += "Phone: " + field("phone") + "\n";
+  if (!field("notes").empty()) form += "\n" + field("notes") + "\n";
+  return {{"lead_id", lead_id},
+          {"record", rec},
+          {"pages", nlohmann::json::array({{{"url", "form:" + lead_id}, {"text", form}}})},
+          {"recipient",
+           {{"name", field("name").empty() ? "there" : field("name")},
+            {"email", field("email")},
+            {"company", field("company")}}}};
+}
 
 }  // namespace
 
@@ -68,47 +119,54 @@ void RegisterDemoCommands(CLI::App& app, Context* ctx) {
         JoinPath(o->data, "leads.csv") + " (the file is artifact " + rep.file_hash.substr(0, 12) +
         "...)");
 
-    // 3-4. Research and drafting agents (offline provider: no network, no key) on each lead.
+    // 3-4. The flagship flow, one durable run per lead: the research agent reads the lead's
+    // page (offline provider: no network, no key) and what it learned lands in memory with
+    // its provenance; the drafting agent writes from what memory recalls (docs/memory.md).
     KEEL_ASSIGN_OR_RETURN(auto wiring, WireAgents(*ctx, ws.get(), false));
+    FlowAgents agents(wiring->runner.get());
+    flow::Registry reg;
+    reg.agents = &agents;
+    auto engine = std::make_unique<flow::Engine>(ws.get(), reg);
+    std::string wf_path = JoinPath(JoinPath(dir, "workflows"), "flagship.yaml");
+    KEEL_RETURN_IF_ERROR(ctx->env.fs->CreateDirs(JoinPath(dir, "workflows")));
+    KEEL_RETURN_IF_ERROR(WriteFileAtomic(ctx->env.fs, wf_path, kFlagshipWorkflow));
+    KEEL_ASSIGN_OR_RETURN(auto wf, engine->Resolve(wf_path));
     store::RecordQuery q;
     q.type = "lead";
     KEEL_ASSIGN_OR_RETURN(auto leads, store::ListRecords(*ws, q));
-    Say("3. research agent scored each lead; drafting agent wrote a versioned draft:");
-    int to_operator = 0, sandbox_sent = 0;
+    std::vector<std::string> runs;
     for (const auto& lead : leads) {
-      nlohmann::json rec = nlohmann::json::parse(lead.data_json);
-      std::string site = rec.value("website", "");
-      nlohmann::json research_in = {
-          {"record", rec},
-          {"pages", nlohmann::json::array({{{"url", site.empty() ? "form" : site},
-                                            {"text", rec.value("notes", "")}}})}};
-      agents::AgentContext actx;
-      actx.record_id = lead.id;
-      actx.actor = "workflow:demo";
-      KEEL_ASSIGN_OR_RETURN(auto research,
-                            wiring->runner->Run("research", CanonicalJson(research_in), actx));
-      nlohmann::json rout = nlohmann::json::parse(research.output_json);
-      nlohmann::json draft_in = {{"record", {{"name", rec.value("name", "there")},
-                                             {"email", rec.value("email", "")},
-                                             {"company", rec.value("company", "")}}},
-                                 {"facts", rout["facts"]},
-                                 {"summary", rout["summary"]},
-                                 {"kind", "email"}};
-      KEEL_ASSIGN_OR_RETURN(auto draft,
-                            wiring->runner->Run("drafting", CanonicalJson(draft_in), actx));
-      int score = rout.value("score", 0);
+      KEEL_ASSIGN_OR_RETURN(std::string run,
+                            engine->Start(wf, FlagshipInput(lead.id, lead.data_json)));
+      runs.push_back(run);
+    }
+    KEEL_RETURN_IF_ERROR(engine->RunUntilIdle().status());
+    Say("3. flagship flow (workflows/flagship.yaml), one run per lead: research -> memory -> "
+        "draft:");
+    int to_operator = 0, sandbox_sent = 0;
+    for (size_t i = 0; i < leads.size(); ++i) {
+      KEEL_ASSIGN_OR_RETURN(nlohmann::json run, engine->Show(runs[i]));
+      nlohmann::json research, draft;
+      for (const auto& st : run["steps"]) {
+        if (st.value("key", "") == "research") research = st.value("output", nlohmann::json());
+        if (st.value("key", "") == "draft") draft = st.value("output", nlohmann::json());
+      }
+      if (run.value("status", "") != "completed" || !research.is_object() || !draft.is_object()) {
+        return Internal("the flagship run " + runs[i] + " for " + leads[i].id + " ended " +
+                        run.value("status", "?") + ": keel -w " + dir + " show " + runs[i]);
+      }
+      int score = research.value("score", 0);
+      size_t facts = research.contains("facts") ? research["facts"].size() : 0;
       // The flagship's policy: high-value leads go to the operator, the rest are sent by the
       // outreach adapter (in sandbox mode: recorded, never sent).
       bool review = score >= 60;
       (review ? to_operator : sandbox_sent)++;
-      std::string line = "   " + lead.id + "  score " + std::to_string(score) + "  " +
-                         rec.value("email", "") + "  draft " +
-                         draft.draft_artifact.substr(0, 12) + "...  " +
-                         (review ? "-> operator review" : "-> send (sandbox)");
-      Say(line);
+      Say("   " + leads[i].id + "  score " + std::to_string(score) + "  " + std::to_string(facts) +
+          " facts  draft " + draft.value("draft_artifact", "").substr(0, 12) + "...  " +
+          (review ? "-> operator review" : "-> send (sandbox)"));
     }
-    Say("   " + std::to_string(to_operator) + " for the operator, " +
-        std::to_string(sandbox_sent) + " below the threshold (score 60)");
+    Say("   " + std::to_string(to_operator) + " for the operator, " + std::to_string(sandbox_sent) +
+        " below the threshold (score 60)");
 
     // 5. Seal, back up and check.
     KEEL_ASSIGN_OR_RETURN(auto cp, store::Checkpoint(*ws));
@@ -117,8 +175,9 @@ void RegisterDemoCommands(CLI::App& app, Context* ctx) {
     KEEL_ASSIGN_OR_RETURN(auto snap, store::CreateSnapshot(*ws, sopt));
     Say("5. snapshot " + snap.name + " in " + ws->snapshots_dir());
     KEEL_ASSIGN_OR_RETURN(int64_t entries, ws->LedgerSize());
-    ws.reset();
+    engine.reset();  // the engine and the agents borrow the workspace: close them first
     wiring.reset();
+    ws.reset();
     KEEL_ASSIGN_OR_RETURN(auto ver, store::VerifyWorkspace(dir, store::VerifyOptions{}, ctx->env));
     Say(std::string("6. keel verify: ") + (ver.ok() ? "ok" : "FAILED") + ", " +
         std::to_string(ver.entries_checked) + " entries checked");
@@ -127,6 +186,10 @@ void RegisterDemoCommands(CLI::App& app, Context* ctx) {
     Say("  keel -w " + dir + " ledger                 every action, hash-chained");
     Say("  keel -w " + dir + " record list lead       the imported leads");
     Say("  keel -w " + dir + " cost                   model tokens and cost per record");
+    if (!leads.empty()) {
+      Say("  keel -w " + dir + " facts " + leads[0].id + "   what research learned, with sources");
+    }
+    Say("  keel -w " + dir + " memory stats           recalls and the facts drafts used");
     Say("  keel -w " + dir + " ledger --kind 'model.*'  every prompt and response (artifacts)");
     Say("  keel -w " + dir + " verify                 re-check every hash and signature");
     if (!ver.ok()) return DataLoss("the demo workspace failed verification");

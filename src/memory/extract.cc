@@ -806,31 +806,27 @@ struct Found {
   std::set<std::string> people, companies, roles;
 };
 
-void AddCompany(Found* f, std::string_view t, size_t b, size_t e, double conf) {
-  std::string name(t.substr(b, e - b));
-  if (!f->companies.insert(name).second) return;
+// A named entity ("company", "person") found at [b, e), once per name.
+void AddNamed(Found* f, std::set<std::string>* seen, const char* kind, const std::string& name,
+              size_t b, size_t e, double conf) {
+  if (!seen->insert(name).second) return;
   ExtractedFact x;
-  x.kind = "company";
-  x.key = "company";
+  x.kind = kind;
+  x.key = kind;
   x.value = name;
-  x.text = "company: " + name;
+  x.text = std::string(kind) + ": " + name;
   x.begin = b;
   x.end = e;
   x.confidence = conf;
   f->out->push_back(std::move(x));
 }
 
+void AddCompany(Found* f, std::string_view t, size_t b, size_t e, double conf) {
+  AddNamed(f, &f->companies, "company", std::string(t.substr(b, e - b)), b, e, conf);
+}
+
 void AddPerson(Found* f, const std::string& name, size_t b, size_t e, double conf) {
-  if (!f->people.insert(name).second) return;
-  ExtractedFact x;
-  x.kind = "person";
-  x.key = "person";
-  x.value = name;
-  x.text = "person: " + name;
-  x.begin = b;
-  x.end = e;
-  x.confidence = conf;
-  f->out->push_back(std::move(x));
+  AddNamed(f, &f->people, "person", name, b, e, conf);
 }
 
 void AddRole(Found* f, const std::string& person, const std::string& role,

@@ -58,17 +58,8 @@ std::string ScopeText(Scope s) {
 }
 
 Source FirstSource(const store::FactRow& r) {
-  Source s;
-  s.artifact = r.source_artifact;
-  s.span_begin = r.span_begin;
-  s.span_end = r.span_end;
-  s.agent = r.agent;
-  s.run_id = r.run_id;
-  s.step_id = r.step_id;
-  s.confidence = r.confidence;
-  s.added_us = r.created_us;
-  s.ledger_seq = r.ledger_seq;
-  return s;
+  return {r.source_artifact, r.span_begin, r.span_end,   r.agent,     r.run_id,
+          r.step_id,         r.confidence, r.created_us, r.ledger_seq};
 }
 
 Fact ToFact(const store::FactRow& r, const std::vector<store::FactSourceRow>& extra) {
@@ -99,17 +90,8 @@ Fact ToFact(const store::FactRow& r, const std::vector<store::FactSourceRow>& ex
   // stored apart, so report it as the row's when there is only one source.
   p.sources.push_back(first);
   for (const auto& s : extra) {
-    Source o;
-    o.artifact = s.artifact;
-    o.span_begin = s.span_begin;
-    o.span_end = s.span_end;
-    o.agent = s.agent;
-    o.run_id = s.run_id;
-    o.step_id = s.step_id;
-    o.confidence = s.confidence;
-    o.added_us = s.added_us;
-    o.ledger_seq = s.ledger_seq;
-    p.sources.push_back(std::move(o));
+    p.sources.push_back({s.artifact, s.span_begin, s.span_end, s.agent, s.run_id, s.step_id,
+                         s.confidence, s.added_us, s.ledger_seq});
   }
   return f;
 }
@@ -314,6 +296,14 @@ Result<RememberResult> RememberIn(store::Txn& txn, const NewFact& f, double jacc
     if (!f.key.empty() && !r.key.empty() && (f.key != r.key || f.value != r.value)) continue;
     return MergeInto(txn, r, f, 1.0);
   }
+  // A key/value fact is the same fact whatever sentence it was read from ("email: a@b.c
+  // (From: ...)" and "email: a@b.c (Contact: ...)"): one fact, one more source.
+  if (!f.key.empty() && !f.value.empty()) {
+    KEEL_ASSIGN_OR_RETURN(auto same, store::FindFactsByKeyValue(txn, f.subject, f.key, f.value));
+    for (const auto& r : same) {
+      if (Usable(r, f.scope, now)) return MergeInto(txn, r, f, TokenJaccard(norm, r.norm));
+    }
+  }
   KEEL_ASSIGN_OR_RETURN(auto norms, store::ActiveNorms(txn, f.subject, kNearDuplicateScan));
   auto nums = NumericTokens(norm);
   for (const auto& [n, other] : norms) {
@@ -482,9 +472,9 @@ namespace {
 struct Reader {
   store::Workspace* ws;
   store::Txn* txn;
-  Result<std::vector<int64_t>> Match(const std::string& m, int limit) {
-    return txn != nullptr ? store::MatchFactRows(*txn, m, limit)
-                          : store::MatchFactRows(*ws, m, limit);
+  Result<std::vector<int64_t>> Match(const std::string& m, int limit, int64_t min_row = 0) {
+    return txn != nullptr ? store::MatchFactRows(*txn, m, limit, min_row)
+                          : store::MatchFactRows(*ws, m, limit, min_row);
   }
   Result<int64_t> MaxRow() {
     return txn != nullptr ? store::MaxFactRow(*txn) : store::MaxFactRow(*ws);
@@ -518,7 +508,7 @@ Result<std::vector<store::FactHit>> Candidates(Reader& rd, const ParsedQuery& pq
   double n_docs = static_cast<double>(std::max<int64_t>(max_row, 1));
   size_t nt = pq.terms.size();
   std::vector<std::vector<int64_t>> lists(nt);
-  std::vector<double> idf(nt);
+  std::vector<double> idf(nt), dfs(nt);
   std::vector<bool> complete(nt);
   bool any_rare = false;
   for (size_t t = 0; t < nt; ++t) {
@@ -530,37 +520,46 @@ Result<std::vector<store::FactHit>> Candidates(Reader& rd, const ParsedQuery& pq
       double reach = static_cast<double>(lists[t].back());
       df = std::min(n_docs, df * n_docs / std::max(reach, 1.0));
     }
+    dfs[t] = df;
     idf[t] = std::log(1.0 + (n_docs - df + 0.5) / (df + 0.5));
     any_rare = any_rare || complete[t];
   }
-  auto in_list = [&](size_t t, int64_t r) {
-    return std::binary_search(lists[t].begin(), lists[t].end(), r);
-  };
-  std::unordered_map<int64_t, double> pre;
+  std::vector<int64_t> cand;  // candidate rowids (sorted and made unique below)
+  std::vector<int64_t> all;   // facts known to hold every term
   if (!q.subject.empty()) {
-    KEEL_ASSIGN_OR_RETURN(auto rows, rd.Match(BuildMatch(pq, q.subject), kTermCap));
-    for (int64_t r : rows) pre[r] = 0;
+    KEEL_ASSIGN_OR_RETURN(cand, rd.Match(BuildMatch(pq, q.subject), kTermCap));
   } else if (any_rare) {
     for (size_t t = 0; t < nt; ++t) {
-      if (complete[t]) {
-        for (int64_t r : lists[t]) pre[r] = 0;
-      }
+      if (complete[t]) cand.insert(cand.end(), lists[t].begin(), lists[t].end());
     }
   } else {
-    KEEL_ASSIGN_OR_RETURN(auto all, rd.Match(BuildAllMatch(pq, ""), opts.candidate_window));
-    for (int64_t r : all) pre[r] = 0;
-    for (size_t t = 0; t < nt; ++t) {
-      for (int64_t r : lists[t]) pre[r] = 0;
-    }
+    double df_min = *std::min_element(dfs.begin(), dfs.end());
+    double window = static_cast<double>(opts.and_window_facts) * n_docs / std::max(df_min, 1.0);
+    int64_t min_row =
+        opts.and_window_facts <= 0 || window >= n_docs ? 0 : max_row - static_cast<int64_t>(window);
+    KEEL_ASSIGN_OR_RETURN(all, rd.Match(BuildAllMatch(pq, ""), opts.candidate_window, min_row));
+    cand = all;
+    for (size_t t = 0; t < nt; ++t) cand.insert(cand.end(), lists[t].begin(), lists[t].end());
   }
-  for (auto& [r, score] : pre) {
-    for (size_t t = 0; t < nt; ++t) {
-      if (in_list(t, r)) score += idf[t];
-    }
-  }
+  std::sort(cand.begin(), cand.end());
+  cand.erase(std::unique(cand.begin(), cand.end()), cand.end());
+  // Pre-score: the summed IDF of the terms a candidate is known to hold (from the lists; the
+  // AND's results hold them all, even where the capped lists do not reach them).
+  double idf_sum = 0;
+  for (double x : idf) idf_sum += x;
   std::vector<std::pair<double, int64_t>> ranked;
-  ranked.reserve(pre.size());
-  for (const auto& [r, score] : pre) ranked.emplace_back(score, r);
+  ranked.reserve(cand.size());
+  for (int64_t r : cand) {
+    double score = 0;
+    if (std::binary_search(all.begin(), all.end(), r)) {
+      score = idf_sum;
+    } else {
+      for (size_t t = 0; t < nt; ++t) {
+        if (std::binary_search(lists[t].begin(), lists[t].end(), r)) score += idf[t];
+      }
+    }
+    ranked.emplace_back(score, r);
+  }
   size_t window = static_cast<size_t>(std::max(opts.candidate_window, q.limit));
   auto cmp = [](const auto& a, const auto& b) {
     return a.first != b.first ? a.first > b.first : a.second > b.second;
@@ -650,33 +649,30 @@ Result<RecallResult> RecallImpl(store::Workspace* ws_, const MemoryOptions& opts
 
   double best = 0;
   for (const auto& h : hits) best = std::max(best, h.bm25);
-  std::vector<ScoredFact> scored;
-  std::vector<int64_t> rows;
-  scored.reserve(hits.size());
+  // Scores first; a Fact (strings, provenance) is built only for what is returned.
+  std::vector<ScoredFact> scored(hits.size());
   double ln2 = std::log(2.0);
-  for (auto& h : hits) {
-    ScoredFact sf;
-    sf.relevance = best > 0 ? h.bm25 / best : 0;
-    int64_t age = now - (h.row.valid_from_us != 0 ? h.row.valid_from_us : h.row.created_us);
+  for (size_t i = 0; i < hits.size(); ++i) {
+    const store::FactRow& row = hits[i].row;
+    ScoredFact& sf = scored[i];
+    sf.relevance = best > 0 ? hits[i].bm25 / best : 0;
+    int64_t age = now - (row.valid_from_us != 0 ? row.valid_from_us : row.created_us);
     sf.recency =
         age <= 0 ? 1.0
                  : std::exp(-ln2 * static_cast<double>(age) /
                             static_cast<double>(std::max<int64_t>(1, opts_.recency_half_life_us)));
-    sf.score = sf.relevance * (0.5 + 0.3 * h.row.confidence + 0.2 * sf.recency);
+    sf.score = sf.relevance * (0.5 + 0.3 * row.confidence + 0.2 * sf.recency);
     if (opts_.embedding != nullptr && !pq.terms.empty()) {
-      double sim = std::clamp(opts_.embedding->Similarity(q.query, h.row.text), 0.0, 1.0);
+      double sim = std::clamp(opts_.embedding->Similarity(q.query, row.text), 0.0, 1.0);
       sf.score += opts_.embedding_weight * sim;
     }
-    sf.tokens = EstimateTokens(h.row.text);
-    sf.fact = ToFact(h.row, {});
-    rows.push_back(h.row.n);  // for the merged-sources lookup of what is returned
-    scored.push_back(std::move(sf));
+    sf.tokens = EstimateTokens(row.text);
   }
   std::vector<size_t> order(scored.size());
   for (size_t i = 0; i < order.size(); ++i) order[i] = i;
   std::stable_sort(order.begin(), order.end(), [&](size_t x, size_t y) {
     if (scored[x].score != scored[y].score) return scored[x].score > scored[y].score;
-    return scored[x].fact.id > scored[y].fact.id;  // newer id first on ties
+    return hits[x].row.id > hits[y].row.id;  // newer id first on ties
   });
 
   RecallResult out;
@@ -689,20 +685,8 @@ Result<RecallResult> RecallImpl(store::Workspace* ws_, const MemoryOptions& opts
     }
     out.tokens_used += sf.tokens;
     // Full provenance (merged sources) only for what is returned.
-    KEEL_ASSIGN_OR_RETURN(auto extra, rd.Sources(rows[i]));
-    for (const auto& e : extra) {
-      Source o;
-      o.artifact = e.artifact;
-      o.span_begin = e.span_begin;
-      o.span_end = e.span_end;
-      o.agent = e.agent;
-      o.run_id = e.run_id;
-      o.step_id = e.step_id;
-      o.confidence = e.confidence;
-      o.added_us = e.added_us;
-      o.ledger_seq = e.ledger_seq;
-      sf.fact.provenance.sources.push_back(std::move(o));
-    }
+    KEEL_ASSIGN_OR_RETURN(auto extra, rd.Sources(hits[i].row.n));
+    sf.fact = ToFact(hits[i].row, extra);
     out.facts.push_back(std::move(sf));
   }
 
@@ -762,39 +746,42 @@ Result<RecallResult> Memory::Recall(store::Txn& txn, const RecallQuery& q) {
 }
 
 Status Memory::MarkUsed(const std::string& retrieval_id, const std::vector<std::string>& used) {
-  return ws_->Write([&](store::Txn& txn) -> Status {
-    KEEL_ASSIGN_OR_RETURN(auto r, store::FindRetrieval(txn, retrieval_id));
-    if (!r) return NotFound("retrieval " + retrieval_id + " does not exist");
-    auto returned = nlohmann::json::parse(r->returned_json, nullptr, false);
-    std::set<std::string> ids;
-    if (returned.is_array()) {
-      for (const auto& x : returned) {
-        if (x.is_object() && x.contains("id") && x["id"].is_string()) {
-          ids.insert(x["id"].get<std::string>());
-        }
+  return ws_->Write([&](store::Txn& txn) { return MarkUsed(txn, retrieval_id, used); });
+}
+
+Status Memory::MarkUsed(store::Txn& txn, const std::string& retrieval_id,
+                        const std::vector<std::string>& used) {
+  KEEL_ASSIGN_OR_RETURN(auto r, store::FindRetrieval(txn, retrieval_id));
+  if (!r) return NotFound("retrieval " + retrieval_id + " does not exist");
+  auto returned = nlohmann::json::parse(r->returned_json, nullptr, false);
+  std::set<std::string> ids;
+  if (returned.is_array()) {
+    for (const auto& x : returned) {
+      if (x.is_object() && x.contains("id") && x["id"].is_string()) {
+        ids.insert(x["id"].get<std::string>());
       }
     }
-    std::set<std::string> uniq;
-    for (const auto& u : used) {
-      if (ids.count(u) == 0) {
-        return InvalidArgument("fact " + u + " was not returned by retrieval " + retrieval_id);
-      }
-      uniq.insert(u);
+  }
+  std::set<std::string> uniq;
+  for (const auto& u : used) {
+    if (ids.count(u) == 0) {
+      return InvalidArgument("fact " + u + " was not returned by retrieval " + retrieval_id);
     }
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& u : uniq) arr.push_back(u);
-    nlohmann::json payload = {{"retrieval", retrieval_id}, {"used", arr}};
-    KEEL_RETURN_IF_ERROR(txn.Append({r->agent.empty() ? "operator" : r->agent,
-                                     "memory.used",
-                                     r->subject,
-                                     r->run_id,
-                                     r->step_id,
-                                     CanonicalJson(payload),
-                                     {}})
-                             .status());
-    return store::SetRetrievalUsed(txn, retrieval_id, arr.dump(), static_cast<int64_t>(uniq.size()),
-                                   txn.now_us());
-  });
+    uniq.insert(u);
+  }
+  nlohmann::json arr = nlohmann::json::array();
+  for (const auto& u : uniq) arr.push_back(u);
+  nlohmann::json payload = {{"retrieval", retrieval_id}, {"used", arr}};
+  KEEL_RETURN_IF_ERROR(txn.Append({r->agent.empty() ? "operator" : r->agent,
+                                   "memory.used",
+                                   r->subject,
+                                   r->run_id,
+                                   r->step_id,
+                                   CanonicalJson(payload),
+                                   {}})
+                           .status());
+  return store::SetRetrievalUsed(txn, retrieval_id, arr.dump(), static_cast<int64_t>(uniq.size()),
+                                 txn.now_us());
 }
 
 Result<Fact> Memory::Get(const std::string& fact_id) {

@@ -239,6 +239,11 @@ struct MemoryOptions {
   double near_duplicate_jaccard = 0.8;  // token-set Jaccard at or above this merges
   int64_t recency_half_life_us = 30ll * 24 * 3600 * 1000000;  // 30 days
   int candidate_window = 64;  // FTS candidates read and scored per recall (at least `limit`)
+  // When every query word is common, the facts holding all of them are searched only among
+  // the newest facts, in a window expected to hold this many facts of the rarest word, so the
+  // search costs O(this) however rarely the words meet (unbounded, FTS5 walks doclists of
+  // 100,000s of entries: 5-10 ms at 1,000,000 facts). 0: search all facts.
+  int and_window_facts = 2000;
   EmbeddingHook* embedding = nullptr;  // not owned
   double embedding_weight = 0.3;
 };
@@ -270,6 +275,9 @@ class Memory {
   // Records which facts of retrieval `retrieval_id` were used. Ids not returned by it are
   // InvalidArgument; marking twice replaces the earlier mark. An empty list marks a miss.
   Status MarkUsed(const std::string& retrieval_id, const std::vector<std::string>& used_ids);
+  // The same inside the caller's transaction (an agent marks its retrieval with its output).
+  Status MarkUsed(store::Txn& txn, const std::string& retrieval_id,
+                  const std::vector<std::string>& used_ids);
 
   Result<Fact> Get(const std::string& fact_id);
   // Facts of `subject`, newest first. `all` includes superseded and expired ones.

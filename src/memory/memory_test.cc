@@ -201,6 +201,43 @@ TEST(Memory, ExactDuplicateMergesIntoOneFactWithSeveralSources) {
   EXPECT_EQ(f.LedgerCount("memory.fact.merged"), 1);
 }
 
+TEST(Memory, SameKeyAndValueMergesWhateverTheSentence) {
+  Fixture f;
+  std::string a = f.Put("From: Jane <jane@acme.example>");
+  std::string b = f.Put("Contact us: jane@acme.example");
+  NewFact n;
+  n.subject = "rec_kv";
+  n.key = "email";
+  n.value = "jane@acme.example";
+  n.text = "email: jane@acme.example (From: Jane <jane@acme.example>)";
+  n.source_artifact = a;
+  n.span_begin = 12;
+  n.span_end = 29;
+  n.confidence = 0.9;
+  auto first = f.mem->Remember(n);
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  n.text = "email: jane@acme.example (Contact us: jane@acme.example)";
+  n.source_artifact = b;
+  n.span_begin = 12;
+  n.span_end = 29;
+  auto second = f.mem->Remember(n);
+  ASSERT_TRUE(second.ok()) << second.status().ToString();
+  EXPECT_TRUE(second->merged);
+  EXPECT_EQ(second->fact_id, first->fact_id);
+  auto fact = f.mem->Get(first->fact_id);
+  ASSERT_TRUE(fact.ok());
+  EXPECT_EQ(fact->provenance.sources.size(), 2u);
+  // Another value under the same key is another fact.
+  n.value = "j.doe@acme.example";
+  n.text = "email: j.doe@acme.example";
+  n.source_artifact.clear();
+  n.span_begin = n.span_end = -1;
+  auto other = f.mem->Remember(n);
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(other->merged);
+  EXPECT_EQ(f.mem->FactsOf("rec_kv")->size(), 2u);
+}
+
 TEST(Memory, NearDuplicateMergesButDifferentNumbersDoNot) {
   Fixture f;
   std::string a =

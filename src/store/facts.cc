@@ -303,6 +303,16 @@ Result<std::vector<FactRow>> FindFactsByNorm(Txn& txn, const std::string& subjec
   return Rows(st);
 }
 
+Result<std::vector<FactRow>> FindFactsByKeyValue(Txn& txn, const std::string& subject,
+                                                 const std::string& key, const std::string& value) {
+  static const std::string kSql = std::string("SELECT ") + kFactColumns +
+                                  " FROM facts f WHERE f.subject = ? AND f.key = ? AND "
+                                  "f.value = ? AND f.superseded_by IS NULL ORDER BY f.n LIMIT 50";
+  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(kSql.c_str()));
+  st->Bind(1, subject).Bind(2, key).Bind(3, value);
+  return Rows(st);
+}
+
 Result<std::vector<FactSourceRow>> FactSources(Workspace& ws, int64_t fact_n) {
   std::lock_guard<std::recursive_mutex> lock(ws.mu());
   return FactSourcesDb(ws.db(), fact_n);
@@ -332,10 +342,11 @@ Result<std::vector<FactRow>> ExpiredFacts(Txn& txn, int64_t now_us) {
 }
 
 namespace {
-Result<std::vector<int64_t>> MatchRowsDb(sql::Db* db, const std::string& match, int limit) {
+Result<std::vector<int64_t>> MatchRowsDb(sql::Db* db, const std::string& match, int limit,
+                                         int64_t min_row) {
   KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached("SELECT rowid FROM facts_fts WHERE facts_fts MATCH ? "
-                                             "ORDER BY rowid LIMIT ?"));
-  st->Bind(1, match).Bind(2, static_cast<int64_t>(limit));
+                                             "AND rowid >= ? ORDER BY rowid LIMIT ?"));
+  st->Bind(1, match).Bind(2, min_row).Bind(3, static_cast<int64_t>(limit));
   std::vector<int64_t> out;
   for (;;) {
     auto row = st->Step();
@@ -361,13 +372,15 @@ Result<std::optional<FactRow>> FactByRowDb(sql::Db* db, int64_t n) {
 }
 }  // namespace
 
-Result<std::vector<int64_t>> MatchFactRows(Workspace& ws, const std::string& match, int limit) {
+Result<std::vector<int64_t>> MatchFactRows(Workspace& ws, const std::string& match, int limit,
+                                           int64_t min_row) {
   std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  return MatchRowsDb(ws.db(), match, limit);
+  return MatchRowsDb(ws.db(), match, limit, min_row);
 }
 
-Result<std::vector<int64_t>> MatchFactRows(Txn& txn, const std::string& match, int limit) {
-  return MatchRowsDb(txn.db(), match, limit);
+Result<std::vector<int64_t>> MatchFactRows(Txn& txn, const std::string& match, int limit,
+                                           int64_t min_row) {
+  return MatchRowsDb(txn.db(), match, limit, min_row);
 }
 
 namespace {

@@ -74,6 +74,10 @@ Result<std::optional<FactRow>> FindFact(Workspace& ws, const std::string& id);
 // Active (not superseded) facts of `subject` with exactly this normalised text, oldest first.
 Result<std::vector<FactRow>> FindFactsByNorm(Txn& txn, const std::string& subject,
                                              const std::string& norm);
+// Active facts of `subject` with this key and value (a key/value fact is the same fact
+// whatever sentence it was read from), oldest first. Uses the subject index.
+Result<std::vector<FactRow>> FindFactsByKeyValue(Txn& txn, const std::string& subject,
+                                                 const std::string& key, const std::string& value);
 Result<std::vector<FactSourceRow>> FactSources(Workspace& ws, int64_t fact_n);
 Result<std::vector<FactSourceRow>> FactSources(Txn& txn, int64_t fact_n);
 // All facts of `subject`, newest first.
@@ -85,8 +89,12 @@ Result<std::vector<FactRow>> ExpiredFacts(Txn& txn, int64_t now_us);
 // MATCH expression (already sanitised by the caller), in ascending order, at most `limit`.
 // No ranking happens here: ascending rowid order lets FTS5 stop after `limit` rows instead of
 // scoring every match (descending order would make it load each term's whole doclist).
-Result<std::vector<int64_t>> MatchFactRows(Workspace& ws, const std::string& match, int limit);
-Result<std::vector<int64_t>> MatchFactRows(Txn& txn, const std::string& match, int limit);
+// With `min_row` > 0, only rows >= min_row: FTS5 seeks there in each doclist, so a window of
+// the newest facts costs what the window holds, not what the whole doclists hold.
+Result<std::vector<int64_t>> MatchFactRows(Workspace& ws, const std::string& match, int limit,
+                                           int64_t min_row = 0);
+Result<std::vector<int64_t>> MatchFactRows(Txn& txn, const std::string& match, int limit,
+                                           int64_t min_row = 0);
 // Runs `fn` inside one read transaction (one consistent snapshot, one lock acquisition for
 // all the reads `fn` makes through the Workspace forms below), holding the workspace lock.
 // Runs `fn` directly when a transaction is already open on this connection.
