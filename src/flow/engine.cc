@@ -823,7 +823,8 @@ struct Engine::Impl {
     std::string key = KeyFor(s, st);
     *fired = true;
     if (r.wait_kind == "timer") {
-      KEEL_RETURN_IF_ERROR(Ledger(txn, "timer.fired", r.id, key, json::object()));
+      // The wait step's step.completed entry, with the time it fired as its output, is the
+      // timer's ledger entry: a separate timer.fired entry said the same thing once more.
       KEEL_RETURN_IF_ERROR(
           Complete(txn, r, st, s, key, json{{"fired", FormatTimeMicros(now)}}, op.next));
       return true;
