@@ -124,6 +124,7 @@ int main(int argc, char** argv) {
   auto ws = NewWorkspace(dir + "/single", env);
   double fs_over_t = 0, fs_app_t = 0, single_t = 0;
   int fs_n = 0, single_n = 0;
+  std::vector<double> single_lat;
   int64_t next = 0;
   // Warm up first: a new workspace's WAL grows with every commit (an fsync that must also
   // write the file's new size) until its first checkpoint; a workspace in use overwrites
@@ -139,8 +140,10 @@ int main(int argc, char** argv) {
     fs_n += per;
     auto t0 = Clock::now();
     for (int i = 0; i < per; ++i) {
+      auto a0 = Clock::now();
       Check(ws->Write([&](keel::store::Txn& txn) { return txn.Append(Entry(next++)).status(); }),
             "single append");
+      single_lat.push_back(Since(a0));
     }
     single_t += Since(t0);
     single_n += per;
@@ -149,6 +152,9 @@ int main(int argc, char** argv) {
   double fsync_over = fs_n / fs_over_t, fsync_app = fs_n / fs_app_t;
   double fsync_rate = std::max(fsync_over, fsync_app);
   double single_rate = single_n / single_t;
+  std::sort(single_lat.begin(), single_lat.end());
+  auto pct = [&](double p) { return single_lat[static_cast<size_t>(p * (single_lat.size() - 1))]; };
+  double single_p50_us = pct(0.5) * 1e6, single_p99_us = pct(0.99) * 1e6;
   double retouch_rate = 0;
 
   // 2. Batched appends: 1,000 per transaction. The entries are built beforehand: their
@@ -229,7 +235,9 @@ int main(int argc, char** argv) {
   std::printf("%-44s %14s\n", "measure", "per second");
   std::printf("%-44s %14.0f\n", "fsync: 4 KiB overwrite + fdatasync", fsync_over);
   std::printf("%-44s %14.0f\n", "fsync: 512 B append + fdatasync", fsync_app);
-  std::printf("%-44s %14.0f\n", "single appends (1 durable txn each)", single_rate);
+  std::printf("%-44s %14.0f   (median %.0f us, p99 %.0f us; fsync %.0f us)\n",
+              "single appends (1 durable txn each)", single_rate, single_p50_us, single_p99_us,
+              1e6 / fsync_rate);
   std::printf("%-44s %14.0f   (%.0f per CPU-second)\n", "batched appends (1,000 per txn)",
               batched_rate, batched_cpu_rate);
   std::printf("%-44s %14.0f\n", "batched, the same 1,000 subjects each batch", retouch_rate);

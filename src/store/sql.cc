@@ -3,6 +3,8 @@
 #include <fcntl.h>
 #include <sqlite3.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -277,6 +279,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const OpenOptions&
     // Without it (a read-only folder) writers still work, only without taking turns.
     out->writers_fd_ =
         ::open((path + kWriterLockSuffix).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    out->MapWaiterCount();
     sqlite3_wal_hook(db, &Db::WalHook, out.get());
     if (opts.background_checkpoint) {
       out->checkpointer_ = std::make_unique<Checkpointer>(path, vfs ? vfs : "", &out->poisoned_);
@@ -305,7 +308,28 @@ Db::~Db() {
   checkpointer_.reset();  // its thread stops before the connections close
   cache_.reset();         // finalize statements before closing
   sqlite3_close(db_);
+  if (waiters_ != nullptr) ::munmap(waiters_, kWaiterMapBytes);
   if (writers_fd_ >= 0) ::close(writers_fd_);  // releases any flock
+}
+
+void Db::MapWaiterCount() {
+  if (writers_fd_ < 0) return;
+  // Grow a new (empty) lock file to hold the counter. Several processes may race here;
+  // ftruncate to the same size is harmless, and a file that cannot grow or be mapped
+  // (some network file systems) only means every Begin() checks the flock instead.
+  struct stat st {};
+  if (::fstat(writers_fd_, &st) != 0) return;
+  if (st.st_size < static_cast<off_t>(kWaiterMapBytes) &&
+      ::ftruncate(writers_fd_, kWaiterMapBytes) != 0) {
+    return;
+  }
+  void* p = ::mmap(nullptr, kWaiterMapBytes, PROT_READ | PROT_WRITE, MAP_SHARED, writers_fd_, 0);
+  if (p != MAP_FAILED) waiters_ = static_cast<uint32_t*>(p);
+}
+
+void Db::AddWaiter(int delta) {
+  if (waiters_ != nullptr)
+    std::atomic_ref<uint32_t>(*waiters_).fetch_add(static_cast<uint32_t>(delta));
 }
 
 namespace {
@@ -330,6 +354,7 @@ int Db::BusyHandler(void* self, int count) {
   if (d->in_begin_ && !d->waiting_ && d->writers_fd_ >= 0 &&
       ::flock(d->writers_fd_, LOCK_SH | LOCK_NB) == 0) {
     d->waiting_ = true;
+    d->AddWaiter(1);  // after taking the flock: see YieldToWaiters
   }
   ::usleep(static_cast<useconds_t>(std::min(kMaxBusySleepUs, 100 << std::min(count, 4))));
   return 1;
@@ -337,8 +362,15 @@ int Db::BusyHandler(void* self, int count) {
 
 void Db::YieldToWaiters() {
   if (writers_fd_ < 0) return;
-  // The common case, nobody waiting: two system calls, no I/O.
+  // The common case, nobody waiting: one read of shared memory. A waiter counts itself
+  // only while it holds the flock, so a count of zero means no announced waiter; one that
+  // is announcing itself right now is seen at the next Begin(), as it would be had this
+  // check come a moment earlier.
+  if (waiters_ != nullptr && std::atomic_ref<uint32_t>(*waiters_).load() == 0) return;
   if (::flock(writers_fd_, LOCK_EX | LOCK_NB) == 0) {
+    // Nobody holds the flock, so any count left is from waiters that died (killed while
+    // waiting): no live waiter counts itself without holding the flock shared.
+    if (waiters_ != nullptr) std::atomic_ref<uint32_t>(*waiters_).store(0);
     ::flock(writers_fd_, LOCK_UN);
     return;
   }
@@ -350,6 +382,7 @@ void Db::YieldToWaiters() {
     ::usleep(static_cast<useconds_t>(sleep_us));
     sleep_us = std::min(sleep_us * 2, kMaxBusySleepUs);
     if (::flock(writers_fd_, LOCK_EX | LOCK_NB) == 0) {
+      if (waiters_ != nullptr) std::atomic_ref<uint32_t>(*waiters_).store(0);
       ::flock(writers_fd_, LOCK_UN);
       return;
     }
@@ -358,6 +391,7 @@ void Db::YieldToWaiters() {
 
 void Db::StopWaiting() {
   if (waiting_) {
+    AddWaiter(-1);  // before releasing the flock: see YieldToWaiters
     ::flock(writers_fd_, LOCK_UN);
     waiting_ = false;
   }

@@ -20,6 +20,8 @@
 // retries every few hundred microseconds; a writer about to begin a transaction first checks
 // that lock and, if someone is waiting, lets them go first (for at most kMaxYieldMs). So a
 // process committing back to back cannot keep another one out for the busy timeout.
+// Waiters also count themselves in the lock file's first word (mapped shared), so the
+// check costs no system call when nobody waits.
 //
 // Thread-safety: a Db is used by one thread at a time (the Workspace serialises access);
 // its background checkpointer, if any, touches only its own connection and poisoned().
@@ -137,6 +139,11 @@ class Db {
   // Before BEGIN IMMEDIATE: lets writers that announced a wait go first.
   void YieldToWaiters();
   void StopWaiting();
+  // The lock file's first bytes, mapped shared, count the waiters holding its flock, so
+  // that the common check (nobody waiting) makes no system call.
+  static constexpr size_t kWaiterMapBytes = 4096;
+  void MapWaiterCount();
+  void AddWaiter(int delta);
   // The WAL hook: past kCheckpointPages pages a PASSIVE checkpoint (on the background
   // thread if there is one), poisoning on I/O error (SQLite's default hook ignores
   // checkpoint errors).
@@ -152,7 +159,8 @@ class Db {
   int64_t busy_since_us_ = 0;  // steady clock, when the current wait began
   int writers_fd_ = -1;        // "<db>-writers", -1 if read-only or it cannot be opened
   bool in_begin_ = false;
-  bool waiting_ = false;  // holding the shared lock on writers_fd_
+  bool waiting_ = false;         // holding the shared lock on writers_fd_
+  uint32_t* waiters_ = nullptr;  // mapped from writers_fd_; null if it could not be mapped
 };
 
 }  // namespace keel::store::sql

@@ -168,5 +168,51 @@ TEST(WriterFairness, SingleWritesGetInBesideTwoTightAppendLoops) {
   EXPECT_GT(b_during, 0);
 }
 
+// The waiter count in the lock file is only a hint: one left by a waiter that died is
+// cleared by the next writer, and a live waiter (holding the flock) is still let first.
+TEST(WriterFairness, WaiterCountLeftByADeadWaiterIsClearedAndALiveOneIsHonoured) {
+  TempDir tmp;
+  std::string dir = tmp.Sub("ws");
+  ASSERT_EQ(RunKeel({"init", dir}).exit_code, 0);
+  std::string lock_path = dir + "/keel.db" + sql::kWriterLockSuffix;
+  Env env;
+  auto ws = Workspace::Open(dir, WorkspaceOpenOptions{}, env);
+  ASSERT_TRUE(ws.ok()) << ws.status().ToString();
+  int fd = ::open(lock_path.c_str(), O_RDWR | O_CLOEXEC);
+  ASSERT_GE(fd, 0);
+  auto count = [&] {
+    uint32_t v = 0;
+    EXPECT_EQ(::pread(fd, &v, sizeof v, 0), static_cast<ssize_t>(sizeof v));
+    return v;
+  };
+  auto set_count = [&](uint32_t v) {
+    ASSERT_EQ(::pwrite(fd, &v, sizeof v, 0), static_cast<ssize_t>(sizeof v));
+  };
+
+  // Dead waiters: counted, but nobody holds the flock.
+  set_count(3);
+  Probe dead = ProbeWrites(**ws, 5, 0);
+  EXPECT_TRUE(dead.errors.empty()) << Summary(dead);
+  EXPECT_LT(dead.ms.back(), 500) << Summary(dead);
+  EXPECT_EQ(count(), 0u);
+
+  // A live waiter that does not proceed (stopped, say): counted and holding the flock
+  // shared. The writer lets it go first for kMaxYieldMs, then begins anyway.
+  ASSERT_EQ(::flock(fd, LOCK_SH | LOCK_NB), 0);
+  set_count(1);
+  Probe live = ProbeWrites(**ws, 1, 0);
+  EXPECT_TRUE(live.errors.empty()) << Summary(live);
+  EXPECT_GE(live.ms.back(), sql::kMaxYieldMs * 0.9) << Summary(live);
+  EXPECT_LT(live.ms.back(), sql::kMaxYieldMs * 5) << Summary(live);
+  EXPECT_EQ(count(), 1u);  // a live waiter's count is left alone
+
+  // Gone: its count is cleared and writes are prompt again.
+  ASSERT_EQ(::flock(fd, LOCK_UN), 0);
+  Probe after = ProbeWrites(**ws, 5, 0);
+  EXPECT_LT(after.ms.back(), 500) << Summary(after);
+  EXPECT_EQ(count(), 0u);
+  ::close(fd);
+}
+
 }  // namespace
 }  // namespace keel::store
