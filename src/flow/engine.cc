@@ -4,6 +4,7 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <set>
+#include <unordered_map>
 
 #include "core/crash_point.h"
 #include "core/fs.h"
@@ -35,6 +36,9 @@ int64_t BackoffUs(const RetryPolicy& p, int attempt, Random* random) {
 namespace {
 
 constexpr char kActor[] = "flow";
+// How long a run that stays due keeps its place in the queue before going to the back
+// (Impl::Complete).
+constexpr int64_t kRequeueUs = 50000;
 
 // The in-memory form of runs.state.
 struct Frame {
@@ -142,6 +146,15 @@ struct Engine::Impl {
   // the read-only "anything due?" look that keeps an idle worker from taking the write
   // lock.
   bool busy = false;
+  // The parsed state of the runs the last round advanced, with the text it was written as:
+  // a run advancing round after round is not parsed again while its stored text is the
+  // same. Keyed by the text itself, so it is never stale (Tick only).
+  std::unordered_map<std::string, std::pair<std::string, State>> parsed;
+  Result<State> ParseState(const store::RunRow& r) {
+    auto it = parsed.find(r.id);
+    if (it != parsed.end() && it->second.first == r.state) return it->second.second;
+    return State::Parse(r.state);
+  }
 
   // Work collected in phase A and carried out after its commit.
   struct Io {
@@ -236,7 +249,12 @@ struct Engine::Impl {
     r.wait_kind.clear();
     r.wait_type.clear();
     r.wait_key.clear();
-    r.due_us = txn.now_us();
+    // Due again at once. A run already due a moment ago keeps its place in the queue
+    // (ordered by due_us): the due-time index is then not rewritten on every step of a
+    // run making progress, and after kRequeueUs it goes to the back, so runs beyond one
+    // batch still get their turn.
+    int64_t now = txn.now_us();
+    if (r.due_us > now || r.due_us < now - kRequeueUs) r.due_us = now;
     r.mono_due_us = 0;
     r.lease_owner.clear();
     r.lease_until_us = 0;
@@ -1305,6 +1323,7 @@ Result<TickStats> Engine::Tick() {
     if (!any) return stats;
   }
   std::vector<Impl::Io> io;
+  std::unordered_map<std::string, std::pair<std::string, State>> advanced;
   bool outbox_written = false, comp_progress = false;
   impl_->busy = false;
   Status s = ws_->Write([&](store::Txn& txn) -> Status {
@@ -1345,7 +1364,7 @@ Result<TickStats> Engine::Tick() {
       if (!rr) continue;
       store::RunRow& r = *rr;
       const store::RunRow before = r;
-      KEEL_ASSIGN_OR_RETURN(State st, State::Parse(r.state));
+      KEEL_ASSIGN_OR_RETURN(State st, impl_->ParseState(r));
       KEEL_ASSIGN_OR_RETURN(auto wf, impl_->Version(r.version));
       bool changed = false;
       if (r.status == "running") {
@@ -1374,12 +1393,15 @@ Result<TickStats> Engine::Tick() {
       if (changed) {
         r.state = st.Dump();
         KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, r, &before));
+        // Exactly the text just written (a state left unwritten may differ from its text).
+        if (r.status == "running") advanced.emplace(r.id, std::make_pair(r.state, std::move(st)));
       }
     }
     KEEL_CRASH_POINT("step.result.before_commit");
     return OkStatus();
   });
   KEEL_RETURN_IF_ERROR(s);
+  impl_->parsed = std::move(advanced);
   impl_->busy = stats.steps > 0 || stats.timers > 0 || stats.schedules > 0;
   if (outbox_written) {
     KEEL_CRASH_POINT("outbox.insert.after_commit");

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "flow/testing_flow.h"
 #include "store/runs.h"
@@ -205,6 +206,43 @@ TEST(Engine, CancelStopsARun) {
   EXPECT_EQ(f.Status(id), "canceled");
   EXPECT_EQ(f.smtp.effects(), 0);
   EXPECT_FALSE(f.engine->Cancel(id).ok());
+}
+
+}  // namespace
+}  // namespace keel::flow
+
+namespace keel::flow {
+namespace {
+
+// More runs due than one round takes (batch 2, five runs): a run that keeps making progress
+// keeps its place in the queue only for a short while, so every run gets its turn soon.
+TEST(Engine, RunsBeyondOneBatchAreNotStarvedByRunsMakingProgress) {
+  FlowFixture f;
+  std::string y = "name: long\nsteps:\n";
+  for (int i = 0; i < 40; ++i) y += "  - id: s" + std::to_string(i) + "\n    noop: true\n";
+  f.AddWorkflow("long", y);
+  EngineOptions o;
+  o.worker_id = "w1";
+  o.batch = 2;
+  auto engine = std::make_unique<Engine>(f.ws.get(), f.registry(), o);
+  std::vector<std::string> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back(f.Start("long"));
+  std::set<std::string> started;
+  int ticks = 0;
+  for (; ticks < 200 && started.size() < ids.size(); ++ticks) {
+    f.clock.Advance(10000);  // 10 ms per round
+    ASSERT_TRUE(engine->Tick().ok());
+    for (const auto& id : ids) {
+      if (f.Show(id)["steps"].size() > 0) started.insert(id);
+    }
+  }
+  // Two runs hold the batch for at most the requeue time (50 ms, 5 rounds) before they
+  // go to the back of the queue.
+  EXPECT_EQ(started.size(), ids.size());
+  EXPECT_LE(ticks, 20);
+  // And all finish.
+  ASSERT_TRUE(engine->RunUntilIdle().ok());
+  for (const auto& id : ids) EXPECT_EQ(f.Status(id), "completed");
 }
 
 }  // namespace
