@@ -261,6 +261,21 @@ struct Engine::Impl {
     return OkStatus();
   }
 
+  // A compensation of the saga completed: journaled, and the saga moves to the next one.
+  Status CompleteCompensation(store::Txn& txn, store::RunRow& r, State& st, const Step& s,
+                              const std::string& key, const json& output) {
+    KEEL_RETURN_IF_ERROR(
+        Journal(txn, r, st, key, s, "completed", std::max(1, st.attempt), output, ""));
+    ++st.ci;
+    st.attempt = 0;
+    r.status = "running";
+    r.wait_kind.clear();
+    r.due_us = txn.now_us();
+    r.lease_owner.clear();
+    r.lease_until_us = 0;
+    return OkStatus();
+  }
+
   void Wait(store::RunRow& r, State& st, const std::string& key, const std::string& kind,
             int64_t due_us) {
     r.status = "waiting";
@@ -417,19 +432,8 @@ struct Engine::Impl {
     const Op* op = pc >= 0 ? &wf.program[static_cast<size_t>(pc)] : nullptr;
     int next = op ? op->next : -1;
     auto done = [&](const json& out, int to) -> Result<bool> {
-      if (compensation) {
-        KEEL_RETURN_IF_ERROR(
-            Journal(txn, r, st, key, s, "completed", std::max(1, st.attempt), out, ""));
-        ++st.ci;
-        st.attempt = 0;
-        r.status = "running";
-        r.wait_kind.clear();
-        r.due_us = txn.now_us();
-        r.lease_owner.clear();
-        r.lease_until_us = 0;
-        return true;
-      }
-      KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key, out, to));
+      KEEL_RETURN_IF_ERROR(compensation ? CompleteCompensation(txn, r, st, s, key, out)
+                                        : Complete(txn, r, st, s, key, out, to));
       return true;
     };
     // A step journaled as completed is never executed again: reuse its output.
@@ -760,15 +764,7 @@ struct Engine::Impl {
   Result<bool> FinishIoOk(store::Txn& txn, store::RunRow& r, State& st, const Step& s,
                           const std::string& key, int pc, bool compensation, const json& out) {
     if (compensation) {
-      KEEL_RETURN_IF_ERROR(
-          Journal(txn, r, st, key, s, "completed", std::max(1, st.attempt), out, ""));
-      ++st.ci;
-      st.attempt = 0;
-      r.status = "running";
-      r.wait_kind.clear();
-      r.due_us = txn.now_us();
-      r.lease_owner.clear();
-      r.lease_until_us = 0;
+      KEEL_RETURN_IF_ERROR(CompleteCompensation(txn, r, st, s, key, out));
       return true;
     }
     auto wf = CurrentWf(r);
