@@ -405,36 +405,45 @@ TEST(Durability, FsyncErrorPoisonsDbThroughExecAndStep) {
   }
 }
 
+// A database on the fault VFS with one transaction of 700 rows of 8 KB open: over 1000
+// pages in the WAL, so its commit triggers a checkpoint.
+std::unique_ptr<sql::Db> OpenWithBigTransaction(const std::string& path, bool background) {
+  sql::OpenOptions o;
+  o.create = true;
+  o.vfs = kFaultVfsName;
+  o.background_checkpoint = background;
+  auto db = sql::Db::Open(path, o);
+  EXPECT_TRUE(db.ok());
+  if (!db.ok()) return nullptr;
+  EXPECT_TRUE((*db)
+                  ->Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
+                         "CREATE TABLE t(x BLOB) STRICT")
+                  .ok());
+  EXPECT_TRUE((*db)->Begin().ok());
+  auto st = (*db)->Prepare("INSERT INTO t VALUES (zeroblob(8000))");
+  EXPECT_TRUE(st.ok());
+  for (int i = 0; st.ok() && i < 700; ++i) {
+    EXPECT_TRUE((*st)->Run().ok());
+    (*st)->Reset();
+  }
+  return std::move(*db);
+}
+
 // A checkpoint (run by our WAL hook after a commit) whose fsync fails poisons the Db: the
 // commit that triggered it is durable in the WAL and reported as done, later writes stop.
 TEST(Durability, CheckpointFsyncFailurePoisons) {
   VfsGuard guard;
   TempDir tmp;
-  sql::OpenOptions o;
-  o.create = true;
-  o.vfs = kFaultVfsName;
-  auto db = sql::Db::Open(tmp.Sub("c.db"), o);
-  ASSERT_TRUE(db.ok());
-  ASSERT_TRUE((*db)
-                  ->Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-                         "CREATE TABLE t(x BLOB) STRICT")
-                  .ok());
-  ASSERT_TRUE((*db)->Begin().ok());
-  // Over 1000 pages in the WAL, so the commit triggers a checkpoint.
-  auto st = (*db)->Prepare("INSERT INTO t VALUES (zeroblob(8000))");
-  ASSERT_TRUE(st.ok());
-  for (int i = 0; i < 700; ++i) {
-    ASSERT_TRUE((*st)->Run().ok());
-    (*st)->Reset();
-  }
+  auto db = OpenWithBigTransaction(tmp.Sub("c.db"), /*background=*/false);
+  ASSERT_NE(db, nullptr);
   // Every sync after the commit's own WAL sync fails: the checkpoint's.
   FaultVfsFailSyncAt(2, /*sticky=*/true);
-  Status s = (*db)->Commit();
+  Status s = db->Commit();
   FaultVfsClear();
   EXPECT_TRUE(s.ok()) << s.ToString();
-  EXPECT_TRUE((*db)->poisoned());
-  EXPECT_EQ((*db)->Begin().code(), StatusCode::kDataLoss);
-  EXPECT_EQ(*(*db)->QueryInt("SELECT COUNT(*) FROM t"), 700);
+  EXPECT_TRUE(db->poisoned());
+  EXPECT_EQ(db->Begin().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(*db->QueryInt("SELECT COUNT(*) FROM t"), 700);
 }
 
 // The same with the checkpoint on the background thread: its failed fsync poisons the Db
@@ -442,34 +451,19 @@ TEST(Durability, CheckpointFsyncFailurePoisons) {
 TEST(Durability, BackgroundCheckpointFsyncFailurePoisons) {
   VfsGuard guard;
   TempDir tmp;
-  sql::OpenOptions o;
-  o.create = true;
-  o.vfs = kFaultVfsName;
-  o.background_checkpoint = true;
-  auto db = sql::Db::Open(tmp.Sub("c.db"), o);
-  ASSERT_TRUE(db.ok());
-  ASSERT_TRUE((*db)
-                  ->Exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; "
-                         "CREATE TABLE t(x BLOB) STRICT")
-                  .ok());
-  ASSERT_TRUE((*db)->Begin().ok());
-  auto st = (*db)->Prepare("INSERT INTO t VALUES (zeroblob(8000))");
-  ASSERT_TRUE(st.ok());
-  for (int i = 0; i < 700; ++i) {
-    ASSERT_TRUE((*st)->Run().ok());
-    (*st)->Reset();
-  }
+  auto db = OpenWithBigTransaction(tmp.Sub("c.db"), /*background=*/true);
+  ASSERT_NE(db, nullptr);
   // The commit's own WAL sync succeeds; every later one (the thread's checkpoint) fails.
   FaultVfsFailSyncAt(2, /*sticky=*/true);
-  Status s = (*db)->Commit();
+  Status s = db->Commit();
   EXPECT_TRUE(s.ok()) << s.ToString();
-  for (int i = 0; i < 1000 && !(*db)->poisoned(); ++i) {
+  for (int i = 0; i < 1000 && !db->poisoned(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   FaultVfsClear();
-  EXPECT_TRUE((*db)->poisoned());
-  EXPECT_EQ((*db)->Begin().code(), StatusCode::kDataLoss);
-  EXPECT_EQ(*(*db)->QueryInt("SELECT COUNT(*) FROM t"), 700);
+  EXPECT_TRUE(db->poisoned());
+  EXPECT_EQ(db->Begin().code(), StatusCode::kDataLoss);
+  EXPECT_EQ(*db->QueryInt("SELECT COUNT(*) FROM t"), 700);
 }
 
 // A writer that keeps committing while the thread checkpoints: nothing is lost, the WAL is
