@@ -13,10 +13,9 @@ namespace {
 
 using nlohmann::json;
 using testing::FlowFixture;
-
-constexpr int64_t kSec = 1000000;
-constexpr int64_t kHour = 3600 * kSec;
-constexpr int64_t kDay = 24 * kHour;
+using testing::kDay;
+using testing::kHour;
+using testing::kSec;
 
 // Three steps with compensations; the third fails once (transient) and has its retry
 // scheduled an hour later, so a cancel finds two completed steps and one pending outbox row.

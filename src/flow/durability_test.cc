@@ -13,11 +13,10 @@ namespace {
 
 using nlohmann::json;
 using testing::FlowFixture;
-
-constexpr int64_t kSec = 1000000;
-constexpr int64_t kMin = 60 * kSec;
-constexpr int64_t kHour = 3600 * kSec;
-constexpr int64_t kDay = 24 * kHour;
+using testing::kDay;
+using testing::kHour;
+using testing::kMin;
+using testing::kSec;
 
 // Inngest #3069-style: a crash in the middle of a loop must not re-send the items already
 // sent (the loop is not re-run from the top).

@@ -15,11 +15,10 @@ namespace {
 
 using nlohmann::json;
 using testing::FlowFixture;
-
-constexpr int64_t kSec = 1000000;
-constexpr int64_t kMin = 60 * kSec;
-constexpr int64_t kHour = 60 * kMin;
-constexpr int64_t kDay = 24 * kHour;
+using testing::kDay;
+using testing::kHour;
+using testing::kMin;
+using testing::kSec;
 
 // The run works for an hour (a timer standing in for slow steps), then waits for the reply.
 constexpr char kLate[] = R"(

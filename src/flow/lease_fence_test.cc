@@ -14,8 +14,7 @@ namespace {
 
 using nlohmann::json;
 using testing::FlowFixture;
-
-constexpr int64_t kSec = 1000000;
+using testing::kSec;
 
 // An echo agent that counts calls per step key and can run a hook inside a call (to play
 // what another worker does while this one is stalled).

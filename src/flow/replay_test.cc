@@ -17,9 +17,8 @@ namespace {
 
 using nlohmann::json;
 using testing::FlowFixture;
-
-constexpr int64_t kSec = 1000000;
-constexpr int64_t kDay = 86400 * kSec;
+using testing::kDay;
+using testing::kSec;
 
 std::string FixtureDir() {
   return keel::testing::SourceDir() + "/tests/fixtures/flow";

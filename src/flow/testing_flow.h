@@ -15,6 +15,12 @@
 
 namespace keel::flow::testing {
 
+// Durations in microseconds, the unit of the Clock.
+inline constexpr int64_t kSec = 1000000;
+inline constexpr int64_t kMin = 60 * kSec;
+inline constexpr int64_t kHour = 60 * kMin;
+inline constexpr int64_t kDay = 24 * kHour;
+
 struct FlowFixture {
   keel::testing::TempDir tmp;
   SimulatedClock clock;
