@@ -17,30 +17,31 @@ double Real(const sql::Stmt& st, int col) {
   return std::strtod(st.Text(col).c_str(), nullptr);
 }
 
-FactRow ReadFact(const sql::Stmt& st) {
+// The fact columns (kFactColumns) from column `c` on.
+FactRow ReadFact(const sql::Stmt& st, int c = 0) {
   FactRow r;
-  r.n = st.Int(0);
-  r.id = st.Text(1);
-  r.subject = st.Text(2);
-  r.text = st.Text(3);
-  r.key = st.Text(4);
-  r.value = st.Text(5);
-  r.norm = st.Text(6);
-  r.confidence = Real(st, 7);
-  r.scope = st.Text(8);
-  r.expires_us = st.Int(9);
-  r.valid_from_us = st.Int(10);
-  r.valid_to_us = st.Int(11);
-  r.superseded_by = st.IsNull(12) ? "" : st.Text(12);
-  r.supersedes = st.IsNull(13) ? "" : st.Text(13);
-  r.source_artifact = st.Text(14);
-  r.span_begin = st.Int(15);
-  r.span_end = st.Int(16);
-  r.agent = st.Text(17);
-  r.run_id = st.Text(18);
-  r.step_id = st.Text(19);
-  r.created_us = st.Int(20);
-  r.ledger_seq = st.Int(21);
+  r.n = st.Int(c);
+  r.id = st.Text(c + 1);
+  r.subject = st.Text(c + 2);
+  r.text = st.Text(c + 3);
+  r.key = st.Text(c + 4);
+  r.value = st.Text(c + 5);
+  r.norm = st.Text(c + 6);
+  r.confidence = Real(st, c + 7);
+  r.scope = st.Text(c + 8);
+  r.expires_us = st.Int(c + 9);
+  r.valid_from_us = st.Int(c + 10);
+  r.valid_to_us = st.Int(c + 11);
+  r.superseded_by = st.IsNull(c + 12) ? "" : st.Text(c + 12);
+  r.supersedes = st.IsNull(c + 13) ? "" : st.Text(c + 13);
+  r.source_artifact = st.Text(c + 14);
+  r.span_begin = st.Int(c + 15);
+  r.span_end = st.Int(c + 16);
+  r.agent = st.Text(c + 17);
+  r.run_id = st.Text(c + 18);
+  r.step_id = st.Text(c + 19);
+  r.created_us = st.Int(c + 20);
+  r.ledger_seq = st.Int(c + 21);
   return r;
 }
 
@@ -53,14 +54,7 @@ std::string RealText(double v) {
 }
 
 Result<std::vector<FactRow>> Rows(sql::Stmt* st) {
-  std::vector<FactRow> out;
-  for (;;) {
-    KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
-    if (!row) break;
-    out.push_back(ReadFact(*st));
-  }
-  st->Reset();
-  return out;
+  return sql::CollectRows<FactRow>(st, [](const sql::Stmt& s) { return ReadFact(s); });
 }
 
 Result<std::optional<FactRow>> FindFactDb(sql::Db* db, const std::string& id) {
@@ -115,44 +109,12 @@ Result<std::vector<FactHit>> RunSearch(sql::Db* db, const char* sql_text, const 
       .Bind(3, q.subject)
       .Bind(4, q.now_us)
       .Bind(5, static_cast<int64_t>(q.include_short ? 1 : 0));
-  std::vector<FactHit> out;
-  for (;;) {
-    auto row = st->Step();
-    if (!row.ok()) {
-      st->Reset();
-      return row.status();
-    }
-    if (!*row) break;
+  return sql::CollectRows<FactHit>(st, [](const sql::Stmt& s) {
     FactHit h;
-    h.bm25 = Real(*st, 0);
-    // ReadFact expects the fact columns from 0: shift by reading through a view.
-    FactRow& r = h.row;
-    r.n = st->Int(1);
-    r.id = st->Text(2);
-    r.subject = st->Text(3);
-    r.text = st->Text(4);
-    r.key = st->Text(5);
-    r.value = st->Text(6);
-    r.norm = st->Text(7);
-    r.confidence = Real(*st, 8);
-    r.scope = st->Text(9);
-    r.expires_us = st->Int(10);
-    r.valid_from_us = st->Int(11);
-    r.valid_to_us = st->Int(12);
-    r.superseded_by = st->IsNull(13) ? "" : st->Text(13);
-    r.supersedes = st->IsNull(14) ? "" : st->Text(14);
-    r.source_artifact = st->Text(15);
-    r.span_begin = st->Int(16);
-    r.span_end = st->Int(17);
-    r.agent = st->Text(18);
-    r.run_id = st->Text(19);
-    r.step_id = st->Text(20);
-    r.created_us = st->Int(21);
-    r.ledger_seq = st->Int(22);
-    out.push_back(std::move(h));
-  }
-  st->Reset();
-  return out;
+    h.bm25 = Real(s, 0);
+    h.row = ReadFact(s, 1);  // the fact columns follow the score
+    return h;
+  });
 }
 
 Result<std::optional<std::string>> FindOriginDb(sql::Db* db, const std::string& artifact) {
@@ -347,18 +309,7 @@ Result<std::vector<int64_t>> MatchRowsDb(sql::Db* db, const std::string& match, 
   KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached("SELECT rowid FROM facts_fts WHERE facts_fts MATCH ? "
                                              "AND rowid >= ? ORDER BY rowid LIMIT ?"));
   st->Bind(1, match).Bind(2, min_row).Bind(3, static_cast<int64_t>(limit));
-  std::vector<int64_t> out;
-  for (;;) {
-    auto row = st->Step();
-    if (!row.ok()) {
-      st->Reset();
-      return row.status();
-    }
-    if (!*row) break;
-    out.push_back(st->Int(0));
-  }
-  st->Reset();
-  return out;
+  return sql::CollectRows<int64_t>(st, [](const sql::Stmt& s) { return s.Int(0); });
 }
 
 Result<std::optional<FactRow>> FactByRowDb(sql::Db* db, int64_t n) {

@@ -50,26 +50,18 @@ Result<std::optional<CachedResponse>> LookupResponseCache(Workspace& ws,
                                         "output_tokens, created_us, hits FROM model_response_cache "
                                         "WHERE prompt_hash = ?"));
   st->Bind(1, prompt_hash);
-  auto row = st->Step();
-  if (!row.ok()) {
-    st->Reset();
-    return row.status();
-  }
-  std::optional<CachedResponse> out;
-  if (*row) {
+  return sql::FirstRow<CachedResponse>(st, [&](const sql::Stmt& s) {
     CachedResponse c;
     c.prompt_hash = prompt_hash;
-    c.response_artifact = st->Text(0);
-    c.provider = st->Text(1);
-    c.model = st->Text(2);
-    c.input_tokens = st->Int(3);
-    c.output_tokens = st->Int(4);
-    c.created_us = st->Int(5);
-    c.hits = st->Int(6);
-    out = c;
-  }
-  st->Reset();
-  return out;
+    c.response_artifact = s.Text(0);
+    c.provider = s.Text(1);
+    c.model = s.Text(2);
+    c.input_tokens = s.Int(3);
+    c.output_tokens = s.Int(4);
+    c.created_us = s.Int(5);
+    c.hits = s.Int(6);
+    return c;
+  });
 }
 
 Status PutResponseCache(Txn& txn, const CachedResponse& e) {

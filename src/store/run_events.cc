@@ -23,23 +23,15 @@ Result<std::optional<EventRow>> NextEventForRun(Workspace& ws, const std::string
                                 "(SELECT 1 FROM event_deliveries d WHERE d.event_id = e.id AND "
                                 "d.run_id = ?4) ORDER BY received_us, id LIMIT 1"));
   st->Bind(1, type).Bind(2, key).Bind(3, since_us).Bind(4, run_id);
-  auto row = st->Step();
-  if (!row.ok()) {
-    st->Reset();
-    return row.status();
-  }
-  std::optional<EventRow> out;
-  if (*row) {
+  return sql::FirstRow<EventRow>(st, [](const sql::Stmt& s) {
     EventRow e;
-    e.id = st->Text(0);
-    e.type = st->Text(1);
-    e.key = st->Text(2);
-    e.data = st->Text(3);
-    e.received_us = st->Int(4);
-    out = std::move(e);
-  }
-  st->Reset();
-  return out;
+    e.id = s.Text(0);
+    e.type = s.Text(1);
+    e.key = s.Text(2);
+    e.data = s.Text(3);
+    e.received_us = s.Int(4);
+    return e;
+  });
 }
 
 Status RecordEventDelivery(Txn& txn, const std::string& event_id, const std::string& run_id,
@@ -55,15 +47,10 @@ Status RecordEventDelivery(Txn& txn, const std::string& event_id, const std::str
 Result<std::optional<int64_t>> OldestEventUs(Workspace& ws) {
   Lock l(ws.mu());
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached("SELECT min(received_us) FROM events"));
-  auto row = st->Step();
-  if (!row.ok()) {
-    st->Reset();
-    return row.status();
-  }
-  std::optional<int64_t> v;
-  if (*row && !st->IsNull(0)) v = st->Int(0);
-  st->Reset();
-  return v;
+  KEEL_ASSIGN_OR_RETURN(auto v, sql::FirstRow<std::optional<int64_t>>(st, [](const sql::Stmt& s) {
+                          return s.IsNull(0) ? std::nullopt : std::optional<int64_t>(s.Int(0));
+                        }));
+  return v ? *v : std::nullopt;
 }
 
 Result<int64_t> PurgeEventsBefore(Txn& txn, int64_t before_us) {
@@ -88,18 +75,7 @@ Result<std::vector<std::string>> ActiveChildRuns(Workspace& ws, const std::strin
                         ws.db()->Cached("SELECT id FROM runs WHERE parent_run = ? AND status IN "
                                         "('running','waiting') ORDER BY created_us, id"));
   st->Bind(1, parent_run);
-  std::vector<std::string> out;
-  for (;;) {
-    auto row = st->Step();
-    if (!row.ok()) {
-      st->Reset();
-      return row.status();
-    }
-    if (!*row) break;
-    out.push_back(st->Text(0));
-  }
-  st->Reset();
-  return out;
+  return sql::CollectRows<std::string>(st, [](const sql::Stmt& s) { return s.Text(0); });
 }
 
 }  // namespace keel::store

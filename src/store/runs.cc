@@ -103,23 +103,6 @@ constexpr char kApprovalCols[] =
     "id, run_id, step_key, kind, status, summary, recommend, context, decision, deadline_us, "
     "remind_us, reminded, created_us, decided_us";
 
-// Runs a prepared (cached) query and collects rows with `read`.
-template <typename T, typename F>
-Result<std::vector<T>> Collect(sql::Stmt* st, F read) {
-  std::vector<T> out;
-  for (;;) {
-    auto row = st->Step();
-    if (!row.ok()) {
-      st->Reset();
-      return row.status();
-    }
-    if (!*row) break;
-    out.push_back(read(*st));
-  }
-  st->Reset();
-  return out;
-}
-
 int Changes(Txn& txn) {
   return sqlite3_changes(txn.db()->raw());
 }
@@ -244,7 +227,7 @@ Result<std::optional<RunRow>> GetRun(Workspace& ws, const std::string& id) {
   static const std::string q = Q("SELECT ", kRunCols, " FROM runs WHERE id = ?");
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
   st->Bind(1, id);
-  KEEL_ASSIGN_OR_RETURN(auto rows, Collect<RunRow>(st, ReadRun));
+  KEEL_ASSIGN_OR_RETURN(auto rows, sql::CollectRows<RunRow>(st, ReadRun));
   if (rows.empty()) return std::optional<RunRow>();
   return std::optional<RunRow>(std::move(rows[0]));
 }
@@ -256,7 +239,7 @@ Result<std::vector<std::string>> DueRuns(Workspace& ws, int64_t bound_us, int64_
                                                   "(lease_until_us <= ? OR lease_owner = ?) "
                                                   "ORDER BY due_us LIMIT ?"));
   st->Bind(1, bound_us).Bind(2, now_us).Bind(3, owner).Bind(4, limit);
-  return Collect<std::string>(st, [](const sql::Stmt& s) { return s.Text(0); });
+  return sql::CollectRows<std::string>(st, [](const sql::Stmt& s) { return s.Text(0); });
 }
 
 Result<int64_t> NextDueUs(Workspace& ws) {
@@ -275,7 +258,7 @@ Result<std::vector<RunRow>> ListRuns(Workspace& ws, const std::string& status, i
         " FROM runs WHERE (?1 = '' OR status = ?1) ORDER BY created_us DESC, id DESC LIMIT ?2");
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
   st->Bind(1, status).Bind(2, limit);
-  return Collect<RunRow>(st, ReadRun);
+  return sql::CollectRows<RunRow>(st, ReadRun);
 }
 
 Result<std::vector<std::string>> RunsWaitingForEvent(Workspace& ws, const std::string& type,
@@ -285,7 +268,7 @@ Result<std::vector<std::string>> RunsWaitingForEvent(Workspace& ws, const std::s
                                                   "wait_key = ? AND status = 'waiting' "
                                                   "ORDER BY created_us"));
   st->Bind(1, type).Bind(2, key);
-  return Collect<std::string>(st, [](const sql::Stmt& s) { return s.Text(0); });
+  return sql::CollectRows<std::string>(st, [](const sql::Stmt& s) { return s.Text(0); });
 }
 
 Result<std::vector<std::string>> RunsWithWaitKind(Workspace& ws, const std::string& wait_kind) {
@@ -293,7 +276,7 @@ Result<std::vector<std::string>> RunsWithWaitKind(Workspace& ws, const std::stri
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached("SELECT id FROM runs WHERE status = 'waiting' "
                                                   "AND wait_kind = ? ORDER BY created_us"));
   st->Bind(1, wait_kind);
-  return Collect<std::string>(st, [](const sql::Stmt& s) { return s.Text(0); });
+  return sql::CollectRows<std::string>(st, [](const sql::Stmt& s) { return s.Text(0); });
 }
 
 Result<bool> ClaimLease(Txn& txn, const std::string& run_id, const std::string& owner,
@@ -312,7 +295,7 @@ Result<std::vector<std::pair<std::string, int64_t>>> CountRuns(Workspace& ws) {
   Lock l(ws.mu());
   KEEL_ASSIGN_OR_RETURN(auto* st,
                         ws.db()->Cached("SELECT status, count(*) FROM runs GROUP BY status"));
-  return Collect<std::pair<std::string, int64_t>>(
+  return sql::CollectRows<std::pair<std::string, int64_t>>(
       st, [](const sql::Stmt& s) { return std::make_pair(s.Text(0), s.Int(1)); });
 }
 
@@ -335,7 +318,7 @@ Result<std::optional<JournalRow>> GetJournal(Workspace& ws, const std::string& r
       Q("SELECT ", kJournalCols, " FROM steps WHERE run_id = ? AND step_key = ?");
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
   st->Bind(1, run_id).Bind(2, step_key);
-  KEEL_ASSIGN_OR_RETURN(auto rows, Collect<JournalRow>(st, ReadJournal));
+  KEEL_ASSIGN_OR_RETURN(auto rows, sql::CollectRows<JournalRow>(st, ReadJournal));
   if (rows.empty()) return std::optional<JournalRow>();
   return std::optional<JournalRow>(std::move(rows[0]));
 }
@@ -346,7 +329,7 @@ Result<std::vector<JournalRow>> ListJournal(Workspace& ws, const std::string& ru
       Q("SELECT ", kJournalCols, " FROM steps WHERE run_id = ? ORDER BY seq, step_key");
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
   st->Bind(1, run_id);
-  return Collect<JournalRow>(st, ReadJournal);
+  return sql::CollectRows<JournalRow>(st, ReadJournal);
 }
 
 Status InsertOutbox(Txn& txn, const OutboxRow& o) {
@@ -378,7 +361,7 @@ Result<std::optional<OutboxRow>> GetOutbox(Workspace& ws, const std::string& tok
   static const std::string q = Q("SELECT ", kOutboxCols, " FROM outbox WHERE token = ?");
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
   st->Bind(1, token);
-  KEEL_ASSIGN_OR_RETURN(auto rows, Collect<OutboxRow>(st, ReadOutbox));
+  KEEL_ASSIGN_OR_RETURN(auto rows, sql::CollectRows<OutboxRow>(st, ReadOutbox));
   if (rows.empty()) return std::optional<OutboxRow>();
   return std::optional<OutboxRow>(std::move(rows[0]));
 }
@@ -391,7 +374,7 @@ Result<std::vector<OutboxRow>> ListOutbox(Workspace& ws, const std::string& run_
                                  "(?2 = '' OR state = ?2) ORDER BY created_us, token");
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
   st->Bind(1, run_id).Bind(2, state);
-  return Collect<OutboxRow>(st, ReadOutbox);
+  return sql::CollectRows<OutboxRow>(st, ReadOutbox);
 }
 
 Status InsertApproval(Txn& txn, const ApprovalRow& a) {
@@ -423,7 +406,7 @@ Result<std::optional<ApprovalRow>> GetApproval(Workspace& ws, const std::string&
   static const std::string q = Q("SELECT ", kApprovalCols, " FROM approvals WHERE id = ?");
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
   st->Bind(1, id);
-  KEEL_ASSIGN_OR_RETURN(auto rows, Collect<ApprovalRow>(st, ReadApproval));
+  KEEL_ASSIGN_OR_RETURN(auto rows, sql::CollectRows<ApprovalRow>(st, ReadApproval));
   if (rows.empty()) return std::optional<ApprovalRow>();
   return std::optional<ApprovalRow>(std::move(rows[0]));
 }
@@ -436,7 +419,7 @@ Result<std::optional<ApprovalRow>> FindApproval(Workspace& ws, const std::string
       Q("SELECT ", kApprovalCols, " FROM approvals WHERE run_id = ? AND step_key = ? AND kind = ?");
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
   st->Bind(1, run_id).Bind(2, step_key).Bind(3, kind);
-  KEEL_ASSIGN_OR_RETURN(auto rows, Collect<ApprovalRow>(st, ReadApproval));
+  KEEL_ASSIGN_OR_RETURN(auto rows, sql::CollectRows<ApprovalRow>(st, ReadApproval));
   if (rows.empty()) return std::optional<ApprovalRow>();
   return std::optional<ApprovalRow>(std::move(rows[0]));
 }
@@ -449,7 +432,7 @@ Result<std::vector<ApprovalRow>> ListApprovals(Workspace& ws, const std::string&
                                  "(?2 = '' OR run_id = ?2) ORDER BY created_us, id");
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
   st->Bind(1, status).Bind(2, run_id);
-  return Collect<ApprovalRow>(st, ReadApproval);
+  return sql::CollectRows<ApprovalRow>(st, ReadApproval);
 }
 
 Result<bool> InsertEvent(Txn& txn, const std::string& id, const std::string& type,
@@ -479,7 +462,7 @@ Result<std::vector<std::pair<std::string, std::string>>> ListPauses(Workspace& w
   Lock l(ws.mu());
   KEEL_ASSIGN_OR_RETURN(auto* st,
                         ws.db()->Cached("SELECT scope, name FROM pauses ORDER BY scope, name"));
-  return Collect<std::pair<std::string, std::string>>(
+  return sql::CollectRows<std::pair<std::string, std::string>>(
       st, [](const sql::Stmt& s) { return std::make_pair(s.Text(0), s.Text(1)); });
 }
 
@@ -498,7 +481,7 @@ Result<std::vector<ScheduleRow>> ListSchedules(Workspace& ws) {
   Lock l(ws.mu());
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached("SELECT workflow, path, cron, tz, next_us, "
                                                   "last_us FROM schedules ORDER BY workflow"));
-  return Collect<ScheduleRow>(st, [](const sql::Stmt& s) {
+  return sql::CollectRows<ScheduleRow>(st, [](const sql::Stmt& s) {
     ScheduleRow r;
     r.workflow = s.Text(0);
     r.path = s.Text(1);

@@ -30,8 +30,10 @@
 #include <atomic>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/status.h"
 
@@ -79,6 +81,35 @@ class Stmt {
   std::atomic<bool>* poisoned_;
   Status bind_error_;
 };
+
+// Steps a prepared (cached) query to its end, collecting `read(stmt)` of every row; the
+// statement is reset in every case, so a cached one can be used again.
+template <typename T, typename F>
+Result<std::vector<T>> CollectRows(Stmt* st, F read) {
+  std::vector<T> out;
+  for (;;) {
+    auto row = st->Step();
+    if (!row.ok()) {
+      st->Reset();
+      return row.status();
+    }
+    if (!*row) break;
+    out.push_back(read(*st));
+  }
+  st->Reset();
+  return out;
+}
+
+// `read(stmt)` of the query's first row, or nothing if it has none; resets the statement.
+template <typename T, typename F>
+Result<std::optional<T>> FirstRow(Stmt* st, F read) {
+  auto row = st->Step();
+  std::optional<T> out;
+  if (row.ok() && *row) out = read(*st);
+  st->Reset();
+  if (!row.ok()) return row.status();
+  return out;
+}
 
 // The lock file beside the database ("keel.db-writers") through which writers of several
 // processes take turns (docs/architecture.md, "Concurrency").
