@@ -731,6 +731,20 @@ struct Engine::Impl {
     return v.ok() ? *v : nullptr;
   }
 
+  // What the operator sees of an action whose outcome is unknown: the outbox row and why.
+  static std::string UncertainContext(const store::OutboxRow& ob, const std::string& run_id,
+                                      const std::string& why) {
+    auto params = ParseJson(ob.params, "params");
+    return CanonicalJson(json{{"token", ob.token},
+                              {"adapter", ob.adapter},
+                              {"action", ob.action},
+                              {"params", params.ok() ? *params : json(ob.params)},
+                              {"attempts", ob.attempts},
+                              {"evidence", why},
+                              {"run", run_id},
+                              {"step", ob.step_key}});
+  }
+
   Status MarkUncertain(store::Txn& txn, store::RunRow& r, State& st, store::OutboxRow ob,
                        const std::string& why) {
     ob.state = "uncertain";
@@ -745,15 +759,7 @@ struct Engine::Impl {
     a.summary = "Did " + ob.adapter + "." + ob.action + " happen? The outcome of attempt " +
                 std::to_string(ob.attempts) + " is unknown: " + why;
     a.recommend = "check";
-    auto params = ParseJson(ob.params, "params");
-    a.context = CanonicalJson(json{{"token", ob.token},
-                                   {"adapter", ob.adapter},
-                                   {"action", ob.action},
-                                   {"params", params.ok() ? *params : json(ob.params)},
-                                   {"attempts", ob.attempts},
-                                   {"evidence", why},
-                                   {"run", r.id},
-                                   {"step", ob.step_key}});
+    a.context = UncertainContext(ob, r.id, why);
     KEEL_RETURN_IF_ERROR(store::InsertApproval(txn, a));
     KEEL_RETURN_IF_ERROR(Ledger(txn, "action.uncertain", r.id, ob.step_key,
                                 {{"token", ob.token}, {"approval", a.id}, {"evidence", why}}));
@@ -943,15 +949,7 @@ struct Engine::Impl {
                 "attempt " + std::to_string(ob.attempts) +
                 " was in flight; if it happened, undo it by hand";
     a.recommend = "check";
-    auto params = ParseJson(ob.params, "params");
-    a.context = CanonicalJson(json{{"token", ob.token},
-                                   {"adapter", ob.adapter},
-                                   {"action", ob.action},
-                                   {"params", params.ok() ? *params : json(ob.params)},
-                                   {"attempts", ob.attempts},
-                                   {"evidence", why},
-                                   {"run", r.id},
-                                   {"step", ob.step_key}});
+    a.context = UncertainContext(ob, r.id, why);
     a.decision = "null";
     a.decided_us = 0;
     if (prev) {
