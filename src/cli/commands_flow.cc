@@ -4,8 +4,8 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cstdlib>
 #include <csignal>
+#include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -436,11 +436,16 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
     auto batch = std::make_shared<int>(64);
     auto poll_ms = std::make_shared<int>(200);
     auto lease_ms = std::make_shared<int64_t>(0);
+    // Bounded: a batch of 0 would never advance a run and a negative one would mean "no
+    // limit" to SQLite. (Crash tests use leases of a few milliseconds to force renewals.)
     cmd->add_option("--lease-ms", *lease_ms,
-                    "How long a claimed step is this worker's (default 300000)");
+                    "How long a claimed step is this worker's, 1..86400000 (default 300000)")
+        ->check(CLI::Range(int64_t{1}, int64_t{86400000}));
     cmd->add_flag("--until-idle", *until_idle, "Exit when nothing is due now");
-    cmd->add_option("--batch", *batch, "Runs advanced per transaction (default 64)");
-    cmd->add_option("--poll-ms", *poll_ms, "Longest sleep between checks (default 200)");
+    cmd->add_option("--batch", *batch, "Runs advanced per transaction, 1..10000 (default 64)")
+        ->check(CLI::Range(1, 10000));
+    cmd->add_option("--poll-ms", *poll_ms, "Longest sleep between checks, 1..60000 (default 200)")
+        ->check(CLI::Range(1, 60000));
     cmd->callback(Run(ctx, [ctx, until_idle, batch, poll_ms, lease_ms]() -> Status {
       KEEL_ASSIGN_OR_RETURN(auto f, OpenFlow(ctx, *batch, *lease_ms, true));
       std::signal(SIGTERM, OnSignal);

@@ -44,6 +44,15 @@ TEST(FlowCli, RunShowWorkerAndOperatorCommands) {
   EXPECT_NE(RunKeel({"-w", ws, "runs", "--status", "sleeping"}).exit_code, 0);
   EXPECT_NE(RunKeel({"-w", ws, "reject", "apv_x"}).exit_code, 0);  // --reason required
   EXPECT_EQ(RunKeel({"-w", ws, "approve", "apv_x"}).exit_code, 66);
+  // A worker that could never advance a run (batch 0), or would take every run at once
+  // (a negative LIMIT), is refused as a usage error.
+  for (const char* bad : {"0", "-5", "10001", "x"}) {
+    auto w = RunKeel({"-w", ws, "worker", "--until-idle", "--batch", bad});
+    EXPECT_EQ(w.exit_code, 64) << bad << w.err;
+    EXPECT_NE(w.err.find("--batch"), std::string::npos) << w.err;
+  }
+  EXPECT_EQ(RunKeel({"-w", ws, "worker", "--until-idle", "--poll-ms", "0"}).exit_code, 64);
+  EXPECT_EQ(RunKeel({"-w", ws, "worker", "--until-idle", "--lease-ms", "0"}).exit_code, 64);
 
   // Events: a repeated id is delivered once.
   std::string wait = keel::testing::SourceDir() + "/examples/workflows/wait_event.yaml";
