@@ -358,7 +358,8 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
     auto limit = std::make_shared<int>(50);
     cmd->add_option("--status", *status, "Only runs with this status")
         ->check(CLI::IsMember({"running", "waiting", "completed", "failed", "canceled"}));
-    cmd->add_option("--limit", *limit, "At most this many (default 50)");
+    cmd->add_option("--limit", *limit, "At most this many, 1..100000 (default 50)")
+        ->check(CLI::Range(1, 100000));
     cmd->add_flag("--json", *json_out, "Print JSON");
     cmd->callback(Run(ctx, [ctx, status, json_out, limit]() -> Status {
       KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());

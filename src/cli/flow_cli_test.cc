@@ -42,6 +42,7 @@ TEST(FlowCli, RunShowWorkerAndOperatorCommands) {
   EXPECT_EQ(RunKeel({"-w", ws, "run", "show", "run_missing"}).exit_code, 66);
   EXPECT_NE(RunKeel({"-w", ws, "run"}).exit_code, 0);
   EXPECT_NE(RunKeel({"-w", ws, "runs", "--status", "sleeping"}).exit_code, 0);
+  EXPECT_EQ(RunKeel({"-w", ws, "runs", "--limit", "-3"}).exit_code, 64);
   EXPECT_NE(RunKeel({"-w", ws, "reject", "apv_x"}).exit_code, 0);  // --reason required
   EXPECT_EQ(RunKeel({"-w", ws, "approve", "apv_x"}).exit_code, 66);
   // A worker that could never advance a run (batch 0), or would take every run at once
