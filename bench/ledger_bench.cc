@@ -53,16 +53,34 @@ void Check(const keel::Status& s, const char* what) {
   if (!s.ok()) Die(std::string(what) + ": " + s.ToString());
 }
 
-// N x (write + fdatasync): 4 KiB overwrites at offset 0, or 512-byte appends.
-double FsyncRate(const std::string& dir, int n, bool append) {
-  std::string path = dir + "/fsync-test.bin";
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) Die("open " + path);
-  std::vector<char> buf(append ? 512 : 4096, append ? 'y' : 'x');
-  if (!append) {
-    if (::pwrite(fd, buf.data(), buf.size(), 0) != static_cast<ssize_t>(buf.size())) Die("pwrite");
-    ::fsync(fd);
+// N x (write + fdatasync): 4 KiB overwrites at offset 0, or 512-byte appends. The two test
+// files live for the whole run (FsyncFiles) and are removed at the end: deleting or
+// truncating one between rounds would free blocks, and on a file system mounted with
+// `discard` the device's TRIM would then slow the single appends measured right after.
+struct FsyncFiles {
+  int over = -1, app = -1;
+  std::string dir;
+  explicit FsyncFiles(const std::string& d) : dir(d) {
+    over = ::open((dir + "/fsync-over.bin").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    app = ::open((dir + "/fsync-app.bin").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (over < 0 || app < 0) Die("open fsync test files in " + dir);
+    std::vector<char> buf(4096, 'x');
+    if (::pwrite(over, buf.data(), buf.size(), 0) != static_cast<ssize_t>(buf.size())) {
+      Die("pwrite");
+    }
+    ::fsync(over);
   }
+  ~FsyncFiles() {
+    ::close(over);
+    ::close(app);
+    ::unlink((dir + "/fsync-over.bin").c_str());
+    ::unlink((dir + "/fsync-app.bin").c_str());
+  }
+};
+
+double FsyncRate(const FsyncFiles& files, int n, bool append) {
+  int fd = append ? files.app : files.over;
+  std::vector<char> buf(append ? 512 : 4096, append ? 'y' : 'x');
   auto t0 = Clock::now();
   for (int i = 0; i < n; ++i) {
     ssize_t w =
@@ -70,10 +88,7 @@ double FsyncRate(const std::string& dir, int n, bool append) {
     if (w != static_cast<ssize_t>(buf.size())) Die("write");
     if (::fdatasync(fd) != 0) Die("fdatasync");
   }
-  double s = Since(t0);
-  ::close(fd);
-  ::unlink(path.c_str());
-  return n / s;
+  return n / Since(t0);
 }
 
 keel::store::NewEntry Entry(int64_t i) {
@@ -133,10 +148,11 @@ int main(int argc, char** argv) {
     Check(ws->Write([&](keel::store::Txn& txn) { return txn.Append(Entry(next++)).status(); }),
           "warm-up append");
   }
+  FsyncFiles fsync_files(dir);
   for (int r = 0; r < rounds; ++r) {
     int per = single / rounds;
-    fs_over_t += per / FsyncRate(dir, per, false);
-    fs_app_t += per / FsyncRate(dir, per, true);
+    fs_over_t += per / FsyncRate(fsync_files, per, false);
+    fs_app_t += per / FsyncRate(fsync_files, per, true);
     fs_n += per;
     auto t0 = Clock::now();
     for (int i = 0; i < per; ++i) {

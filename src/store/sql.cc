@@ -460,6 +460,12 @@ void Db::Rollback() {
   if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
 }
 
+uint32_t Db::DataVersion() {
+  unsigned int v = 0;
+  if (sqlite3_file_control(db_, "main", SQLITE_FCNTL_DATA_VERSION, &v) != SQLITE_OK) return 0;
+  return v;
+}
+
 bool Db::in_transaction() const {
   return sqlite3_get_autocommit(db_) == 0;
 }

@@ -300,6 +300,7 @@ Status Workspace::Write(const std::function<Status(Txn&)>& fn) {
   KEEL_RETURN_IF_ERROR(db_->Begin());
   Txn txn(this, env_.clock->NowMicros());
   Status s = fn(txn);
+  tail_cache_.valid = false;  // until this transaction's outcome is known
   if (!s.ok()) {
     db_->Rollback();
     if (db_->poisoned()) StopWrites(s);
@@ -311,6 +312,7 @@ Status Workspace::Write(const std::function<Status(Txn&)>& fn) {
     if (db_->poisoned()) StopWrites(s);
     return s;
   }
+  if (txn.have_tail_) tail_cache_ = {true, db_->DataVersion(), txn.tail_seq_, txn.tail_hash_};
   for (auto& f : txn.on_commit_) f();
   if (txn.appended_ > 0) MaybeAutoCheckpoint(txn.tail_seq_);
   return OkStatus();
@@ -370,6 +372,12 @@ Result<LedgerEntry> Txn::Append(const NewEntry& in) {
     e.artifacts.push_back(d);
   }
   sql::Db* db = ws_->db();
+  const Workspace::TailCache& cached = ws_->tail_cache_;
+  if (!have_tail_ && cached.valid && cached.data_version == db->DataVersion()) {
+    tail_seq_ = cached.seq;
+    tail_hash_ = cached.hash;
+    have_tail_ = true;
+  }
   if (!have_tail_) {
     KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached("SELECT seq, hash FROM ledger ORDER BY seq DESC "
                                                "LIMIT 1"));

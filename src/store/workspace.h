@@ -168,6 +168,17 @@ class Workspace {
   Status stopped_;                      // non-ok once StopWrites was called (guarded by mu_)
   std::set<std::string> durable_dirs_;  // guarded by mu_
   std::unique_ptr<CheckpointState> checkpoint_state_;
+  friend class Txn;  // reads tail_cache_
+  // The ledger's last entry as this connection committed it, and the database's data
+  // version right after that commit (guarded by mu_). A transaction that finds the same
+  // data version appends after it without reading the ledger (Txn::Append); any other
+  // commit in between, from any connection or process, changes the version.
+  struct TailCache {
+    bool valid = false;
+    uint32_t data_version = 0;
+    int64_t seq = 0;
+    Digest hash{};
+  } tail_cache_;
 };
 
 // Parses keel.yaml text. InvalidArgument names the line and key on error.

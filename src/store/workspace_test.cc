@@ -102,6 +102,47 @@ TEST(Workspace, ChainLinksAndRollbackKeepsNothing) {
   }
 }
 
+// Each connection remembers the ledger tail it committed (Workspace::TailCache). Two
+// connections appending in turn, with rolled-back transactions and non-appending commits
+// between, must still form one chain: each sees the other's commits.
+TEST(Workspace, TwoConnectionsAppendingInTurnFormOneChain) {
+  Fixture f;
+  auto other = Workspace::Open(f.tmp.Sub("ws"), WorkspaceOpenOptions{}, f.env);
+  ASSERT_TRUE(other.ok()) << other.status().ToString();
+  Workspace* ws[2] = {f.ws.get(), other->get()};
+  auto append = [](Workspace* w, int i) {
+    return w->Write([&](Txn& t) {
+      return t
+          .Append({"operator", "note.added", "", "", "", "{\"i\":" + std::to_string(i) + "}", {}})
+          .status();
+    });
+  };
+  for (int i = 0; i < 60; ++i) {
+    Workspace* w = ws[(i / 2 + i % 3) % 2];  // runs of one, two and three on one side
+    ASSERT_TRUE(append(w, i).ok());
+    if (i % 7 == 0) {
+      EXPECT_FALSE(w->Write([](Txn& t) -> Status {
+                      KEEL_RETURN_IF_ERROR(
+                          t.Append({"operator", "note.added", "", "", "", "{}", {}}).status());
+                      return InvalidArgument("rolled back");
+                    }).ok());
+    }
+    if (i % 11 == 0) {
+      ASSERT_TRUE(w->Write([](Txn&) { return OkStatus(); }).ok());
+    }
+  }
+  auto all = *f.ws->QueryLedger({});
+  std::string scratch;
+  int notes = 0;
+  for (size_t i = 1; i < all.size(); ++i) {
+    EXPECT_EQ(all[i].seq, all[i - 1].seq + 1);
+    EXPECT_EQ(all[i].prev_hash, all[i - 1].hash);
+    EXPECT_EQ(all[i].hash, ComputeEntryHash(all[i], &scratch));
+    if (all[i].kind == "note.added") ++notes;
+  }
+  EXPECT_EQ(notes, 60);
+}
+
 TEST(Workspace, AppendRejectsBadEntries) {
   Fixture f;
   auto try_append = [&](NewEntry e) {
