@@ -151,10 +151,11 @@ class Db {
   Status Commit();
   void Rollback();
   bool in_transaction() const;
-  // SQLite's data version of the main database (SQLITE_FCNTL_DATA_VERSION): it changes with
-  // every commit, of this connection or any other, once this connection next begins a
-  // transaction. Equal values inside two transactions mean nothing was committed between
-  // them. No statement is run: cheap enough to ask on every transaction.
+  // SQLite's data version of the main database (SQLITE_FCNTL_DATA_VERSION): a commit of
+  // this connection changes it at once, a commit of any other connection or process when
+  // this one next begins a transaction. The same value read after a commit and inside a
+  // later transaction means nothing else was committed between. No statement is run: cheap
+  // enough to ask in every transaction.
   uint32_t DataVersion();
 
   // A failed fsync or I/O error poisons the connection: writes are refused from then on.
