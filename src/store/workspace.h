@@ -48,6 +48,9 @@ struct InitOptions {
   std::string name = "My business";
 };
 
+// The database page size of a new workspace (workspace.cc explains the choice).
+inline constexpr int kPageSize = 1024;
+
 struct WorkspaceOpenOptions {
   bool read_only = false;  // for verify and listings; Write fails with FailedPrecondition
   std::string sqlite_vfs;  // tests: a fault-injecting VFS name

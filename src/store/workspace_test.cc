@@ -75,6 +75,7 @@ TEST(Workspace, DurabilitySettingsAtOpen) {
   EXPECT_EQ((*st)->Text(0), "wal");
   EXPECT_EQ(*f.ws->db()->QueryInt("PRAGMA foreign_keys"), 1);
   EXPECT_EQ(*f.ws->db()->QueryInt("PRAGMA user_version"), CurrentSchemaVersion());
+  EXPECT_EQ(*f.ws->db()->QueryInt("PRAGMA page_size"), kPageSize);
 }
 
 TEST(Workspace, ChainLinksAndRollbackKeepsNothing) {
