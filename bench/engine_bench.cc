@@ -39,6 +39,7 @@
 #include "flow/builtins.h"
 #include "flow/engine.h"
 #include "flow/workflow.h"
+#include "fsync_probe.h"
 #include "store/runs.h"
 #include "store/workspace.h"
 
@@ -71,63 +72,6 @@ T Must(keel::Result<T> r, const std::string& what) {
 void Must(const keel::Status& s, const std::string& what) {
   if (!s.ok()) Die(what + ": " + s.ToString());
 }
-
-struct FsyncRate {
-  double per_s = 0, p50_us = 0, p99_us = 0;
-  std::vector<double> lat_us;
-  double seconds = 0;
-};
-
-// N x (write + fdatasync) on a file in `dir`: 512 B appends (the file grows, so each sync
-// also writes its size) or 4 KiB overwrites at offset 0 (as a WAL that restarted in place
-// is written). The faster of the two is the ceiling of a design that fsyncs once per step.
-FsyncRate MeasureFsync(const std::string& dir, int n, bool append) {
-  std::string p = dir + "/fsync-test.bin";
-  int fd = ::open(p.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) Die("cannot create " + p);
-  std::vector<char> buf(append ? 512 : 4096, 'y');
-  if (!append && (::pwrite(fd, buf.data(), buf.size(), 0) != static_cast<ssize_t>(buf.size()) ||
-                  ::fsync(fd) != 0)) {
-    Die("write failed");
-  }
-  FsyncRate r;
-  r.lat_us.reserve(static_cast<size_t>(n));
-  auto t0 = Clock::now();
-  for (int i = 0; i < n; ++i) {
-    auto s = Clock::now();
-    ssize_t w =
-        append ? ::write(fd, buf.data(), buf.size()) : ::pwrite(fd, buf.data(), buf.size(), 0);
-    if (w != static_cast<ssize_t>(buf.size())) Die("write failed");
-    if (::fdatasync(fd) != 0) Die("fdatasync failed");
-    r.lat_us.push_back(Secs(s, Clock::now()) * 1e6);
-  }
-  r.seconds = Secs(t0, Clock::now());
-  ::close(fd);
-  ::unlink(p.c_str());
-  return r;
-}
-
-// Both modes, measured before and after the workloads (the disk's rate drifts by tens of
-// percent within minutes on a shared VM): the faster mode over both measurements.
-struct DiskRate {
-  FsyncRate append, overwrite;
-  void Add(const std::string& dir, int n) {
-    for (bool app : {true, false}) {
-      FsyncRate m = MeasureFsync(dir, n, app);
-      FsyncRate& into = app ? append : overwrite;
-      into.lat_us.insert(into.lat_us.end(), m.lat_us.begin(), m.lat_us.end());
-      into.seconds += m.seconds;
-    }
-  }
-  FsyncRate Best() {
-    for (FsyncRate* f : {&append, &overwrite}) {
-      f->per_s = static_cast<double>(f->lat_us.size()) / f->seconds;
-      f->p50_us = Pct(f->lat_us, 0.5);
-      f->p99_us = Pct(f->lat_us, 0.99);
-    }
-    return append.per_s > overwrite.per_s ? append : overwrite;
-  }
-};
 
 std::string NoopWorkflow(const std::string& name, int steps) {
   std::string y = "name: " + name + "\nsteps:\n";
@@ -394,8 +338,8 @@ int main(int argc, char** argv) {
   keel::Env env;
 
   std::string load_before = LoadAverage();
-  DiskRate disk;
-  disk.Add(root, fsyncs / 2);
+  keel::bench::FsyncProbe disk(root);
+  disk.MeasureBoth(fsyncs / 2);
   std::printf("engine benchmark in %s (durability on: WAL, synchronous=FULL)\n", root.c_str());
   std::printf("load average at start: %s\n\n", load_before.c_str());
 
@@ -410,16 +354,17 @@ int main(int argc, char** argv) {
                 r.steps_per_s, r.p50_ms, r.p99_ms);
     w1 = r;
   }
-  disk.Add(root, fsyncs / 2);  // after W1: its ratio is to the rate around it
-  FsyncRate fs = disk.Best();
-  std::snprintf(buf, sizeof buf, "fsync_per_s=%.0f", fs.per_s);
+  disk.MeasureBoth(fsyncs / 2);  // after W1: its ratio is to the rate around it
+  const keel::bench::FsyncProbe::Mode& fs = disk.faster();
+  double fsync_per_s = fs.PerSecond();
+  std::snprintf(buf, sizeof buf, "fsync_per_s=%.0f", fsync_per_s);
   kv << buf;
   if (w1) {
     std::printf("     W1 steps/s vs disk fsyncs/s: %.2f (target >= 0.80)\n",
-                w1->steps_per_s / fs.per_s);
+                w1->steps_per_s / fsync_per_s);
     std::snprintf(buf, sizeof buf,
                   " w1_steps_per_s=%.0f w1_vs_fsync=%.2f w1_p50_ms=%.3f w1_p99_ms=%.3f",
-                  w1->steps_per_s, w1->steps_per_s / fs.per_s, w1->p50_ms, w1->p99_ms);
+                  w1->steps_per_s, w1->steps_per_s / fsync_per_s, w1->p50_ms, w1->p99_ms);
     kv << buf;
   }
   if (only.find("w2") != std::string::npos) {
@@ -449,7 +394,8 @@ int main(int argc, char** argv) {
       "\ndisk, before and after W1, %d x each: 4 KiB overwrite + fdatasync %.0f/s, 512 B "
       "append + fdatasync %.0f/s; the faster, %.0f/s (median %.0f us, p99 %.0f us), is the "
       "ceiling W1 is compared with\n",
-      fsyncs, disk.overwrite.per_s, disk.append.per_s, fs.per_s, fs.p50_us, fs.p99_us);
+      fsyncs, disk.overwrite().PerSecond(), disk.append().PerSecond(), fsync_per_s,
+      fs.Percentile(0.5), fs.Percentile(0.99));
   std::printf("load average at end: %s\n", load_after.c_str());
   auto first = [](const std::string& s) { return s.substr(0, s.find(' ')); };
   kv << " load1_start=" << first(load_before) << " load1_end=" << first(load_after);

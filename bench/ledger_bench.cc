@@ -23,6 +23,7 @@
 #include "core/env.h"
 #include "core/json.h"
 #include "core/random.h"
+#include "fsync_probe.h"
 #include "store/checkpoint.h"
 #include "store/verify.h"
 #include "store/workspace.h"
@@ -51,44 +52,6 @@ void Die(const std::string& what) {
 
 void Check(const keel::Status& s, const char* what) {
   if (!s.ok()) Die(std::string(what) + ": " + s.ToString());
-}
-
-// N x (write + fdatasync): 4 KiB overwrites at offset 0, or 512-byte appends. The two test
-// files live for the whole run (FsyncFiles) and are removed at the end: deleting or
-// truncating one between rounds would free blocks, and on a file system mounted with
-// `discard` the device's TRIM would then slow the single appends measured right after.
-struct FsyncFiles {
-  int over = -1, app = -1;
-  std::string dir;
-  explicit FsyncFiles(const std::string& d) : dir(d) {
-    over = ::open((dir + "/fsync-over.bin").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    app = ::open((dir + "/fsync-app.bin").c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (over < 0 || app < 0) Die("open fsync test files in " + dir);
-    std::vector<char> buf(4096, 'x');
-    if (::pwrite(over, buf.data(), buf.size(), 0) != static_cast<ssize_t>(buf.size())) {
-      Die("pwrite");
-    }
-    ::fsync(over);
-  }
-  ~FsyncFiles() {
-    ::close(over);
-    ::close(app);
-    ::unlink((dir + "/fsync-over.bin").c_str());
-    ::unlink((dir + "/fsync-app.bin").c_str());
-  }
-};
-
-double FsyncRate(const FsyncFiles& files, int n, bool append) {
-  int fd = append ? files.app : files.over;
-  std::vector<char> buf(append ? 512 : 4096, append ? 'y' : 'x');
-  auto t0 = Clock::now();
-  for (int i = 0; i < n; ++i) {
-    ssize_t w =
-        append ? ::write(fd, buf.data(), buf.size()) : ::pwrite(fd, buf.data(), buf.size(), 0);
-    if (w != static_cast<ssize_t>(buf.size())) Die("write");
-    if (::fdatasync(fd) != 0) Die("fdatasync");
-  }
-  return n / Since(t0);
 }
 
 keel::store::NewEntry Entry(int64_t i) {
@@ -137,8 +100,8 @@ int main(int argc, char** argv) {
 
   // 1. fsync rate and single appends, alternating.
   auto ws = NewWorkspace(dir + "/single", env);
-  double fs_over_t = 0, fs_app_t = 0, single_t = 0;
-  int fs_n = 0, single_n = 0;
+  double single_t = 0;
+  int single_n = 0;
   std::vector<double> single_lat;
   int64_t next = 0;
   // Warm up first: a new workspace's WAL grows with every commit (an fsync that must also
@@ -148,12 +111,10 @@ int main(int argc, char** argv) {
     Check(ws->Write([&](keel::store::Txn& txn) { return txn.Append(Entry(next++)).status(); }),
           "warm-up append");
   }
-  FsyncFiles fsync_files(dir);
+  keel::bench::FsyncProbe probe(dir);
   for (int r = 0; r < rounds; ++r) {
     int per = single / rounds;
-    fs_over_t += per / FsyncRate(fsync_files, per, false);
-    fs_app_t += per / FsyncRate(fsync_files, per, true);
-    fs_n += per;
+    probe.MeasureBoth(per);
     auto t0 = Clock::now();
     for (int i = 0; i < per; ++i) {
       auto a0 = Clock::now();
@@ -165,8 +126,8 @@ int main(int argc, char** argv) {
     single_n += per;
   }
   ws.reset();
-  double fsync_over = fs_n / fs_over_t, fsync_app = fs_n / fs_app_t;
-  double fsync_rate = std::max(fsync_over, fsync_app);
+  double fsync_over = probe.overwrite().PerSecond(), fsync_app = probe.append().PerSecond();
+  double fsync_rate = probe.faster().PerSecond();
   double single_rate = single_n / single_t;
   std::sort(single_lat.begin(), single_lat.end());
   auto pct = [&](double p) { return single_lat[static_cast<size_t>(p * (single_lat.size() - 1))]; };
