@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "bench_flags.h"
 #include "core/env.h"
 #include "flow/builtins.h"
 #include "flow/engine.h"
@@ -297,7 +298,7 @@ W3Result RunW3(const std::string& dir, const keel::Env& env, int runs, int wait_
 
 int IntFlag(int argc, char** argv, const std::string& name, int def) {
   for (int i = 1; i + 1 < argc; ++i) {
-    if (argv[i] == name) return std::atoi(argv[i + 1]);
+    if (argv[i] == name) return keel::bench::ParseIntFlag(name, argv[i + 1], 1, 100000000);
   }
   return def;
 }
@@ -325,6 +326,7 @@ int main(int argc, char** argv) {
   int w3_wait_ms = IntFlag(argc, argv, "--w3-wait-ms", 5000);
   int w3_batch = IntFlag(argc, argv, "--w3-batch", 1000);
   int fsyncs = IntFlag(argc, argv, "--fsyncs", 2000);
+  if (fsyncs < 2) Die("--fsyncs must be at least 2 (half before W1, half after)");
   std::string only = StrFlag(argc, argv, "--only", "w1,w2,w3");
 
   std::string root;

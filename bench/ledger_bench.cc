@@ -20,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_flags.h"
 #include "core/env.h"
 #include "core/json.h"
 #include "core/random.h"
@@ -76,7 +77,8 @@ int main(int argc, char** argv) {
   int single = 1000, rounds = 5, batched = 200000, verify_n = 1000000, warmup = 1500;
   for (int i = 1; i + 1 < argc; i += 2) {
     std::string a = argv[i];
-    int v = std::atoi(argv[i + 1]);
+    int v = keel::bench::ParseIntFlag(a, argv[i + 1], a == "--warmup" || a == "--verify" ? 0 : 1,
+                                      100000000);
     if (a == "--single") {
       single = v;
     } else if (a == "--warmup") {
@@ -91,6 +93,8 @@ int main(int argc, char** argv) {
       Die("unknown option " + a);
     }
   }
+  if (single < rounds) Die("--single must be at least --rounds");
+  if (batched < 1000) Die("--batched must be at least 1000 (one batch)");
   const char* base_env = std::getenv("KEEL_BENCH_DIR");
   std::string base = base_env ? base_env : std::filesystem::current_path().string() + "/.bench";
   std::filesystem::create_directories(base);
