@@ -207,6 +207,11 @@ Result<Digest> RootAt(Workspace& ws, sql::Db* db, int64_t n) {
 Result<std::optional<CheckpointInfo>> DoCheckpoint(Workspace& ws, bool only_if_due) {
   std::optional<CheckpointInfo> out;
   const int64_t every = ws.config().checkpoint_every;
+  // The line goes to checkpoints.log, outside the database, before the row commits: the
+  // entries it signs must be durable first (pipelined commits of this process), or a power
+  // loss would leave the log naming a tree the database no longer has. Entries committed
+  // by other processes were durable when their Write returned.
+  KEEL_RETURN_IF_ERROR(ws.WaitDurable());
   Status s = ws.Write([&](Txn& txn) -> Status {
     sql::Db* db = txn.db();
     KEEL_ASSIGN_OR_RETURN(int64_t n, db->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM ledger"));

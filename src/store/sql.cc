@@ -7,8 +7,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <condition_variable>
+#include <cstdlib>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -258,6 +260,131 @@ class Db::Checkpointer {
   std::thread thread_;
 };
 
+// Pipelined commits allowed to wait for the disk at once (Db::Begin).
+constexpr uint64_t kMaxUndurable = 8;
+
+// Makes pipelined commits durable: one thread that fsyncs the WAL whenever commits were
+// made since its last fsync. It syncs through a file of its own, opened on the WAL by the
+// connection's VFS (so fault-injecting tests see and can fail it): the connection's own
+// file object is SQLite's, used by the writer thread, and must not be touched here. A
+// second file object on the WAL is safe to fsync from another thread: it is only read by
+// the kernel, and an fsync of any descriptor of a file writes back all of its dirty pages,
+// whoever wrote them. The WAL file outlives the connection's use of it: SQLite deletes it
+// only at the last connection's close, and this Db's connection is open until the Syncer
+// is gone.
+class Db::Syncer {
+ public:
+  Syncer(std::string wal_name_owner, const char* wal_name, std::string vfs,
+         std::atomic<bool>* poisoned)
+      : wal_display_(std::move(wal_name_owner)),
+        wal_name_(wal_name),
+        vfs_(std::move(vfs)),
+        poisoned_(poisoned) {
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~Syncer() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      stop_ = true;  // the loop syncs what is pending before it ends
+    }
+    cv_.notify_all();
+    thread_.join();
+    if (file_ != nullptr) {
+      if (file_->pMethods != nullptr) file_->pMethods->xClose(file_);
+      std::free(file_);
+    }
+  }
+  // Writer thread, right after a pipelined COMMIT.
+  void Request() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++requested_;
+    }
+    cv_.notify_all();
+  }
+  // Writer thread: every commit up to `n` became durable by the writer's own fsync.
+  void MarkDurable(uint64_t n) {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      if (n <= synced_ || !error_.empty()) return;
+      synced_ = n;
+    }
+    cv_.notify_all();
+  }
+  Status WaitFor(uint64_t n) {
+    std::unique_lock<std::mutex> lock(mu_);
+    cv_.wait(lock, [&] { return synced_ >= n || !error_.empty(); });
+    if (synced_ >= n) return OkStatus();
+    return DataLoss(error_);
+  }
+  uint64_t requested() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return requested_;
+  }
+  uint64_t synced() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return synced_;
+  }
+
+ private:
+  void Loop() {
+    std::unique_lock<std::mutex> lock(mu_);
+    for (;;) {
+      cv_.wait(lock, [this] { return requested_ > synced_ || stop_; });
+      if (requested_ <= synced_ || !error_.empty()) {
+        if (stop_) return;
+        if (!error_.empty()) cv_.wait(lock, [this] { return stop_; });
+        continue;
+      }
+      uint64_t target = requested_;  // every commit counted so far was written before this
+      lock.unlock();
+      std::string err = SyncOnce();
+      lock.lock();
+      if (err.empty()) {
+        synced_ = std::max(synced_, target);
+      } else {
+        error_ = std::move(err);
+        *poisoned_ = true;  // the writer's next Begin() refuses
+      }
+      cv_.notify_all();
+    }
+  }
+  // Empty on success, else what failed.
+  std::string SyncOnce() {
+    if (file_ == nullptr) {
+      sqlite3_vfs* vfs = sqlite3_vfs_find(vfs_.empty() ? nullptr : vfs_.c_str());
+      if (vfs == nullptr) return "no SQLite VFS to open " + wal_display_ + " with";
+      file_ = static_cast<sqlite3_file*>(std::calloc(1, static_cast<size_t>(vfs->szOsFile)));
+      if (file_ == nullptr) return "out of memory opening " + wal_display_;
+      int out = 0;
+      int rc = vfs->xOpen(vfs, wal_name_, file_, SQLITE_OPEN_READWRITE | SQLITE_OPEN_WAL, &out);
+      if (rc != SQLITE_OK) {
+        return "cannot open " + wal_display_ + " to make pipelined commits durable (" +
+               sqlite3_errstr(rc) + "); keel refuses further writes until restarted";
+      }
+    }
+    int rc = file_->pMethods->xSync(file_, SQLITE_SYNC_NORMAL);
+    if (rc != SQLITE_OK) {
+      return "fsync of " + wal_display_ + " failed (" + std::string(sqlite3_errstr(rc)) +
+             "): commits made since the last good fsync may not survive a power loss; keel "
+             "refuses further writes until restarted";
+    }
+    return "";
+  }
+
+  const std::string wal_display_;
+  const char* const wal_name_;  // SQLite's own WAL filename object (sqlite3_filename_wal)
+  const std::string vfs_;
+  std::atomic<bool>* const poisoned_;
+  sqlite3_file* file_ = nullptr;  // the thread's only
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  uint64_t requested_ = 0, synced_ = 0;
+  std::string error_;  // set once, by the first failed sync
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const OpenOptions& opts) {
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX;
@@ -272,6 +399,7 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const OpenOptions&
   }
   sqlite3_extended_result_codes(db, 1);
   std::unique_ptr<Db> out(new Db(db, path));
+  out->vfs_ = vfs ? vfs : "";
   out->busy_timeout_ms_ = opts.busy_timeout_ms;
   sqlite3_busy_handler(db, &Db::BusyHandler, out.get());
   out->cache_ = std::make_unique<Cache>();
@@ -289,8 +417,9 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const OpenOptions&
 }
 
 int Db::WalHook(void* self, sqlite3* db, const char* name, int pages) {
-  if (pages < kCheckpointPages) return SQLITE_OK;
   Db* d = static_cast<Db*>(self);
+  d->commit_wrote_wal_ = true;  // SQLite calls this only after a commit that wrote frames
+  if (pages < kCheckpointPages) return SQLITE_OK;
   if (d->checkpointer_ != nullptr && pages < kInlineCheckpointPages &&
       d->checkpointer_->Offer(pages)) {
     return SQLITE_OK;
@@ -305,6 +434,7 @@ int Db::WalHook(void* self, sqlite3* db, const char* name, int pages) {
 Db::Db(sqlite3* db, std::string path) : db_(db), path_(std::move(path)) {}
 
 Db::~Db() {
+  syncer_.reset();        // pending pipelined commits are synced first
   checkpointer_.reset();  // its thread stops before the connections close
   cache_.reset();         // finalize statements before closing
   sqlite3_close(db_);
@@ -433,11 +563,28 @@ Result<int64_t> Db::QueryInt(std::string_view sql) {
   return stmt->Int(0);
 }
 
-Status Db::Begin() {
+Status Db::Begin(Durability durability) {
   if (poisoned_) {
     return DataLoss("an earlier write to " + path_ +
                     " failed at the disk; keel refuses further writes until restarted");
   }
+  // SQLite refuses to change the setting inside a transaction; switched only when the
+  // kind of commit changes, so a run of pipelined (or of durable) commits pays nothing.
+  bool normal = durability == Durability::kPipelined;
+  // Back-pressure: at most kMaxUndurable pipelined commits wait for the disk. Without it a
+  // writer faster than the disk runs ahead, each fsync carries more frames and takes
+  // longer, and the time until a commit is durable grows to milliseconds; with it the
+  // writer waits (no lock held) while one fsync covers a few commits.
+  if (normal && syncer_ != nullptr && syncer_->requested() >= kMaxUndurable) {
+    KEEL_RETURN_IF_ERROR(syncer_->WaitFor(syncer_->requested() - kMaxUndurable + 1));
+  }
+  if (normal != synchronous_normal_) {
+    KEEL_ASSIGN_OR_RETURN(Stmt * pragma, Cached(normal ? "PRAGMA synchronous = NORMAL"
+                                                       : "PRAGMA synchronous = FULL"));
+    KEEL_RETURN_IF_ERROR(pragma->Run());
+    synchronous_normal_ = normal;
+  }
+  pipelined_txn_ = normal;
   // Prepared once: parsing BEGIN and COMMIT on every transaction is measurable next to a
   // single-entry append.
   KEEL_ASSIGN_OR_RETURN(Stmt * begin, Cached("BEGIN IMMEDIATE"));
@@ -451,12 +598,47 @@ Status Db::Begin() {
 
 Status Db::Commit() {
   auto commit = Cached("COMMIT");
+  uint64_t before = syncer_ ? syncer_->requested() : 0;
+  commit_wrote_wal_ = false;
   Status s = commit.ok() ? (*commit)->Run() : commit.status();
   if (!s.ok() && in_transaction()) Rollback();
+  // A durable commit that wrote frames fsynced the WAL inside COMMIT, after every earlier
+  // pipelined frame was written: those are durable now too (a commit that wrote nothing
+  // synced nothing).
+  if (s.ok() && !pipelined_txn_ && commit_wrote_wal_ && syncer_ != nullptr) {
+    syncer_->MarkDurable(before);
+  }
+  if (s.ok() && pipelined_txn_) {
+    if (syncer_ == nullptr) {
+      const char* wal = sqlite3_filename_wal(sqlite3_db_filename(db_, "main"));
+      syncer_ = std::make_unique<Syncer>(path_ + "-wal", wal, vfs_, &poisoned_);
+    }
+    syncer_->Request();
+  }
+  pipelined_txn_ = false;
   return s;
 }
 
+Status Db::WaitDurable() {
+  if (syncer_ == nullptr) return OkStatus();
+  return syncer_->WaitFor(syncer_->requested());
+}
+
+Status Db::WaitDurableAtLeast(uint64_t n) {
+  if (syncer_ == nullptr) return n == 0 ? OkStatus() : Internal("no pipelined commit was made");
+  return syncer_->WaitFor(n);
+}
+
+uint64_t Db::pipelined_commits() const {
+  return syncer_ ? syncer_->requested() : 0;
+}
+
+uint64_t Db::durable_commits() const {
+  return syncer_ ? syncer_->synced() : 0;
+}
+
 void Db::Rollback() {
+  pipelined_txn_ = false;
   if (sqlite3_get_autocommit(db_) == 0) sqlite3_exec(db_, "ROLLBACK", nullptr, nullptr, nullptr);
 }
 

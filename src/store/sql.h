@@ -147,10 +147,36 @@ class Db {
   Status Exec(std::string_view sql);  // one or more statements, no results
   Result<int64_t> QueryInt(std::string_view sql);
 
-  Status Begin();  // BEGIN IMMEDIATE: takes the write lock up front
+  // How a write transaction's commit reaches the disk.
+  //  kSync: COMMIT returns once the commit is durable (SQLite's synchronous=FULL: the WAL
+  //    is fsynced inside COMMIT).
+  //  kPipelined: COMMIT returns once the commit is complete and visible to every
+  //    connection, without waiting for the disk; it is durable once WaitDurable() returns.
+  //    A syncer thread of this Db fsyncs the WAL as soon as it can, so the next
+  //    transaction's work overlaps the previous one's fsync, and one fsync covers every
+  //    commit made while the previous one was running (group commit for a single writer).
+  //    Power loss before that fsync loses a suffix of pipelined commits, never anything
+  //    before them: the WAL is one sequential log, SQLite drops a torn tail by its frame
+  //    checksums, and any later fsync of the WAL (by any connection) covers all frames
+  //    written before it. docs/architecture.md, "Pipelined commits".
+  enum class Durability { kSync, kPipelined };
+  // BEGIN IMMEDIATE: takes the write lock up front.
+  Status Begin(Durability durability = Durability::kSync);
   Status Commit();
   void Rollback();
   bool in_transaction() const;
+  // Returns once every pipelined commit of this Db so far is durable. OkStatus at once if
+  // there is none. DataLoss if the WAL could not be fsynced: the Db is then poisoned, and
+  // whether those commits survive a power loss is unknown. Not for use inside a
+  // transaction. Thread-safe once the first pipelined commit has returned (before it,
+  // call it from the writer's thread only).
+  Status WaitDurable();
+  // Pipelined commits requested and made durable so far (tests and benchmarks).
+  uint64_t pipelined_commits() const;
+  uint64_t durable_commits() const;
+  // Blocks until durable_commits() >= n or a sync failed (benchmarks: one thread watching
+  // when each commit became durable).
+  Status WaitDurableAtLeast(uint64_t n);
   // SQLite's data version of the main database (SQLITE_FCNTL_DATA_VERSION): a commit of
   // this connection changes it at once, a commit of any other connection or process when
   // this one next begins a transaction. The same value read after a commit and inside a
@@ -192,6 +218,12 @@ class Db {
   std::unique_ptr<Cache> cache_;
   class Checkpointer;
   std::unique_ptr<Checkpointer> checkpointer_;  // null unless background_checkpoint
+  class Syncer;
+  std::unique_ptr<Syncer> syncer_;   // started by the first pipelined commit
+  std::string vfs_;                  // the VFS this connection was opened with ("" default)
+  bool synchronous_normal_ = false;  // PRAGMA synchronous is NORMAL (set for kPipelined)
+  bool pipelined_txn_ = false;       // the open transaction commits pipelined
+  bool commit_wrote_wal_ = false;    // set by WalHook during COMMIT
   int busy_timeout_ms_ = 0;
   int64_t busy_since_us_ = 0;  // steady clock, when the current wait began
   int writers_fd_ = -1;        // "<db>-writers", -1 if read-only or it cannot be opened

@@ -301,11 +301,36 @@ void Workspace::NoteDirDurable(const std::string& dir) {
 }
 
 Status Workspace::Write(const std::function<Status(Txn&)>& fn) {
+  return WriteImpl(fn, /*pipelined=*/false);
+}
+
+Status Workspace::WritePipelined(const std::function<Status(Txn&)>& fn) {
+  return WriteImpl(fn, /*pipelined=*/true);
+}
+
+Status Workspace::WaitDurable() {
+  if (read_only_) return OkStatus();
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  Status s = db_->WaitDurable();
+  if (!s.ok()) StopWrites(s);
+  return s;
+}
+
+uint64_t Workspace::pipelined_commits() {
+  return read_only_ ? 0 : db_->pipelined_commits();
+}
+
+uint64_t Workspace::durable_commits() {
+  return read_only_ ? 0 : db_->durable_commits();
+}
+
+Status Workspace::WriteImpl(const std::function<Status(Txn&)>& fn, bool pipelined) {
   if (read_only_) return FailedPrecondition("workspace " + dir_ + " is open read-only");
   std::lock_guard<std::recursive_mutex> lock(mu_);
   if (db_->in_transaction()) return Internal("Workspace::Write is not reentrant");
   if (!stopped_.ok()) return stopped_;
-  KEEL_RETURN_IF_ERROR(db_->Begin());
+  KEEL_RETURN_IF_ERROR(
+      db_->Begin(pipelined ? sql::Db::Durability::kPipelined : sql::Db::Durability::kSync));
   Txn txn(this, env_.clock->NowMicros());
   Status s = fn(txn);
   tail_cache_.valid = false;  // until this transaction's outcome is known

@@ -105,8 +105,27 @@ class Workspace {
   ~Workspace();
 
   // Runs `fn` in one transaction. If `fn` returns an error, nothing it did is kept.
+  // Returns once the transaction is durable (it survives a power loss).
   // Not reentrant: `fn` must not call Write.
   Status Write(const std::function<Status(Txn&)>& fn);
+
+  // Like Write, but returns once the transaction is committed and visible, before it is
+  // durable; a thread of this Workspace fsyncs it right away, so the caller's next
+  // transaction overlaps that fsync, and commits made meanwhile share the next one
+  // (sql::Db::Durability::kPipelined). A power loss before that fsync loses a suffix of
+  // pipelined commits, never an earlier one. For work whose result nobody outside this
+  // process has been told of yet: the flow engine's rounds that start no I/O. Call
+  // WaitDurable() before anything leaves the process on the strength of such a commit
+  // (an external effect, a reply, an exit status, a signed checkpoint).
+  Status WritePipelined(const std::function<Status(Txn&)>& fn);
+  // Returns once every commit of this Workspace is durable: at once if none is pending.
+  // DataLoss if the fsync failed; writes are then stopped, as after any failed fsync.
+  // Thread-safe.
+  Status WaitDurable();
+  // Pipelined commits made, and made durable, so far (tests and benchmarks: an effect
+  // must never start while the two differ). Thread-safe once a pipelined commit was made.
+  uint64_t pipelined_commits();
+  uint64_t durable_commits();
 
   // Ledger reads.
   Result<std::vector<LedgerEntry>> QueryLedger(const LedgerQuery& q);
@@ -161,6 +180,7 @@ class Workspace {
   // After a commit that left the ledger with `size` entries: takes a checkpoint if one is
   // due. O(1) unless one is due.
   void MaybeAutoCheckpoint(int64_t size);
+  Status WriteImpl(const std::function<Status(Txn&)>& fn, bool pipelined);
   std::string dir_;
   Env env_;
   WorkspaceConfig config_;
