@@ -461,11 +461,15 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
         // Idle: expired events go (a read, and a transaction only when some expired).
         KEEL_ASSIGN_OR_RETURN(int64_t purged, f->engine->PurgeExpiredEvents());
         if (purged > 0) std::cerr << "keel worker: purged " << purged << " expired event(s)\n";
+        // Idle: what the busy rounds committed is made durable before the worker sleeps
+        // or exits (a round is pipelined: flow/engine.h).
+        KEEL_RETURN_IF_ERROR(f->engine->WaitDurable());
         if (*until_idle) break;
         KEEL_ASSIGN_OR_RETURN(int64_t wake, f->engine->NextWakeUs());
         int64_t sleep = std::min<int64_t>(wake - clock->NowMicros(), int64_t{*poll_ms} * 1000);
         if (sleep > 0) clock->SleepMicros(sleep);
       }
+      KEEL_RETURN_IF_ERROR(f->engine->WaitDurable());  // stopped mid-work by a signal
       std::cerr << "keel worker: " << steps << " step(s) done" << (g_stop.load() ? ", stopped" : "")
                 << "\n";
       return OkStatus();

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "flow/engine.h"
+#include "flow/interfaces.h"
 #include "flow/testing_flow.h"
 #include "store/runs.h"
 
@@ -456,6 +457,57 @@ steps:
   ASSERT_TRUE(f.engine->RunUntilIdle().ok());
   EXPECT_EQ(f.Status(id), "completed");
   EXPECT_EQ(f.Show(id)["output"]["got"], 42);
+}
+
+// Records, at each effect, whether every commit of the workspace so far was durable.
+class DurabilityWitness final : public ActionAdapter {
+ public:
+  explicit DurabilityWitness(store::Workspace* ws) : ws_(ws) {}
+  std::string name() const override { return "witness"; }
+  bool honours_idempotency_key() const override { return true; }
+  Outcome Perform(const std::string&, const std::string&, const json&, const CallContext&,
+                  json* result) override {
+    ++calls;
+    if (ws_->durable_commits() != ws_->pipelined_commits()) ++early;
+    *result = json::object();
+    return Outcome::Success();
+  }
+  int calls = 0, early = 0;
+
+ private:
+  store::Workspace* ws_;
+};
+
+// A worker round is a pipelined commit: Tick may return before it is durable, but no
+// effect starts before the round that wrote its outbox row is durable, and RunUntilIdle
+// returns with everything durable. Ten runs of noop, noop, effect, noop.
+TEST(Pipelining, NoEffectBeforeItsRoundIsDurable) {
+  FlowFixture f;
+  DurabilityWitness witness(f.ws.get());
+  Registry reg = f.registry();
+  reg.adapters["witness"] = &witness;
+  f.engine = std::make_unique<Engine>(f.ws.get(), reg, EngineOptions{});
+  f.AddWorkflow("w", R"(
+name: w
+steps:
+  - id: a
+    noop: true
+  - id: b
+    noop: true
+  - id: act
+    action: witness.do
+  - id: c
+    noop: true
+)");
+  std::vector<std::string> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(f.Start("w"));
+  auto steps = f.engine->RunUntilIdle();
+  ASSERT_TRUE(steps.ok()) << steps.status().ToString();
+  EXPECT_EQ(witness.calls, 10);
+  EXPECT_EQ(witness.early, 0);
+  EXPECT_GT(f.ws->pipelined_commits(), 0u);
+  EXPECT_EQ(f.ws->durable_commits(), f.ws->pipelined_commits());
+  for (const auto& id : ids) EXPECT_EQ(f.Status(id), "completed");
 }
 
 }  // namespace

@@ -1320,7 +1320,11 @@ Result<TickStats> Engine::Tick() {
   std::unordered_map<std::string, std::pair<std::string, State>> advanced;
   bool outbox_written = false, comp_progress = false;
   impl_->busy = false;
-  Status s = ws_->Write([&](store::Txn& txn) -> Status {
+  // Pipelined: the round is committed and visible when this returns, durable a moment
+  // later (store::Workspace::WritePipelined). A run's next round overlaps this round's
+  // fsync; nothing leaves the process on its strength before WaitDurable (below, before
+  // any I/O; RunUntilIdle and the worker before they report or sleep).
+  Status s = ws_->WritePipelined([&](store::Txn& txn) -> Status {
     KEEL_RETURN_IF_ERROR(read_pauses());
     if (pauses.count({"global", ""})) return OkStatus();  // nothing written: no commit I/O
     int64_t now = clock->NowMicros();
@@ -1404,6 +1408,8 @@ Result<TickStats> Engine::Tick() {
   if (stats.timers > 0) KEEL_CRASH_POINT("timer.fired.before_step_start");
   if (comp_progress) KEEL_CRASH_POINT("compensation.mid");
   if (io.empty()) return stats;
+  // No effect starts before its outbox row and lease are durable.
+  KEEL_RETURN_IF_ERROR(ws_->WaitDurable());
 
   // Phase B: the I/O, outside any transaction.
   struct Done {
@@ -1465,7 +1471,12 @@ Result<int64_t> Engine::RunUntilIdle(int64_t max_ticks) {
     total += t.steps;
     if (t.steps == 0 && t.timers == 0 && t.schedules == 0 && t.io == 0) break;
   }
+  KEEL_RETURN_IF_ERROR(WaitDurable());
   return total;
+}
+
+Status Engine::WaitDurable() {
+  return ws_->WaitDurable();
 }
 
 Result<int64_t> Engine::NextWakeUs() {

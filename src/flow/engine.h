@@ -11,6 +11,11 @@
 //   for the steps that need I/O; after that commit it performs the I/O, then records all
 //   outcomes in one more transaction. No external effect starts before its outbox row and
 //   lease are durable.
+// - That first transaction is pipelined (store::Workspace::WritePipelined): Tick() may
+//   return before it is durable, so that the next round's work overlaps its fsync and
+//   consecutive rounds share fsyncs. Tick() waits for durability itself before any I/O;
+//   a caller that reports what a round did outside the process (an exit, a reply) calls
+//   WaitDurable() first. RunUntilIdle() does.
 // - Time comes only from the Env's Clock; backoff jitter only from its Random.
 //
 // Ownership: the engine borrows the workspace and the registered agents/adapters; they must
@@ -95,8 +100,12 @@ class Engine {
 
   // --- worker ---
   Result<TickStats> Tick();
-  // Ticks until nothing is due now (timers in the future do not count). Returns steps done.
+  // Ticks until nothing is due now (timers in the future do not count), then waits until
+  // every round is durable. Returns steps done.
   Result<int64_t> RunUntilIdle(int64_t max_ticks = 100000000);
+  // Returns once every round this engine committed is durable. DataLoss if the fsync
+  // failed (the workspace then refuses writes until reopened).
+  Status WaitDurable();
   // Wall time at which something is next due (store::kNeverUs if nothing).
   Result<int64_t> NextWakeUs();
   // Registers/updates the cron schedules of the workflows under workflows/.
