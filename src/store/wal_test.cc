@@ -1,9 +1,11 @@
-// Pipelined commits (sql::Db::Durability::kPipelined, Workspace::WritePipelined): visible
-// at once, durable after WaitDurable, synced through the connection's own VFS, a failed
-// fsync stops writes, and the WAL's buffered frames reach the file before SQLite publishes
-// them even though no sync comes between (store/wal_vfs.cc).
+// The WAL: the buffering layer (store/wal_vfs.h) grows it in zero-filled 1 MiB steps that
+// never cost a frame, and pipelined commits (sql::Db::Durability::kPipelined,
+// Workspace::WritePipelined) are visible at once, durable after WaitDurable, synced through
+// the connection's own VFS, stop writes when that fsync fails, and reach the file before
+// SQLite publishes them although no sync comes between.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <memory>
 #include <string>
 
@@ -18,6 +20,7 @@ namespace {
 
 using keel::testing::TempDir;
 using sql::Db;
+namespace fs = std::filesystem;
 
 std::unique_ptr<Db> OpenWal(const std::string& path, const std::string& vfs = "") {
   sql::OpenOptions o;
@@ -46,10 +49,90 @@ Status InsertPipelined(Db* db, int rows, int bytes) {
   return db->Commit();
 }
 
+// The same as one durable transaction.
+void Insert(Db* db, int rows, int bytes) {
+  ASSERT_TRUE(db->Begin().ok());
+  auto st = db->Prepare("INSERT INTO t(x) VALUES (randomblob(" + std::to_string(bytes) + "))");
+  ASSERT_TRUE(st.ok());
+  for (int i = 0; i < rows; ++i) {
+    ASSERT_TRUE((*st)->Run().ok());
+    (*st)->Reset();
+  }
+  ASSERT_TRUE(db->Commit().ok());
+}
+
 int64_t Count(Db* db) {
   auto n = db->QueryInt("SELECT COUNT(*) FROM t");
   EXPECT_TRUE(n.ok()) << n.status().ToString();
   return n.ok() ? *n : -1;
+}
+
+bool IntegrityOk(Db* db) {
+  auto ok =
+      db->QueryInt("SELECT COUNT(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'");
+  return ok.ok() && *ok == 1;
+}
+
+constexpr uintmax_t kGrowStep = 1 << 20;
+
+// The first commit already finds a whole step of written blocks, and a WAL that outgrows
+// it grows by whole steps: its size is always a multiple of the step while it is in use.
+TEST(WalVfs, WalGrowsInZeroFilledSteps) {
+  TempDir tmp;
+  std::string path = tmp.Sub("g.db");
+  auto db = OpenWal(path);
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->Exec("CREATE TABLE t(x BLOB) STRICT").ok());
+  EXPECT_EQ(fs::file_size(path + "-wal"), kGrowStep);
+  // Past the first step in one transaction (the WAL holds all of it until the commit).
+  Insert(db.get(), 600, 3000);
+  uintmax_t size = fs::file_size(path + "-wal");
+  EXPECT_GT(size, kGrowStep);
+  EXPECT_EQ(size % kGrowStep, 0u);
+  EXPECT_EQ(Count(db.get()), 600);
+  EXPECT_TRUE(IntegrityOk(db.get()));
+}
+
+// What a SIGKILL leaves: the WAL with its zero tail, never checkpointed. A copy of both
+// files opens with every committed row: SQLite's recovery stops at the first zero frame.
+TEST(WalVfs, ZeroTailIsReadAsTheEndOfTheLog) {
+  TempDir tmp;
+  std::string path = tmp.Sub("k.db");
+  std::string copy = tmp.Sub("copy.db");
+  auto db = OpenWal(path);
+  ASSERT_NE(db, nullptr);
+  ASSERT_TRUE(db->Exec("CREATE TABLE t(x BLOB) STRICT").ok());
+  for (int i = 0; i < 5; ++i) Insert(db.get(), 20, 500);
+  fs::copy_file(path, copy);
+  fs::copy_file(path + "-wal", copy + "-wal");
+  db.reset();
+  auto re = Db::Open(copy, {});
+  ASSERT_TRUE(re.ok()) << re.status().ToString();
+  EXPECT_EQ(Count(re->get()), 100);
+  EXPECT_TRUE(IntegrityOk(re->get()));
+}
+
+// Two connections take turns growing one WAL. 150 rows of 3 KB are about 0.6 MiB of frames
+// (4 KiB pages): a grows the WAL to 1 MiB, b to 2 MiB, then b to 3 MiB while a still
+// believes 2 MiB, and a's next commit lands after b's frames. A writer trusting its own
+// last look would zero b's frames there; the 1,000-page checkpoint comes only after that.
+TEST(WalVfs, StaleSizeNeverZeroesAnotherWritersFrames) {
+  TempDir tmp;
+  std::string path = tmp.Sub("s.db");
+  auto a = OpenWal(path);
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(a->Exec("CREATE TABLE t(x BLOB) STRICT").ok());
+  auto b = OpenWal(path);
+  ASSERT_NE(b, nullptr);
+  for (int turn = 0; turn < 8; ++turn) Insert(turn % 2 ? b.get() : a.get(), 150, 3000);
+  EXPECT_EQ(Count(a.get()), 1200);
+  EXPECT_EQ(Count(b.get()), 1200);
+  a.reset();
+  b.reset();
+  auto re = Db::Open(path, {});
+  ASSERT_TRUE(re.ok());
+  EXPECT_EQ(Count(re->get()), 1200);
+  EXPECT_TRUE(IntegrityOk(re->get()));
 }
 
 TEST(Pipelined, VisibleAtOnceDurableAfterWait) {
@@ -101,10 +184,7 @@ TEST(Pipelined, BufferedFramesReachTheFileBeforeOthersSeeThem) {
   auto re = Db::Open(path, {});
   ASSERT_TRUE(re.ok());
   EXPECT_EQ(Count(re->get()), total);
-  auto ok =
-      (*re)->QueryInt("SELECT COUNT(*) FROM pragma_integrity_check WHERE integrity_check = 'ok'");
-  ASSERT_TRUE(ok.ok());
-  EXPECT_EQ(*ok, 1);
+  EXPECT_TRUE(IntegrityOk(re->get()));
 }
 
 struct FaultVfs {
