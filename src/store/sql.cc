@@ -624,11 +624,6 @@ Status Db::WaitDurable() {
   return syncer_->WaitFor(syncer_->requested());
 }
 
-Status Db::WaitDurableAtLeast(uint64_t n) {
-  if (syncer_ == nullptr) return n == 0 ? OkStatus() : Internal("no pipelined commit was made");
-  return syncer_->WaitFor(n);
-}
-
 uint64_t Db::pipelined_commits() const {
   return syncer_ ? syncer_->requested() : 0;
 }

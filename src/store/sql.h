@@ -158,7 +158,7 @@ class Db {
   //    Power loss before that fsync loses a suffix of pipelined commits, never anything
   //    before them: the WAL is one sequential log, SQLite drops a torn tail by its frame
   //    checksums, and any later fsync of the WAL (by any connection) covers all frames
-  //    written before it. docs/architecture.md, "Pipelined commits".
+  //    written before it. docs/architecture.md, "Durability".
   enum class Durability { kSync, kPipelined };
   // BEGIN IMMEDIATE: takes the write lock up front.
   Status Begin(Durability durability = Durability::kSync);
@@ -171,12 +171,9 @@ class Db {
   // transaction. Thread-safe once the first pipelined commit has returned (before it,
   // call it from the writer's thread only).
   Status WaitDurable();
-  // Pipelined commits requested and made durable so far (tests and benchmarks).
+  // Pipelined commits made, and made durable, so far (tests and benchmarks).
   uint64_t pipelined_commits() const;
   uint64_t durable_commits() const;
-  // Blocks until durable_commits() >= n or a sync failed (benchmarks: one thread watching
-  // when each commit became durable).
-  Status WaitDurableAtLeast(uint64_t n);
   // SQLite's data version of the main database (SQLITE_FCNTL_DATA_VERSION): a commit of
   // this connection changes it at once, a commit of any other connection or process when
   // this one next begins a transaction. The same value read after a commit and inside a
