@@ -325,6 +325,10 @@ class Db::Syncer {
     std::lock_guard<std::mutex> lock(mu_);
     return synced_;
   }
+  uint64_t syncs() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return syncs_;
+  }
 
  private:
   void Loop() {
@@ -341,6 +345,7 @@ class Db::Syncer {
       std::string err = SyncOnce();
       lock.lock();
       if (err.empty()) {
+        ++syncs_;
         synced_ = std::max(synced_, target);
       } else {
         error_ = std::move(err);
@@ -379,7 +384,7 @@ class Db::Syncer {
   sqlite3_file* file_ = nullptr;  // the thread's only
   mutable std::mutex mu_;
   std::condition_variable cv_;
-  uint64_t requested_ = 0, synced_ = 0;
+  uint64_t requested_ = 0, synced_ = 0, syncs_ = 0;
   std::string error_;  // set once, by the first failed sync
   bool stop_ = false;
   std::thread thread_;
@@ -626,6 +631,10 @@ Status Db::WaitDurable() {
 
 uint64_t Db::pipelined_commits() const {
   return syncer_ ? syncer_->requested() : 0;
+}
+
+uint64_t Db::pipelined_syncs() const {
+  return syncer_ ? syncer_->syncs() : 0;
 }
 
 uint64_t Db::durable_commits() const {

@@ -174,6 +174,9 @@ class Db {
   // Pipelined commits made, and made durable, so far (tests and benchmarks).
   uint64_t pipelined_commits() const;
   uint64_t durable_commits() const;
+  // WAL fsyncs the syncer thread has made: commits per fsync shows how many commits shared
+  // one (benchmarks).
+  uint64_t pipelined_syncs() const;
   // SQLite's data version of the main database (SQLITE_FCNTL_DATA_VERSION): a commit of
   // this connection changes it at once, a commit of any other connection or process when
   // this one next begins a transaction. The same value read after a commit and inside a

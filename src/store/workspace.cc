@@ -324,6 +324,10 @@ uint64_t Workspace::durable_commits() {
   return read_only_ ? 0 : db_->durable_commits();
 }
 
+uint64_t Workspace::pipelined_syncs() {
+  return read_only_ ? 0 : db_->pipelined_syncs();
+}
+
 Status Workspace::WriteImpl(const std::function<Status(Txn&)>& fn, bool pipelined) {
   if (read_only_) return FailedPrecondition("workspace " + dir_ + " is open read-only");
   std::lock_guard<std::recursive_mutex> lock(mu_);

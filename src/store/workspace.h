@@ -126,6 +126,7 @@ class Workspace {
   // must never start while the two differ). Thread-safe once a pipelined commit was made.
   uint64_t pipelined_commits();
   uint64_t durable_commits();
+  uint64_t pipelined_syncs();  // fsyncs that made them durable (sql::Db::pipelined_syncs)
 
   // Ledger reads.
   Result<std::vector<LedgerEntry>> QueryLedger(const LedgerQuery& q);
