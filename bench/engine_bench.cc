@@ -23,7 +23,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -38,6 +37,7 @@
 
 #include "bench_flags.h"
 #include "core/env.h"
+#include "durable_acks.h"
 #include "flow/builtins.h"
 #include "flow/engine.h"
 #include "flow/workflow.h"
@@ -108,38 +108,10 @@ std::unique_ptr<EngineSet> NewWorkspace(const std::string& dir, const keel::Env&
 }
 
 // A worker round is a pipelined commit (flow/engine.h): Tick() returns once the round is
-// visible, and it becomes durable when the workspace's syncer thread next fsyncs. What a
-// client may count as done is what is durable: each round's work is acknowledged when the
-// durable count passes that round's commit, observed after every Tick() and after the
-// final WaitDurable(), so a latency here is from the step's start to the first moment it
-// was seen durable (an upper bound, to within one round).
-class Acks {
- public:
-  explicit Acks(keel::store::Workspace* ws) : ws_(ws) {}
-  // Something started at `start` is in the round just committed.
-  void Committed(Clock::time_point start) { pending_.push_back({ws_->pipelined_commits(), start}); }
-  // Acknowledges what is durable now; returns how many.
-  int Observe(std::vector<double>* lat_ms) {
-    uint64_t durable = ws_->durable_commits();
-    auto now = Clock::now();
-    int n = 0;
-    while (!pending_.empty() && pending_.front().ticket <= durable) {
-      lat_ms->push_back(Secs(pending_.front().start, now) * 1e3);
-      pending_.pop_front();
-      ++n;
-    }
-    return n;
-  }
-  bool empty() const { return pending_.empty(); }
-
- private:
-  struct Pending {
-    uint64_t ticket;
-    Clock::time_point start;
-  };
-  keel::store::Workspace* ws_;
-  std::deque<Pending> pending_;
-};
+// visible, and it becomes durable when the workspace's syncer thread next fsyncs. A step is
+// acknowledged when its round is seen durable (bench/durable_acks.h), observed after every
+// Tick() and after the final WaitDurable().
+using keel::bench::DurableAcks;
 
 struct W1Result {
   double steps_per_s = 0, p50_ms = 0, p99_ms = 0, total_s = 0;
@@ -152,7 +124,7 @@ W1Result RunW1(const std::string& dir, const keel::Env& env, int steps) {
   std::string id = Must(e->engine->Start(wf, json::object()), "start w1");
   std::vector<double> lat;
   lat.reserve(static_cast<size_t>(steps) + 2);
-  Acks acks(e->ws.get());
+  DurableAcks acks(e->ws.get());
   for (;;) {
     auto start = Clock::now();
     auto t = Must(e->engine->Tick(), "tick");
@@ -166,7 +138,7 @@ W1Result RunW1(const std::string& dir, const keel::Env& env, int steps) {
   if (!acks.empty()) Die("w1: a round was not durable after WaitDurable");
   auto r = Must(keel::store::GetRun(*e->ws, id), "get run");
   if (!r || r->status != "completed") Die("w1 run did not complete");
-  return {steps / el, Pct(lat, 0.5), Pct(lat, 0.99), el};
+  return {steps / el, Pct(lat, 0.5) * 1e3, Pct(lat, 0.99) * 1e3, el};
 }
 
 struct W2Result {
@@ -178,7 +150,7 @@ W2Result RunW2(const std::string& dir, const keel::Env& env, int runs, int infli
   auto wf = Must(keel::flow::ParseWorkflow(NoopWorkflow("w2", 3), "w2.yaml"), "parse w2");
   std::map<std::string, Clock::time_point> flying;
   std::vector<double> lat;
-  Acks acks(e->ws.get());
+  DurableAcks acks(e->ws.get());
   int started = 0, completed = 0, acked = 0;
   auto t0 = Clock::now();
   while (acked < runs) {
@@ -219,7 +191,7 @@ W2Result RunW2(const std::string& dir, const keel::Env& env, int runs, int infli
     acked += acks.Observe(&lat);
   }
   double el = Secs(t0, Clock::now());
-  return {runs / el, Pct(lat, 0.5), Pct(lat, 0.99), el};
+  return {runs / el, Pct(lat, 0.5) * 1e3, Pct(lat, 0.99) * 1e3, el};
 }
 
 // ---- W3: a real worker process, SIGKILLed ------------------------------------------

@@ -14,7 +14,6 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <deque>
 #include <filesystem>
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -25,6 +24,7 @@
 #include "core/env.h"
 #include "core/json.h"
 #include "core/random.h"
+#include "durable_acks.h"
 #include "fsync_probe.h"
 #include "store/checkpoint.h"
 #include "store/verify.h"
@@ -138,19 +138,7 @@ int main(int argc, char** argv) {
   double streamed_rate = 0, streamed_per_sync = 0;
   std::vector<double> streamed_lat;
   {
-    struct Pending {
-      uint64_t ticket;
-      Clock::time_point start;
-    };
-    std::deque<Pending> pending;
-    auto observe = [&] {
-      uint64_t durable = ws->durable_commits();
-      auto now = Clock::now();
-      while (!pending.empty() && pending.front().ticket <= durable) {
-        streamed_lat.push_back(std::chrono::duration<double>(now - pending.front().start).count());
-        pending.pop_front();
-      }
-    };
+    keel::bench::DurableAcks acks(ws.get());
     uint64_t syncs0 = ws->pipelined_syncs(), commits0 = ws->pipelined_commits();
     auto t0 = Clock::now();
     for (int i = 0; i < single; ++i) {
@@ -158,13 +146,13 @@ int main(int argc, char** argv) {
       Check(ws->WritePipelined(
                 [&](keel::store::Txn& txn) { return txn.Append(Entry(next++)).status(); }),
             "streamed append");
-      pending.push_back({ws->pipelined_commits(), a0});
-      observe();
+      acks.Committed(a0);
+      acks.Observe(&streamed_lat);
     }
     Check(ws->WaitDurable(), "streamed appends: wait until durable");
-    observe();
+    acks.Observe(&streamed_lat);
     streamed_rate = single / Since(t0);
-    if (!pending.empty()) Die("streamed appends: a commit was not durable after WaitDurable");
+    if (!acks.empty()) Die("streamed appends: a commit was not durable after WaitDurable");
     uint64_t syncs = ws->pipelined_syncs() - syncs0;
     streamed_per_sync = syncs ? double(ws->pipelined_commits() - commits0) / syncs : 0;
   }
