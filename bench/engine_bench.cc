@@ -12,7 +12,7 @@
 // $KEEL_BENCH_DIR (default: bench-tmp/ beside this binary, on the repo's disk).
 // KEEL_BENCH_W3_CALLGRIND=FILE runs the restarted W3 worker under callgrind.
 // Flags: --w1-steps N --w2-runs N --w2-inflight N --w3-runs N --w3-wait-ms N --w3-batch N
-//        --fsyncs N --only w1,w2,w3
+//        --fsyncs N --only w1,w2,w3 (--help: what each does)
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -310,19 +310,6 @@ W3Result RunW3(const std::string& dir, const keel::Env& env, int runs, int wait_
   return res;
 }
 
-int IntFlag(int argc, char** argv, const std::string& name, int def) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (argv[i] == name) return keel::bench::ParseIntFlag(name, argv[i + 1], 1, 100000000);
-  }
-  return def;
-}
-std::string StrFlag(int argc, char** argv, const std::string& name, const std::string& def) {
-  for (int i = 1; i + 1 < argc; ++i) {
-    if (argv[i] == name) return argv[i + 1];
-  }
-  return def;
-}
-
 std::string LoadAverage() {
   std::ifstream f("/proc/loadavg");
   std::string a, b, c;
@@ -333,15 +320,25 @@ std::string LoadAverage() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  int w1_steps = IntFlag(argc, argv, "--w1-steps", 1000);
-  int w2_runs = IntFlag(argc, argv, "--w2-runs", 2000);
-  int w2_inflight = IntFlag(argc, argv, "--w2-inflight", 16);
-  int w3_runs = IntFlag(argc, argv, "--w3-runs", 10000);
-  int w3_wait_ms = IntFlag(argc, argv, "--w3-wait-ms", 5000);
-  int w3_batch = IntFlag(argc, argv, "--w3-batch", 1000);
-  int fsyncs = IntFlag(argc, argv, "--fsyncs", 2000);
-  if (fsyncs < 2) Die("--fsyncs must be at least 2 (half before W1, half after)");
-  std::string only = StrFlag(argc, argv, "--only", "w1,w2,w3");
+  int w1_steps = 1000, w2_runs = 2000, w2_inflight = 16, w3_runs = 10000, w3_wait_ms = 5000;
+  int w3_batch = 1000, fsyncs = 2000;
+  std::string only = "w1,w2,w3";
+  keel::bench::Flags flags("engine bench", "scripts/bench engine");
+  flags.Int("--w1-steps", &w1_steps, 1, 100000000, "W1: sequential steps in the one run");
+  flags.Int("--w2-runs", &w2_runs, 1, 100000000, "W2: runs of 3 steps");
+  flags.Int("--w2-inflight", &w2_inflight, 1, 100000, "W2: runs in flight");
+  flags.Int("--w3-runs", &w3_runs, 1, 100000000, "W3: runs waiting on a timer");
+  flags.Int("--w3-wait-ms", &w3_wait_ms, 1, 100000000, "W3: the timer's wait");
+  flags.Int("--w3-batch", &w3_batch, 1, 100000000, "W3: the worker's --batch");
+  flags.Int("--fsyncs", &fsyncs, 2, 100000000, "fsync probe calls per mode, half before W1");
+  flags.Str("--only", &only, "LIST", "comma-separated workloads to run: w1, w2, w3");
+  flags.Parse(argc, argv);
+  for (size_t start = 0; start <= only.size();) {
+    size_t comma = std::min(only.find(',', start), only.size());
+    std::string w = only.substr(start, comma - start);
+    if (w != "w1" && w != "w2" && w != "w3") flags.Fail("--only: unknown workload '" + w + "'");
+    start = comma + 1;
+  }
 
   std::string root;
   if (const char* d = std::getenv("KEEL_BENCH_DIR"); d && *d) {

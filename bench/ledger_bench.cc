@@ -2,6 +2,7 @@
 // and batched ledger appends, and `keel verify` over a million entries.
 //
 //   scripts/bench ledger [--single N] [--rounds R] [--warmup N] [--batched N] [--verify N]
+//   (--help: what each does and its default)
 //
 // The fsync rate and single appends are measured in alternating rounds on the same disk so
 // that load from other processes hits both alike. Ends with one line of key=value figures.
@@ -75,27 +76,15 @@ std::unique_ptr<keel::store::Workspace> NewWorkspace(const std::string& dir, con
 }  // namespace
 
 int main(int argc, char** argv) {
-  int single = 1000, rounds = 5, batched = 200000, verify_n = 1000000, warmup = 1500;
-  for (int i = 1; i + 1 < argc; i += 2) {
-    std::string a = argv[i];
-    int v = keel::bench::ParseIntFlag(a, argv[i + 1], a == "--warmup" || a == "--verify" ? 0 : 1,
-                                      100000000);
-    if (a == "--single") {
-      single = v;
-    } else if (a == "--warmup") {
-      warmup = v;
-    } else if (a == "--rounds") {
-      rounds = v;
-    } else if (a == "--batched") {
-      batched = v;
-    } else if (a == "--verify") {
-      verify_n = v;
-    } else {
-      Die("unknown option " + a);
-    }
-  }
-  if (single < rounds) Die("--single must be at least --rounds");
-  if (batched < 1000) Die("--batched must be at least 1000 (one batch)");
+  int single = 5000, rounds = 50, batched = 200000, verify_n = 1000000, warmup = 1500;
+  keel::bench::Flags flags("ledger bench", "scripts/bench ledger");
+  flags.Int("--single", &single, 1, 100000000, "single appends, serial and streamed");
+  flags.Int("--rounds", &rounds, 1, 100000000, "rounds alternating fsync probe and serial appends");
+  flags.Int("--warmup", &warmup, 0, 100000000, "appends before measuring (the WAL's working size)");
+  flags.Int("--batched", &batched, 1000, 100000000, "batched appends, 1,000 per transaction");
+  flags.Int("--verify", &verify_n, 0, 100000000, "entries for keel verify (plus the first)");
+  flags.Parse(argc, argv);
+  if (single < rounds) flags.Fail("--single must be at least --rounds");
   const char* base_env = std::getenv("KEEL_BENCH_DIR");
   std::string base = base_env ? base_env : std::filesystem::current_path().string() + "/.bench";
   std::filesystem::create_directories(base);

@@ -1,7 +1,8 @@
 // Memory benchmark: ingest N synthetic facts (batched transactions, one ledger entry per fact),
 // then measure recall latency over Q queries, and the memory and disk used.
 //
-//   scripts/bench memory [--facts N] [--queries Q] [--batch B] [--and-window F] [--keep]
+//   scripts/bench memory [--facts N] [--queries Q] [--batch B] [--logged L] [--window C]
+//                        [--and-window F] [--keep | --reuse WORKSPACE]   (--help: all flags)
 //
 // Facts are about N/10 subjects ("rec_000123"), ten facts each, from templates over a
 // vocabulary of people, invented company names, roles, cities and products, so words range
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_flags.h"
 #include "core/clock.h"
 #include "core/fs.h"
 #include "core/random.h"
@@ -164,42 +166,17 @@ int main(int argc, char** argv) {
   int64_t window = keel::memory::MemoryOptions{}.candidate_window;
   bool keep = false;
   std::string reuse;  // an existing workspace from --keep: skip the ingest
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    auto next = [&]() -> int64_t {
-      if (i + 1 >= argc) {
-        std::fprintf(stderr, "memory_bench: %s needs a value\n", a.c_str());
-        std::exit(64);
-      }
-      return std::atoll(argv[++i]);
-    };
-    if (a == "--facts") {
-      n_facts = next();
-    } else if (a == "--queries") {
-      n_queries = next();
-    } else if (a == "--batch") {
-      batch = next();
-    } else if (a == "--logged") {
-      n_logged = next();
-    } else if (a == "--window") {
-      window = next();
-    } else if (a == "--and-window") {
-      and_window = next();
-    } else if (a == "--keep") {
-      keep = true;
-    } else if (a == "--reuse" && i + 1 < argc) {
-      reuse = argv[++i];
-    } else {
-      std::fprintf(stderr,
-                   "usage: memory_bench [--facts N] [--queries Q] [--batch B] [--logged L] "
-                   "[--window C] [--and-window F] [--keep | --reuse WORKSPACE]\n");
-      return 64;
-    }
-  }
-  if (n_facts < 10 || n_queries < 1 || batch < 1) {
-    std::fprintf(stderr, "memory_bench: --facts >= 10, --queries >= 1, --batch >= 1\n");
-    return 64;
-  }
+  keel::bench::Flags flags("memory bench", "scripts/bench memory");
+  flags.Int("--facts", &n_facts, 10, 100000000, "facts to ingest");
+  flags.Int("--queries", &n_queries, 1, 100000000, "recall queries, unlogged");
+  flags.Int("--batch", &batch, 1, 100000000, "facts per ingest transaction");
+  flags.Int("--logged", &n_logged, 0, 100000000, "of the queries, how many also run logged");
+  flags.Int("--window", &window, 1, 1000000000, "recall's candidate window");
+  flags.Int("--and-window", &and_window, 1, 1000000000, "recall's AND-query window, in facts");
+  flags.Bool("--keep", &keep, "keep the workspace (its path is printed) for --reuse");
+  flags.Str("--reuse", &reuse, "WORKSPACE", "a workspace kept with --keep: skip the ingest");
+  flags.Parse(argc, argv);
+  if (keep && !reuse.empty()) flags.Fail("--keep and --reuse exclude each other");
 
   const char* base_env = std::getenv("KEEL_BENCH_DIR");
   std::string base = base_env && *base_env ? base_env : ".";

@@ -1,4 +1,4 @@
-// Memory quality evaluation: `scripts/bench memory-quality [EVAL_DIR]`.
+// Memory quality evaluation: `scripts/bench memory-quality [--eval DIR]`.
 //
 // Reads tests/fixtures/memory-eval/eval.json: fictional documents with the facts a careful
 // reader would extract, and questions with the fact that answers each. Scores
@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench_flags.h"
 #include "core/clock.h"
 #include "core/random.h"
 #include "memory/extract.h"
@@ -58,8 +59,10 @@ std::string ReadAll(const std::string& path) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  std::string dir =
-      argc > 1 ? argv[1] : std::string(KEEL_SOURCE_DIR) + "/tests/fixtures/memory-eval";
+  std::string dir = std::string(KEEL_SOURCE_DIR) + "/tests/fixtures/memory-eval";
+  keel::bench::Flags flags("memory quality bench", "scripts/bench memory-quality");
+  flags.Str("--eval", &dir, "DIR", "folder holding eval.json");
+  flags.Parse(argc, argv);
   std::string text = ReadAll(dir + "/eval.json");
   json eval = json::parse(text, nullptr, false);
   if (eval.is_discarded() || !eval.contains("documents") || !eval.contains("questions")) {
