@@ -41,6 +41,9 @@ TEST(Status, ErrnoMapping) {
   EXPECT_EQ(ErrnoStatus(ENOENT, "w").code(), StatusCode::kNotFound);
   EXPECT_EQ(ErrnoStatus(EACCES, "w").code(), StatusCode::kPermissionDenied);
   EXPECT_EQ(ErrnoStatus(EIO, "w").code(), StatusCode::kDataLoss);
+  EXPECT_EQ(ErrnoStatus(EISDIR, "w").code(), StatusCode::kInvalidArgument);
+  EXPECT_EQ(ErrnoStatus(EISDIR, "reading /etc").message(), "reading /etc: Is a directory");
+  EXPECT_EQ(ErrnoStatus(EOVERFLOW, "w").code(), StatusCode::kInternal);
 }
 
 TEST(Clock, FormatAndParse) {

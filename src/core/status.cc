@@ -64,6 +64,7 @@ Status ErrnoStatus(int err, std::string_view context) {
     case EINVAL:
     case ENAMETOOLONG:
     case ELOOP:
+    case EISDIR:  // a folder where a file was meant: almost always a path the user gave
       return InvalidArgument(std::move(m));
     default:
       return Internal(std::move(m));

@@ -75,8 +75,10 @@ inline Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move
 inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
 inline Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
 
-// Converts an errno value to a Status: ENOSPC/EAGAIN -> Unavailable, ENOENT -> NotFound,
-// EACCES/EPERM -> PermissionDenied, EIO -> DataLoss, others -> Internal.
+// Converts an errno value to a Status: ENOSPC/EDQUOT/EAGAIN/EINTR/EBUSY -> Unavailable,
+// ENOENT/ENOTDIR -> NotFound, EACCES/EPERM/EROFS -> PermissionDenied, EEXIST ->
+// AlreadyExists, EIO -> DataLoss, EINVAL/ENAMETOOLONG/ELOOP/EISDIR -> InvalidArgument,
+// others -> Internal. The message is `context: strerror(err)`.
 Status ErrnoStatus(int err, std::string_view context);
 
 // Result<T>: a value or a non-ok Status.
