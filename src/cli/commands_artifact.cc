@@ -73,6 +73,13 @@ void RegisterArtifactCommands(CLI::App& app, Context* ctx) {
         return OkStatus();
       }));
       std::cout << info.hash << "\n";
+      if (!o->parent.empty() && info.parent != o->parent) {
+        // Content-addressed: the same bytes were stored before, with other lineage.
+        std::cerr << "keel: note: this content was already stored as artifact " << info.hash
+                  << " with parent " << (info.parent.empty() ? "none" : info.parent)
+                  << "; an artifact's parent is fixed when it is first stored, so --parent "
+                  << o->parent << " was not recorded\n";
+      }
       return OkStatus();
     }));
   }

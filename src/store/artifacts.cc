@@ -74,13 +74,14 @@ Result<ArtifactInfo> PutArtifact(Txn& txn, std::string_view content,
   Workspace& ws = txn.workspace();
   sql::Db* db = txn.db();
   std::string hash = Sha256Hex(content);
-  KEEL_ASSIGN_OR_RETURN(auto existing, FindInfo(db, hash));
-  if (existing) return *existing;
+  // The parent is checked first: a bad one is refused even when the content is stored.
   if (!opts.parent.empty()) {
     KEEL_RETURN_IF_ERROR(CheckAddress(opts.parent));
     KEEL_ASSIGN_OR_RETURN(auto parent, FindInfo(db, opts.parent));
     if (!parent) return InvalidArgument("parent artifact " + opts.parent + " does not exist");
   }
+  KEEL_ASSIGN_OR_RETURN(auto existing, FindInfo(db, hash));
+  if (existing) return *existing;
 
   FileSystem* fs = ws.env().fs;
   std::string dir = JoinPath(ws.artifacts_dir(), hash.substr(0, 2));

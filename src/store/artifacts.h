@@ -47,7 +47,11 @@ struct PutArtifactOptions {
 };
 
 // Stores `content` in the transaction. Putting content that is already stored returns the
-// existing info and appends nothing.
+// existing info and appends nothing: an artifact is immutable, so its media type, name and
+// parent stay as first stored (compare the returned parent with the one asked for).
+// Errors: InvalidArgument for content over kMaxArtifactBytes, a malformed media type or
+// name, or a parent that is not a stored artifact's address (checked even when the content
+// is already stored); the disk's errors from writing the file.
 Result<ArtifactInfo> PutArtifact(Txn& txn, std::string_view content,
                                  const PutArtifactOptions& opts);
 
