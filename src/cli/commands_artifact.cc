@@ -54,7 +54,9 @@ void RegisterArtifactCommands(CLI::App& app, Context* ctx) {
     auto o = std::make_shared<Opts>();
     cmd->add_option("file", o->file, "File to store, or - for standard input")->required();
     cmd->add_option("--type", o->media_type, "Media type (default: guessed from the extension)");
-    cmd->add_option("--parent", o->parent, "Address of the previous version");
+    cmd->add_option("--parent", o->parent,
+                    "Address of the previous version (a stored artifact); content already "
+                    "stored keeps the parent it was first stored with");
     cmd->add_option("--name", o->name, "A label (default: the file name)");
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
       KEEL_ASSIGN_OR_RETURN(std::string content, ReadInput(o->file, store::kMaxArtifactBytes));
