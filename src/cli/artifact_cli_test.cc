@@ -2,7 +2,6 @@
 // (`put` prints the 64-hex address, `get` writes the bytes unchanged), lineage, and the exit
 // code and message of every bad input.
 #include <gtest/gtest.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <nlohmann/json.hpp>
