@@ -87,6 +87,28 @@ TEST(FlowCli, RunShowWorkerAndOperatorCommands) {
   EXPECT_EQ(RunKeel({"-w", ws, "pause", "--adapter", "log"}).exit_code, 0);
   EXPECT_EQ(RunKeel({"-w", ws, "resume", "--adapter", "log"}).exit_code, 0);
   EXPECT_NE(RunKeel({"-w", ws, "pause", "--adapter", "log", "--agent", "echo"}).exit_code, 0);
+  // A misspelt name pauses nothing and says so; resuming what is not paused is refused and
+  // lists what is. None of these reaches the ledger.
+  size_t switches =
+      nlohmann::json::parse(RunKeel({"-w", ws, "ledger", "--kind", "flow.*", "--json"}).out).size();
+  auto typo = RunKeel({"-w", ws, "pause", "--adapter", "lgo"});
+  EXPECT_EQ(typo.exit_code, 66);
+  EXPECT_NE(typo.err.find("no adapter named 'lgo' (adapters: "), std::string::npos) << typo.err;
+  EXPECT_NE(typo.err.find("log"), std::string::npos) << typo.err;
+  EXPECT_EQ(RunKeel({"-w", ws, "pause", "--agent", "nosuch"}).exit_code, 66);
+  EXPECT_EQ(RunKeel({"-w", ws, "pause", "--workflow", "nosuch"}).exit_code, 66);
+  // A workflow run from a file outside workflows/ can be paused by its name.
+  EXPECT_EQ(RunKeel({"-w", ws, "pause", "--workflow", "approval"}).exit_code, 0);
+  auto not_paused = RunKeel({"-w", ws, "resume", "--adapter", "log"});
+  EXPECT_EQ(not_paused.exit_code, 1);
+  EXPECT_NE(not_paused.err.find("adapter log is not paused; paused now: workflow approval"),
+            std::string::npos)
+      << not_paused.err;
+  EXPECT_EQ(RunKeel({"-w", ws, "resume", "--workflow", "approval"}).exit_code, 0);
+  EXPECT_NE(RunKeel({"-w", ws, "resume"}).err.find("nothing is paused"), std::string::npos);
+  EXPECT_EQ(
+      nlohmann::json::parse(RunKeel({"-w", ws, "ledger", "--kind", "flow.*", "--json"}).out).size(),
+      switches + 2);
 }
 
 TEST(FlowCli, ValidateNamesFileLineAndField) {

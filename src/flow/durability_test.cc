@@ -357,6 +357,12 @@ steps:
   EXPECT_EQ(f.smtp.effects(), 4);
   EXPECT_FALSE(f.engine->Pause("planet", "x").ok());
   EXPECT_FALSE(f.engine->Pause("agent", "").ok());
+  // Names that do not exist are refused, not paused; so is resuming what is not paused.
+  EXPECT_EQ(f.engine->Pause("adapter", "fake_smpt").code(), StatusCode::kNotFound);
+  EXPECT_EQ(f.engine->Pause("agent", "ecko").code(), StatusCode::kNotFound);
+  EXPECT_EQ(f.engine->Pause("workflow", "q").code(), StatusCode::kNotFound);
+  EXPECT_EQ(f.engine->Resume("adapter", "fake_smtp").code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ(f.engine->Resume("global", "").code(), StatusCode::kFailedPrecondition);
   auto led = f.ws->QueryLedger(store::LedgerQuery{"", "flow.*", "", "", 0, 0, 0, 0, false});
   ASSERT_TRUE(led.ok());
   EXPECT_EQ(led->size(), 8u);  // every switch is a ledger entry

@@ -1698,6 +1698,31 @@ Status Engine::Retry(const std::string& run_id, const std::string& actor) {
   });
 }
 
+Status Engine::CheckPauseTarget(const std::string& scope, const std::string& name) {
+  if (scope == "adapter") {
+    if (reg_.adapters.count(name)) return OkStatus();
+    std::string known;
+    for (const auto& [n, a] : reg_.adapters) known += (known.empty() ? "" : ", ") + n;
+    return NotFound("no adapter named '" + name + "' (adapters: " + known + "); nothing paused");
+  }
+  if (scope == "agent") {
+    if (reg_.agents != nullptr && reg_.agents->HasAgent(name)) return OkStatus();
+    return NotFound("no agent named '" + name + "'; nothing paused");
+  }
+  if (scope == "workflow") {
+    // Known if a file in the workflows folder defines it or a run of it was ever started
+    // (a run may come from a file elsewhere).
+    KEEL_ASSIGN_OR_RETURN(bool ran, store::HasWorkflowNamed(*ws_, name));
+    if (ran) return OkStatus();
+    for (const auto& [path, wf] : ListWorkflows()) {
+      if (wf.ok() && (*wf)->name == name) return OkStatus();
+    }
+    return NotFound("no workflow named '" + name + "' in " + opts_.workflows_dir +
+                    " and no run of one; nothing paused");
+  }
+  return OkStatus();
+}
+
 Status Engine::Pause(const std::string& scope, const std::string& name, const std::string& actor) {
   if (scope != "global" && scope != "workflow" && scope != "agent" && scope != "adapter") {
     return InvalidArgument("pause scope must be global, workflow, agent or adapter");
@@ -1706,6 +1731,8 @@ Status Engine::Pause(const std::string& scope, const std::string& name, const st
     return InvalidArgument(scope == "global" ? "a global pause takes no name"
                                              : "name the " + scope);
   }
+  // A misspelt name would pause nothing while the operator believes it paused.
+  KEEL_RETURN_IF_ERROR(CheckPauseTarget(scope, name));
   return ws_->Write([&](store::Txn& txn) -> Status {
     KEEL_RETURN_IF_ERROR(store::SetPause(txn, scope, name, true));
     store::NewEntry en;
@@ -1720,6 +1747,19 @@ Status Engine::Pause(const std::string& scope, const std::string& name, const st
 Status Engine::Resume(const std::string& scope, const std::string& name, const std::string& actor) {
   if (scope != "global" && scope != "workflow" && scope != "agent" && scope != "adapter") {
     return InvalidArgument("resume scope must be global, workflow, agent or adapter");
+  }
+  // Resuming what is not paused is refused: a misspelt name would leave the real pause on.
+  KEEL_ASSIGN_OR_RETURN(auto pauses, store::ListPauses(*ws_));
+  bool paused = false;
+  std::string list;
+  for (const auto& [sc, n] : pauses) {
+    paused = paused || (sc == scope && n == name);
+    list += (list.empty() ? "" : ", ") + sc + (n.empty() ? "" : " " + n);
+  }
+  if (!paused) {
+    return FailedPrecondition((scope == "global" ? std::string("global") : scope + " " + name) +
+                              " is not paused; " +
+                              (list.empty() ? "nothing is paused" : "paused now: " + list));
   }
   return ws_->Write([&](store::Txn& txn) -> Status {
     KEEL_RETURN_IF_ERROR(store::SetPause(txn, scope, name, false));

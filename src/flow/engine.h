@@ -136,9 +136,13 @@ class Engine {
                 CancelResult* result = nullptr);
   // Resumes a failed run at its failed step; steps journaled before it do not run again.
   Status Retry(const std::string& run_id, const std::string& actor = "operator");
-  // scope: global | workflow | agent | adapter (name empty for global).
+  // scope: global | workflow | agent | adapter (name empty for global). Pausing again what
+  // is paused is a no-op but still a ledger entry. Errors: InvalidArgument for a bad scope
+  // or name; NotFound for an adapter or agent not registered, or a workflow neither in the
+  // workflows folder nor ever run (a typo must not pause nothing).
   Status Pause(const std::string& scope, const std::string& name,
                const std::string& actor = "operator");
+  // FailedPrecondition if (scope, name) is not paused; the message lists what is.
   Status Resume(const std::string& scope, const std::string& name,
                 const std::string& actor = "operator");
 
@@ -150,6 +154,8 @@ class Engine {
   store::Workspace* workspace() { return ws_; }
 
  private:
+  // OK if Pause(scope, name) names something that exists; see Pause.
+  Status CheckPauseTarget(const std::string& scope, const std::string& name);
   struct Impl;
   std::unique_ptr<Impl> impl_;
   store::Workspace* ws_;

@@ -139,6 +139,17 @@ Result<std::string> GetWorkflowVersion(Workspace& ws, const std::string& hash) {
   return c;
 }
 
+Result<bool> HasWorkflowNamed(Workspace& ws, const std::string& name) {
+  Lock l(ws.mu());
+  KEEL_ASSIGN_OR_RETURN(
+      auto* st, ws.db()->Cached("SELECT EXISTS(SELECT 1 FROM workflow_versions WHERE name = ?)"));
+  st->Bind(1, name);
+  KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
+  bool found = row && st->Int(0) != 0;
+  st->Reset();
+  return found;
+}
+
 Status InsertRun(Txn& txn, const RunRow& r) {
   static const std::string q =
       Q("INSERT INTO runs(", kRunCols, ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)");

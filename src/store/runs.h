@@ -78,6 +78,8 @@ Status PutWorkflowVersion(Txn& txn, const std::string& hash, const std::string& 
                           const std::string& path, const std::string& content);
 // NotFound if the version was never stored.
 Result<std::string> GetWorkflowVersion(Workspace& ws, const std::string& hash);
+// True if some version of the workflow `name` was stored (a run of it was started).
+Result<bool> HasWorkflowNamed(Workspace& ws, const std::string& name);
 
 // Runs.
 Status InsertRun(Txn& txn, const RunRow& r);
