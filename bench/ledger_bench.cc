@@ -145,17 +145,17 @@ int main(int argc, char** argv) {
     uint64_t syncs = ws->pipelined_syncs() - syncs0;
     streamed_per_sync = syncs ? double(ws->pipelined_commits() - commits0) / syncs : 0;
   }
-  std::sort(streamed_lat.begin(), streamed_lat.end());
-  double streamed_p50_us = streamed_lat[streamed_lat.size() / 2] * 1e6;
-  double streamed_p99_us =
-      streamed_lat[static_cast<size_t>(0.99 * (streamed_lat.size() - 1))] * 1e6;
   ws.reset();
   double fsync_over = probe.overwrite().PerSecond(), fsync_app = probe.append().PerSecond();
   double fsync_rate = probe.faster().PerSecond();
   double single_rate = single_n / single_t;
-  std::sort(single_lat.begin(), single_lat.end());
-  auto pct = [&](double p) { return single_lat[static_cast<size_t>(p * (single_lat.size() - 1))]; };
-  double single_p50_us = pct(0.5) * 1e6, single_p99_us = pct(0.99) * 1e6;
+  // Percentile p of latencies in seconds, in microseconds (`lat` is never empty: --single >= 1).
+  auto pct_us = [](std::vector<double>& lat, double p) {
+    std::sort(lat.begin(), lat.end());
+    return lat[static_cast<size_t>(p * static_cast<double>(lat.size() - 1))] * 1e6;
+  };
+  double single_p50_us = pct_us(single_lat, 0.5), single_p99_us = pct_us(single_lat, 0.99);
+  double streamed_p50_us = pct_us(streamed_lat, 0.5), streamed_p99_us = pct_us(streamed_lat, 0.99);
   double retouch_rate = 0;
 
   // 2. Batched appends: 1,000 per transaction. The entries are built beforehand: their
