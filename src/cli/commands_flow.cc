@@ -562,11 +562,13 @@ void RegisterFlowCommands(CLI::App& app, Context* ctx) {
     auto* c = cmd->add_option("--adapter", o->adapter, "Only this adapter");
     a->excludes(b)->excludes(c);
     b->excludes(c);
-    cmd->callback(Run(ctx, [ctx, o, pause]() -> Status {
+    cmd->callback(Run(ctx, [ctx, o, pause, a, b, c]() -> Status {
+      // Whether a flag was given, not whether its value is empty: `--adapter ""` (an unset
+      // shell variable) must not become a switch for everything.
       std::string scope = "global", name;
-      if (!o->workflow.empty()) scope = "workflow", name = o->workflow;
-      if (!o->agent.empty()) scope = "agent", name = o->agent;
-      if (!o->adapter.empty()) scope = "adapter", name = o->adapter;
+      if (a->count()) scope = "workflow", name = o->workflow;
+      if (b->count()) scope = "agent", name = o->agent;
+      if (c->count()) scope = "adapter", name = o->adapter;
       KEEL_ASSIGN_OR_RETURN(auto f, OpenFlow(ctx));
       KEEL_RETURN_IF_ERROR(pause ? f->engine->Pause(scope, name) : f->engine->Resume(scope, name));
       std::cout << (pause ? "paused " : "resumed ") << scope << (name.empty() ? "" : " " + name)

@@ -91,6 +91,11 @@ TEST(FlowCli, RunShowWorkerAndOperatorCommands) {
   // lists what is. None of these reaches the ledger.
   size_t switches =
       nlohmann::json::parse(RunKeel({"-w", ws, "ledger", "--kind", "flow.*", "--json"}).out).size();
+  // An empty name (an unset shell variable) is refused, not taken for "everything".
+  auto empty = RunKeel({"-w", ws, "pause", "--adapter", ""});
+  EXPECT_EQ(empty.exit_code, 65);
+  EXPECT_NE(empty.err.find("name the adapter"), std::string::npos) << empty.err;
+  EXPECT_EQ(RunKeel({"-w", ws, "resume", "--workflow", ""}).exit_code, 65);
   auto typo = RunKeel({"-w", ws, "pause", "--adapter", "lgo"});
   EXPECT_EQ(typo.exit_code, 66);
   EXPECT_NE(typo.err.find("no adapter named 'lgo' (adapters: "), std::string::npos) << typo.err;

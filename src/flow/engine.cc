@@ -1748,6 +1748,10 @@ Status Engine::Resume(const std::string& scope, const std::string& name, const s
   if (scope != "global" && scope != "workflow" && scope != "agent" && scope != "adapter") {
     return InvalidArgument("resume scope must be global, workflow, agent or adapter");
   }
+  if ((scope == "global") != name.empty()) {
+    return InvalidArgument(scope == "global" ? "a global resume takes no name"
+                                             : "name the " + scope);
+  }
   // Resuming what is not paused is refused: a misspelt name would leave the real pause on.
   KEEL_ASSIGN_OR_RETURN(auto pauses, store::ListPauses(*ws_));
   bool paused = false;

@@ -142,7 +142,8 @@ class Engine {
   // workflows folder nor ever run (a typo must not pause nothing).
   Status Pause(const std::string& scope, const std::string& name,
                const std::string& actor = "operator");
-  // FailedPrecondition if (scope, name) is not paused; the message lists what is.
+  // InvalidArgument for a bad scope or name (as Pause); FailedPrecondition if (scope, name)
+  // is not paused, and the message lists what is.
   Status Resume(const std::string& scope, const std::string& name,
                 const std::string& actor = "operator");
 
