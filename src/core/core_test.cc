@@ -1,14 +1,16 @@
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/hash.h"
-#include <nlohmann/json.hpp>
-
 #include "core/json.h"
 #include "core/random.h"
 #include "core/status.h"
+#include "core/testing_util.h"
 
 namespace keel {
 namespace {
@@ -110,6 +112,56 @@ TEST(Json, CanonicalAndErrors) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("--input is not valid JSON"), std::string::npos);
   EXPECT_FALSE(ParseJsonObject("[1]", "x").ok());
+}
+
+// What FileSystem creates has exactly the bits asked for, whatever the umask: 000 would
+// leave world-writable folders, 0277 would strip the owner's write bit.
+TEST(FileSystem, ModesAreExactWhateverTheUmask) {
+  FileSystem* fs = DefaultFileSystem();
+  for (unsigned mask : {000u, 022u, 077u, 0277u}) {
+    SCOPED_TRACE("umask " + std::to_string(mask));
+    keel::testing::TempDir tmp;
+    keel::testing::ScopedUmask umask(mask);
+    ASSERT_TRUE(fs->CreateDirs(tmp.Sub("a/b/c")).ok());
+    for (const char* d : {"a", "a/b", "a/b/c"}) EXPECT_EQ(*fs->Mode(tmp.Sub(d)), 0700) << d;
+    ASSERT_TRUE(WriteFileAtomic(fs, tmp.Sub("a/f"), "x").ok());
+    EXPECT_EQ(*fs->Mode(tmp.Sub("a/f")), 0600);
+    ASSERT_TRUE(WriteFileAtomic(fs, tmp.Sub("a/ro"), "x", kPrivateReadOnlyMode).ok());
+    EXPECT_EQ(*fs->Mode(tmp.Sub("a/ro")), 0400);
+    auto w = fs->NewWritableFile(tmp.Sub("a/w"));
+    ASSERT_TRUE(w.ok());
+    EXPECT_EQ(*fs->Mode(tmp.Sub("a/w")), 0600);
+    auto l = fs->NewAppendableFile(tmp.Sub("a/log"));
+    ASSERT_TRUE(l.ok());
+    EXPECT_EQ(*fs->Mode(tmp.Sub("a/log")), 0600);
+  }
+}
+
+// A file left with wider bits (by an older keel) is tightened when keel writes it again; a
+// folder that already exists is the operator's and keeps its bits.
+TEST(FileSystem, RewrittenFilesAreTightenedExistingFoldersKept) {
+  FileSystem* fs = DefaultFileSystem();
+  keel::testing::TempDir tmp;
+  keel::testing::WriteFile(tmp.Sub("log"), "old\n");
+  ASSERT_EQ(::chmod(tmp.Sub("log").c_str(), 0644), 0);
+  auto l = fs->NewAppendableFile(tmp.Sub("log"));
+  ASSERT_TRUE(l.ok());
+  EXPECT_EQ(*fs->Mode(tmp.Sub("log")), 0600);
+  keel::testing::WriteFile(tmp.Sub("w"), "old");
+  ASSERT_EQ(::chmod(tmp.Sub("w").c_str(), 0666), 0);
+  ASSERT_TRUE(fs->NewWritableFile(tmp.Sub("w")).ok());
+  EXPECT_EQ(*fs->Mode(tmp.Sub("w")), 0600);
+
+  ASSERT_EQ(::mkdir(tmp.Sub("mine").c_str(), 0755), 0);
+  ASSERT_EQ(::chmod(tmp.Sub("mine").c_str(), 0750), 0);
+  ASSERT_TRUE(fs->CreateDirs(tmp.Sub("mine/sub")).ok());
+  EXPECT_EQ(*fs->Mode(tmp.Sub("mine")), 0750);
+  EXPECT_EQ(*fs->Mode(tmp.Sub("mine/sub")), 0700);
+  ASSERT_TRUE(fs->CreateDirs(tmp.Sub("mine"), 0700).ok());
+  EXPECT_EQ(*fs->Mode(tmp.Sub("mine")), 0750);
+  // A file where a folder is asked for is refused.
+  EXPECT_FALSE(fs->CreateDirs(tmp.Sub("w/sub")).ok());
+  EXPECT_FALSE(fs->CreateDirs(tmp.Sub("w")).ok());
 }
 
 }  // namespace

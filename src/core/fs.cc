@@ -61,6 +61,10 @@ class PosixFileSystem final : public FileSystem {
                                                         int mode) override {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) return ErrnoStatus(errno, "creating " + path);
+    if (Status s = EnsureFileMode(fd, mode, path); !s.ok()) {
+      ::close(fd);
+      return s;
+    }
     return std::unique_ptr<WritableFile>(new PosixWritableFile(fd, path));
   }
 
@@ -68,6 +72,10 @@ class PosixFileSystem final : public FileSystem {
                                                           int mode) override {
     int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, mode);
     if (fd < 0) return ErrnoStatus(errno, "opening " + path);
+    if (Status s = EnsureFileMode(fd, mode, path); !s.ok()) {
+      ::close(fd);
+      return s;
+    }
     return std::unique_ptr<WritableFile>(new PosixWritableFile(fd, path));
   }
 
@@ -100,8 +108,8 @@ class PosixFileSystem final : public FileSystem {
       out.append(buf, static_cast<size_t>(n));
       if (out.size() > max_bytes) {
         ::close(fd);
-        return InvalidArgument(path + " is larger than the limit of " +
-                               std::to_string(max_bytes) + " bytes");
+        return InvalidArgument(path + " is larger than the limit of " + std::to_string(max_bytes) +
+                               " bytes");
       }
     }
     ::close(fd);
@@ -140,11 +148,30 @@ class PosixFileSystem final : public FileSystem {
   }
 
   Status CreateDirs(const std::string& dir, int mode) override {
-    std::error_code ec;
-    std::filesystem::create_directories(dir, ec);
-    if (ec) return ErrnoStatus(ec.value(), "creating folder " + dir);
-    if (::chmod(dir.c_str(), static_cast<mode_t>(mode)) != 0) {
-      return ErrnoStatus(errno, "setting rights of " + dir);
+    // The missing folders, innermost first. std::filesystem::create_directories would give
+    // the parents the umask's bits (0777 & ~umask: world-writable under umask 000).
+    std::vector<std::string> missing;
+    for (std::string d = dir;; d = DirName(d)) {
+      struct stat st;
+      if (::stat(d.c_str(), &st) == 0) {
+        if (!S_ISDIR(st.st_mode)) return ErrnoStatus(ENOTDIR, "creating folder " + dir);
+        break;
+      }
+      if (errno != ENOENT) return ErrnoStatus(errno, "creating folder " + dir);
+      missing.push_back(d);
+      if (d == "/" || d == "." || DirName(d) == d) break;
+    }
+    for (auto it = missing.rbegin(); it != missing.rend(); ++it) {
+      if (::mkdir(it->c_str(), static_cast<mode_t>(mode)) != 0) {
+        struct stat st;
+        // Another process made it meanwhile: it is not ours to change.
+        if (errno == EEXIST && ::stat(it->c_str(), &st) == 0 && S_ISDIR(st.st_mode)) continue;
+        return ErrnoStatus(errno, "creating folder " + *it);
+      }
+      // mkdir(2) applies the umask.
+      if (::chmod(it->c_str(), static_cast<mode_t>(mode)) != 0) {
+        return ErrnoStatus(errno, "setting rights of " + *it);
+      }
     }
     return OkStatus();
   }
@@ -183,6 +210,16 @@ class PosixFileSystem final : public FileSystem {
 
 }  // namespace
 
+Status EnsureFileMode(int fd, int mode, const std::string& path) {
+  struct stat st;
+  if (::fstat(fd, &st) != 0) return ErrnoStatus(errno, "stat " + path);
+  if (static_cast<int>(st.st_mode & 07777) == mode) return OkStatus();
+  if (::fchmod(fd, static_cast<mode_t>(mode)) != 0) {
+    return ErrnoStatus(errno, "setting rights of " + path);
+  }
+  return OkStatus();
+}
+
 FileSystem* DefaultFileSystem() {
   static PosixFileSystem fs;
   return &fs;
@@ -190,7 +227,7 @@ FileSystem* DefaultFileSystem() {
 
 Status WriteFileAtomic(FileSystem* fs, const std::string& path, std::string_view data, int mode) {
   std::string tmp = path + ".tmp";
-  // A temp file left by a crashed process may be read-only (mode 0444 for artifacts), and
+  // A temp file left by a crashed process may be read-only (mode 0400 for artifacts), and
   // opening it for writing would fail: remove it first.
   if (fs->Exists(tmp)) KEEL_RETURN_IF_ERROR(fs->RemoveFile(tmp));
   KEEL_ASSIGN_OR_RETURN(auto file, fs->NewWritableFile(tmp, mode));

@@ -21,6 +21,14 @@
 
 namespace keel {
 
+// The modes of what keel creates in a workspace: owner only. A workspace holds a business's
+// personal data (contacts, emails, invoices, secrets), so nothing in it is readable by other
+// users whatever the process umask (docs/architecture.md, "Permissions"). Artifacts are
+// immutable and get kPrivateReadOnlyMode.
+inline constexpr int kPrivateDirMode = 0700;
+inline constexpr int kPrivateFileMode = 0600;
+inline constexpr int kPrivateReadOnlyMode = 0400;
+
 class WritableFile {
  public:
   virtual ~WritableFile() = default;
@@ -33,12 +41,14 @@ class WritableFile {
 class FileSystem {
  public:
   virtual ~FileSystem() = default;
-  // Creates or truncates `path` with the given permission bits.
+  // Creates or truncates `path`. Its permission bits are exactly `mode` afterwards, whatever
+  // the umask and whatever bits a file already there had.
   virtual Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& path,
-                                                                int mode = 0644) = 0;
-  // Opens `path` for appending (creating it if missing).
+                                                                int mode = kPrivateFileMode) = 0;
+  // Opens `path` for appending (creating it if missing); its bits become exactly `mode`, as
+  // above (an older keel may have left the file with wider ones).
   virtual Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& path,
-                                                                  int mode = 0644) = 0;
+                                                                  int mode = kPrivateFileMode) = 0;
   // Reads a whole file; refuses files larger than `max_bytes` with InvalidArgument.
   virtual Result<std::string> ReadFile(const std::string& path,
                                        uint64_t max_bytes = UINT64_MAX) = 0;
@@ -47,7 +57,10 @@ class FileSystem {
   // Atomically replaces `to` with `from` (rename(2)). Durable only after SyncDir(parent).
   virtual Status Rename(const std::string& from, const std::string& to) = 0;
   virtual Status SyncDir(const std::string& dir) = 0;
-  virtual Status CreateDirs(const std::string& dir, int mode = 0755) = 0;
+  // Creates `dir` and its missing parents, each with exactly `mode` whatever the umask.
+  // Folders that already exist keep their bits: a folder the operator made (the one given
+  // to `keel init`) is theirs to set, and a parent outside the workspace is none of keel's.
+  virtual Status CreateDirs(const std::string& dir, int mode = kPrivateDirMode) = 0;
   virtual Status RemoveFile(const std::string& path) = 0;
   virtual Status RemoveTree(const std::string& path) = 0;
   // Names (not paths) of the entries in `dir`, sorted.
@@ -62,9 +75,15 @@ FileSystem* DefaultFileSystem();
 // Writes `data` to `path` atomically and durably: a temp file beside it, fsync, rename,
 // fsync of the folder. Readers see the old content or the new, never a mix. The folder's
 // own entry must already be durable in its parent (the caller syncs a folder it created).
-// A stale temp file from a crashed writer is removed first. DataLoss when an fsync fails.
+// A stale temp file from a crashed writer is removed first. The temp file, and so the
+// result, has exactly the bits `mode`. DataLoss when an fsync fails.
 Status WriteFileAtomic(FileSystem* fs, const std::string& path, std::string_view data,
-                       int mode = 0644);
+                       int mode = kPrivateFileMode);
+
+// Sets the bits of the open file `fd` (named `path` in errors) to exactly `mode` unless they
+// already are: open(2) applies the umask to a new file's mode and keeps an existing file's.
+// For files opened outside FileSystem (lock files, SQLite's database).
+Status EnsureFileMode(int fd, int mode, const std::string& path);
 
 // Joins path parts with '/'.
 std::string JoinPath(std::string_view a, std::string_view b);

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -35,8 +36,12 @@ TempDir::~TempDir() {
   std::filesystem::remove_all(path_, ec);
 }
 
-std::string KeelBinary() { return KEEL_BINARY; }
-std::string SourceDir() { return KEEL_SOURCE_DIR; }
+std::string KeelBinary() {
+  return KEEL_BINARY;
+}
+std::string SourceDir() {
+  return KEEL_SOURCE_DIR;
+}
 
 ProcessResult RunProcess(const std::string& binary, const std::vector<std::string>& args,
                          const std::string& stdin_data,
@@ -73,9 +78,18 @@ ProcessResult RunProcess(const std::string& binary, const std::vector<std::strin
   while (out_open || err_open || in[1] >= 0) {
     int n = 0;
     int idx_out = -1, idx_err = -1, idx_in = -1;
-    if (out_open) { fds[n] = {out[0], POLLIN, 0}; idx_out = n++; }
-    if (err_open) { fds[n] = {err[0], POLLIN, 0}; idx_err = n++; }
-    if (in[1] >= 0) { fds[n] = {in[1], POLLOUT, 0}; idx_in = n++; }
+    if (out_open) {
+      fds[n] = {out[0], POLLIN, 0};
+      idx_out = n++;
+    }
+    if (err_open) {
+      fds[n] = {err[0], POLLIN, 0};
+      idx_err = n++;
+    }
+    if (in[1] >= 0) {
+      fds[n] = {in[1], POLLOUT, 0};
+      idx_in = n++;
+    }
     if (::poll(fds, n, -1) < 0) {
       if (errno == EINTR) continue;
       break;
@@ -83,11 +97,17 @@ ProcessResult RunProcess(const std::string& binary, const std::vector<std::strin
     char buf[65536];
     if (idx_out >= 0 && fds[idx_out].revents) {
       ssize_t k = ::read(out[0], buf, sizeof buf);
-      if (k <= 0) out_open = false; else r.out.append(buf, k);
+      if (k <= 0)
+        out_open = false;
+      else
+        r.out.append(buf, k);
     }
     if (idx_err >= 0 && fds[idx_err].revents) {
       ssize_t k = ::read(err[0], buf, sizeof buf);
-      if (k <= 0) err_open = false; else r.err.append(buf, k);
+      if (k <= 0)
+        err_open = false;
+      else
+        r.err.append(buf, k);
     }
     if (idx_in >= 0 && fds[idx_in].revents) {
       ssize_t k = ::write(in[1], stdin_data.data() + written, stdin_data.size() - written);
@@ -123,6 +143,23 @@ std::string ReadFileOrDie(const std::string& path) {
   std::stringstream ss;
   ss << f.rdbuf();
   return ss.str();
+}
+
+ScopedUmask::ScopedUmask(unsigned mask) : old_(::umask(static_cast<mode_t>(mask))) {}
+ScopedUmask::~ScopedUmask() {
+  ::umask(static_cast<mode_t>(old_));
+}
+
+std::map<std::string, int> ModesUnder(const std::string& dir) {
+  std::map<std::string, int> out;
+  std::error_code ec;
+  for (auto it = std::filesystem::recursive_directory_iterator(dir, ec);
+       !ec && it != std::filesystem::recursive_directory_iterator(); it.increment(ec)) {
+    struct stat st;
+    if (::lstat(it->path().c_str(), &st) != 0) continue;
+    out[std::filesystem::relative(it->path(), dir).string()] = static_cast<int>(st.st_mode & 07777);
+  }
+  return out;
 }
 
 }  // namespace keel::testing

@@ -45,4 +45,22 @@ std::string SourceDir();
 void WriteFile(const std::string& path, const std::string& content);
 std::string ReadFileOrDie(const std::string& path);
 
+// Sets the process umask for its lifetime and restores the previous one. The umask is
+// process-wide: use it only in a test whose threads create no files meanwhile.
+class ScopedUmask {
+ public:
+  explicit ScopedUmask(unsigned mask);
+  ~ScopedUmask();
+  ScopedUmask(const ScopedUmask&) = delete;
+  ScopedUmask& operator=(const ScopedUmask&) = delete;
+
+ private:
+  unsigned old_;
+};
+
+// The permission bits (st_mode & 07777) of every file and folder under `dir`, `dir` itself
+// excluded, keyed by the path relative to `dir` ("keys/vault.key"). Symlinks are not
+// followed. Empty if `dir` cannot be read.
+std::map<std::string, int> ModesUnder(const std::string& dir);
+
 }  // namespace keel::testing
