@@ -1,5 +1,6 @@
 #include "store/artifacts.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "core/crash_point.h"
@@ -53,7 +54,78 @@ bool ValidMediaType(const std::string& m) {
   return true;
 }
 
+// Hashes in [prefix, prefix + "g") start with `prefix`: every stored hash is lowercase hex,
+// and 'g' sorts after '0'-'9' and 'a'-'f'. A range on the primary key, so SQLite searches
+// its index; LIKE or substr() would scan the whole table.
+constexpr char kPrefixLookup[] =
+    "SELECT hash FROM artifacts WHERE hash >= ? AND hash < ? ORDER BY hash LIMIT ?";
+constexpr int kShownCandidates = 5;
+
 }  // namespace
+
+Result<std::string> ResolveArtifactPrefix(Workspace& ws, std::string_view prefix_in) {
+  std::string prefix(prefix_in);
+  for (char& c : prefix) {
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+      std::string msg = "'";
+      msg += std::string(prefix_in.substr(0, 80));
+      msg += "' is not an artifact address or a prefix of one (hex digits 0-9, a-f)";
+      return InvalidArgument(msg);
+    }
+  }
+  if (prefix.size() > 64) {
+    return InvalidArgument("'" + prefix.substr(0, 80) +
+                           "...' is longer than an artifact address (64 hex characters)");
+  }
+  if (prefix.size() == 64) return prefix;
+  if (prefix.size() < kMinArtifactPrefix) {
+    return InvalidArgument("artifact prefix '" + prefix + "' is too short: give at least " +
+                           std::to_string(kMinArtifactPrefix) + " hex characters");
+  }
+  std::vector<std::string> found;
+  {
+    std::lock_guard<std::recursive_mutex> lock(ws.mu());
+    KEEL_ASSIGN_OR_RETURN(auto st, ws.db()->Prepare(kPrefixLookup));
+    st->Bind(1, prefix).Bind(2, prefix + "g").Bind(3, int64_t{kShownCandidates + 1});
+    for (;;) {
+      KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
+      if (!row) break;
+      found.push_back(st->Text(0));
+    }
+  }
+  if (found.empty()) {
+    return NotFound("no stored artifact's address starts with " + prefix +
+                    "; the ledger lists them: `keel ledger --kind artifact.put`");
+  }
+  if (found.size() == 1) return found[0];
+  std::string msg = "artifact prefix " + prefix + " is ambiguous: ";
+  msg += found.size() > kShownCandidates ? "more than " + std::to_string(kShownCandidates)
+                                         : std::to_string(found.size());
+  msg += " artifacts start with it (";
+  for (size_t i = 0; i < found.size() && i < kShownCandidates; ++i) {
+    if (i > 0) msg += ", ";
+    // Enough characters to tell them apart in practice, short enough to read.
+    msg += found[i].substr(0, std::max<size_t>(prefix.size() + 4, 16));
+  }
+  msg += "); give more characters";
+  return InvalidArgument(msg);
+}
+
+Result<std::string> ExplainArtifactPrefixLookup(Workspace& ws) {
+  std::lock_guard<std::recursive_mutex> lock(ws.mu());
+  KEEL_ASSIGN_OR_RETURN(auto st,
+                        ws.db()->Prepare(std::string("EXPLAIN QUERY PLAN ") + kPrefixLookup));
+  st->Bind(1, "abcdef").Bind(2, "abcdefg").Bind(3, int64_t{kShownCandidates + 1});
+  std::string plan;
+  for (;;) {
+    KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
+    if (!row) break;
+    plan += st->Text(3);
+    plan += '\n';
+  }
+  return plan;
+}
 
 std::string ArtifactPath(const std::string& artifacts_dir, const std::string& hash) {
   return JoinPath(JoinPath(artifacts_dir, hash.substr(0, 2)), hash);
@@ -94,14 +166,14 @@ Result<ArtifactInfo> PutArtifact(Txn& txn, std::string_view content,
   // The shard folder's entry must be durable before a file in it is. It may exist from a
   // process that crashed before syncing artifacts/, so each process syncs it once.
   if (!ws.DirKnownDurable(dir)) {
-    KEEL_RETURN_IF_ERROR(fs->CreateDirs(dir, 0755));
+    KEEL_RETURN_IF_ERROR(fs->CreateDirs(dir, kPrivateDirMode));
     KEEL_RETURN_IF_ERROR(stop_on_data_loss(fs->SyncDir(ws.artifacts_dir())));
     ws.NoteDirDurable(dir);
   }
   // Always (re)write the content, even when a file is already there: a file without a row
   // is an orphan of a crash, and its folder entry may never have been synced. Rewriting
   // costs one write in that rare case and makes the file durable whatever its history.
-  KEEL_RETURN_IF_ERROR(stop_on_data_loss(WriteFileAtomic(fs, path, content, 0444)));
+  KEEL_RETURN_IF_ERROR(stop_on_data_loss(WriteFileAtomic(fs, path, content, kPrivateReadOnlyMode)));
   KEEL_CRASH_POINT("artifact.after_file_before_row");
 
   ArtifactInfo info;

@@ -2,6 +2,9 @@
 // invoices, raw pages). Content lives in artifacts/<first 2 hex>/<64 hex>; metadata (media
 // type, parent, name) in the database with an `artifact.put` ledger entry.
 //
+// Permissions: content files are 0400 (owner-only, immutable) in 0700 shard folders
+// (docs/architecture.md, "Permissions").
+//
 // Crash safety: the content file is written and made durable (temp file, fsync, rename,
 // fsync of the folder) before the metadata row and ledger entry are inserted, so a committed
 // entry never references a missing file. A crash in between leaves at most an orphan file,
@@ -63,6 +66,25 @@ Result<std::vector<ArtifactInfo>> ArtifactLineage(Workspace& ws, const std::stri
 // The artifacts whose parent is `hash`.
 Result<std::vector<ArtifactInfo>> ArtifactChildren(Workspace& ws, const std::string& hash);
 Result<std::vector<ArtifactInfo>> ListArtifacts(Workspace& ws);
+
+// The shortest hash prefix ResolveArtifactPrefix accepts. Six hex characters take 16.7
+// million values: in a workspace of 10,000 artifacts a given 6-character prefix names
+// another artifact too with a chance of about 1 in 1,700, so listings print more (`keel
+// facts` prints 12) and an ambiguous one is reported, never guessed.
+inline constexpr size_t kMinArtifactPrefix = 6;
+
+// The address of the one stored artifact whose hash starts with `prefix` (hex digits, either
+// case; what an operator copies from a listing). A full 64-character address is returned
+// lowercased without a lookup: GetArtifact and GetArtifactInfo then say if it is not stored.
+// One range scan of the primary key's index (hash >= prefix AND hash < prefix + "g"),
+// reading at most a few rows however many artifacts there are.
+// Errors: InvalidArgument when `prefix` is not hex, shorter than kMinArtifactPrefix or longer
+// than 64, or ambiguous (the message lists up to five candidates and asks for more
+// characters); NotFound when no stored artifact starts with it.
+Result<std::string> ResolveArtifactPrefix(Workspace& ws, std::string_view prefix);
+// SQLite's plan for ResolveArtifactPrefix's lookup, one step per line (tests pin that it
+// searches the primary key's index rather than scanning the table).
+Result<std::string> ExplainArtifactPrefixLookup(Workspace& ws);
 
 // The content path of `hash` (which must be a valid address) inside `artifacts_dir`.
 std::string ArtifactPath(const std::string& artifacts_dir, const std::string& hash);

@@ -88,23 +88,25 @@ Result<KeyPair> LoadOrCreateKey(Workspace& ws) {
   std::string path = KeyPath(ws);
   if (!fs->Exists(path)) {
     if (!fs->Exists(ws.keys_dir())) {
-      KEEL_RETURN_IF_ERROR(fs->CreateDirs(ws.keys_dir(), 0700));
+      KEEL_RETURN_IF_ERROR(fs->CreateDirs(ws.keys_dir(), kPrivateDirMode));
       KEEL_RETURN_IF_ERROR(fs->SyncDir(ws.dir()));
     }
     // Key material comes from the OS CSPRNG (libsodium), never from the injected Random.
     KeyPair kp;
     crypto_sign_keypair(kp.pk.data(), kp.sk.data());
     std::string hex = ToHex(kp.sk.data(), kp.sk.size()) + "\n";
-    Status s = WriteFileAtomic(fs, path, hex, 0600);
+    Status s = WriteFileAtomic(fs, path, hex, kPrivateFileMode);
     sodium_memzero(hex.data(), hex.size());
     KEEL_RETURN_IF_ERROR(s);
-    KEEL_RETURN_IF_ERROR(WriteFileAtomic(fs, PubPath(ws), ToHex(kp.pk.data(), 32) + "\n", 0644));
+    KEEL_RETURN_IF_ERROR(
+        WriteFileAtomic(fs, PubPath(ws), ToHex(kp.pk.data(), 32) + "\n", kPrivateFileMode));
     return kp;
   }
   KEEL_ASSIGN_OR_RETURN(KeyPair kp, ReadSecretKey(ws));
   if (!fs->Exists(PubPath(ws))) {
     // A crash between writing the two files: the public half is derived again.
-    KEEL_RETURN_IF_ERROR(WriteFileAtomic(fs, PubPath(ws), ToHex(kp.pk.data(), 32) + "\n", 0644));
+    KEEL_RETURN_IF_ERROR(
+        WriteFileAtomic(fs, PubPath(ws), ToHex(kp.pk.data(), 32) + "\n", kPrivateFileMode));
   }
   return kp;
 }
@@ -120,10 +122,10 @@ Status AppendToLog(Workspace& ws, const std::string& line) {
       // An append cut short by a crash (its checkpoint never committed): drop the fragment
       // so the new line starts on a line of its own.
       text.erase(text.rfind('\n') == std::string::npos ? 0 : text.rfind('\n') + 1);
-      KEEL_RETURN_IF_ERROR(WriteFileAtomic(fs, path, text, 0644));
+      KEEL_RETURN_IF_ERROR(WriteFileAtomic(fs, path, text, kPrivateFileMode));
     }
   }
-  KEEL_ASSIGN_OR_RETURN(auto file, fs->NewAppendableFile(path, 0644));
+  KEEL_ASSIGN_OR_RETURN(auto file, fs->NewAppendableFile(path, kPrivateFileMode));
   KEEL_RETURN_IF_ERROR(file->Append(line));
   KEEL_RETURN_IF_ERROR(file->Sync());
   KEEL_RETURN_IF_ERROR(file->Close());

@@ -43,7 +43,7 @@ struct CheckpointInfo {
 
 inline constexpr char kCheckpointLogFile[] = "checkpoints.log";
 inline constexpr char kLedgerKeyFile[] = "ledger.ed25519";            // in keys/, mode 0600
-inline constexpr char kLedgerPublicKeyFile[] = "ledger.ed25519.pub";  // in keys/
+inline constexpr char kLedgerPublicKeyFile[] = "ledger.ed25519.pub";  // in keys/, mode 0600
 
 // The exact text that is signed (five lines, each ending in '\n').
 std::string CheckpointStatement(const std::string& workspace_id, const CheckpointInfo& c);

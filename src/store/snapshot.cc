@@ -36,8 +36,9 @@ class LockFile {
     if (fd_ >= 0) ::close(fd_);
   }
   Status Acquire(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kPrivateFileMode);
     if (fd_ < 0) return ErrnoStatus(errno, "opening " + path);
+    KEEL_RETURN_IF_ERROR(EnsureFileMode(fd_, kPrivateFileMode, path));
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
       if (errno == EWOULDBLOCK) {
         return Unavailable(
@@ -112,6 +113,13 @@ Status SyncFile(const std::string& path) {
   ::close(fd);
   if (rc != 0) return DataLoss("fsync of " + path + " failed: " + std::to_string(e));
   return OkStatus();
+}
+
+// The bits a copied file gets: owner-only, read-only if it was (docs/architecture.md,
+// "Permissions"). Snapshots of older keel versions recorded 0644 for keel.yaml and the
+// database; a restore tightens them.
+int OwnerOnly(int mode) {
+  return (mode & 0200) != 0 ? kPrivateFileMode : kPrivateReadOnlyMode;
 }
 
 bool IsRegularFile(const std::string& path) {
@@ -318,7 +326,7 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
   if (keep < 1) return InvalidArgument("--keep must be at least 1");
   FileSystem* fs = ws.env().fs;
   const std::string snapdir = ws.snapshots_dir();
-  if (!fs->Exists(snapdir)) KEEL_RETURN_IF_ERROR(fs->CreateDirs(snapdir, 0755));
+  if (!fs->Exists(snapdir)) KEEL_RETURN_IF_ERROR(fs->CreateDirs(snapdir, kPrivateDirMode));
   LockFile lock;
   KEEL_RETURN_IF_ERROR(lock.Acquire(JoinPath(snapdir, ".lock")));
 
@@ -340,7 +348,7 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
   while (fs->Exists(JoinPath(snapdir, name))) name = base + "-" + std::to_string(++next);
   const std::string tmp = JoinPath(snapdir, kTmpPrefix + name);
   const std::string final_path = JoinPath(snapdir, name);
-  KEEL_RETURN_IF_ERROR(fs->CreateDirs(tmp, 0700));
+  KEEL_RETURN_IF_ERROR(fs->CreateDirs(tmp, kPrivateDirMode));
   // On any failure the temp folder goes at once (the next snapshot would remove it anyway).
   struct TmpGuard {
     FileSystem* fs;
@@ -364,16 +372,16 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
   };
 
   KEEL_ASSIGN_OR_RETURN(int cfg_mode, fs->Mode(ws.config_path()));
-  KEEL_RETURN_IF_ERROR(copy("keel.yaml", cfg_mode & 0777));
+  KEEL_RETURN_IF_ERROR(copy("keel.yaml", OwnerOnly(cfg_mode)));
   if (fs->Exists(ws.keys_dir())) {
-    KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(tmp, "keys"), 0700));
+    KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(tmp, "keys"), kPrivateDirMode));
     KEEL_ASSIGN_OR_RETURN(auto keys, fs->ListDir(ws.keys_dir()));
     for (const auto& k : keys) {
       // Skip WriteFileAtomic's temp files: not keys yet.
       if (k.size() > 4 && k.compare(k.size() - 4, 4, ".tmp") == 0) continue;
       if (!IsRegularFile(JoinPath(ws.keys_dir(), k))) continue;
       KEEL_ASSIGN_OR_RETURN(int mode, fs->Mode(JoinPath(ws.keys_dir(), k)));
-      KEEL_RETURN_IF_ERROR(copy("keys/" + k, mode & 0777));
+      KEEL_RETURN_IF_ERROR(copy("keys/" + k, OwnerOnly(mode)));
     }
     KEEL_RETURN_IF_ERROR(fs->SyncDir(JoinPath(tmp, "keys")));
   }
@@ -381,7 +389,7 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
   // (later) backup contains.
   if (fs->Exists(JoinPath(ws.dir(), "checkpoints.log"))) {
     KEEL_ASSIGN_OR_RETURN(int mode, fs->Mode(JoinPath(ws.dir(), "checkpoints.log")));
-    KEEL_RETURN_IF_ERROR(copy("checkpoints.log", mode & 0777));
+    KEEL_RETURN_IF_ERROR(copy("checkpoints.log", OwnerOnly(mode)));
   }
 
   const std::string tmp_db = JoinPath(tmp, "keel.db");
@@ -395,18 +403,19 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
   nlohmann::json arts = nlohmann::json::array();
   std::set<std::string> made_dirs;
   const std::string tmp_arts = JoinPath(tmp, "artifacts");
-  KEEL_RETURN_IF_ERROR(fs->CreateDirs(tmp_arts, 0755));
+  KEEL_RETURN_IF_ERROR(fs->CreateDirs(tmp_arts, kPrivateDirMode));
   for (const auto& [hash, size] : facts.artifacts) {
     if (!IsDigestHex(hash)) return DataLoss("the artifacts table lists a bad address");
     std::string sub = JoinPath(tmp_arts, hash.substr(0, 2));
-    if (made_dirs.insert(sub).second) KEEL_RETURN_IF_ERROR(fs->CreateDirs(sub, 0755));
+    if (made_dirs.insert(sub).second) KEEL_RETURN_IF_ERROR(fs->CreateDirs(sub, kPrivateDirMode));
     std::string src = ArtifactPath(ws.artifacts_dir(), hash);
     if (!fs->Exists(src)) {
       return DataLoss("artifact " + hash +
                       " is listed in the database but its file is missing; "
                       "no snapshot was written (run `keel verify`)");
     }
-    KEEL_ASSIGN_OR_RETURN(FileDigest d, CopyHashing(fs, src, JoinPath(sub, hash), 0444));
+    KEEL_ASSIGN_OR_RETURN(FileDigest d,
+                          CopyHashing(fs, src, JoinPath(sub, hash), kPrivateReadOnlyMode));
     if (d.sha256 != hash || d.size != size) {
       return DataLoss("artifact " + hash +
                       " is damaged (its content no longer matches its "
@@ -432,7 +441,7 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
       {"files", files},
       {"artifacts", arts}};
   {
-    KEEL_ASSIGN_OR_RETURN(auto f, fs->NewWritableFile(JoinPath(tmp, kManifest), 0600));
+    KEEL_ASSIGN_OR_RETURN(auto f, fs->NewWritableFile(JoinPath(tmp, kManifest), kPrivateFileMode));
     Status s = f->Append(manifest.dump(2) + "\n");
     if (s.ok()) s = f->Sync();
     Status c = f->Close();
@@ -512,18 +521,18 @@ Status RestoreInto(const std::string& snap, const std::string& dest, const Env& 
     }
 
     // The database first: the checks below read the restored copy.
-    KEEL_ASSIGN_OR_RETURN(
-        FileDigest d, CopyHashing(fs, JoinPath(snap, "keel.db"), JoinPath(dest, "keel.db"), 0644));
+    KEEL_ASSIGN_OR_RETURN(FileDigest d, CopyHashing(fs, JoinPath(snap, "keel.db"),
+                                                    JoinPath(dest, "keel.db"), kPrivateFileMode));
     if (d.sha256 != db.at("sha256").get<std::string>() || d.size != db.at("size").get<uint64_t>()) {
       return DataLoss("the snapshot's keel.db does not match its manifest (damaged or altered)");
     }
 
     std::string yaml;
-    int yaml_mode = 0644;
+    int yaml_mode = kPrivateFileMode;
     for (const auto& f : m.at("files")) {
       std::string p = f.at("path").get<std::string>();
       if (!AllowedFilePath(p)) return bad("file path '" + p.substr(0, 100) + "' is not allowed");
-      int mode = f.at("mode").get<int>() & 0777;
+      int mode = OwnerOnly(f.at("mode").get<int>());
       std::string want = f.at("sha256").get<std::string>();
       uint64_t size = f.at("size").get<uint64_t>();
       if (p == "keel.yaml") {
@@ -536,7 +545,7 @@ Status RestoreInto(const std::string& snap, const std::string& dest, const Env& 
         continue;
       }
       if (p.rfind("keys/", 0) == 0 && !fs->Exists(JoinPath(dest, "keys"))) {
-        KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(dest, "keys"), 0700));
+        KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(dest, "keys"), kPrivateDirMode));
       }
       KEEL_ASSIGN_OR_RETURN(FileDigest fd,
                             CopyHashing(fs, JoinPath(snap, p), JoinPath(dest, p), mode));
@@ -546,23 +555,24 @@ Status RestoreInto(const std::string& snap, const std::string& dest, const Env& 
     }
     if (yaml.empty()) return bad("no keel.yaml");
     if (!fs->Exists(JoinPath(dest, "keys"))) {
-      KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(dest, "keys"), 0700));
+      KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(dest, "keys"), kPrivateDirMode));
     }
     KEEL_RETURN_IF_ERROR(fs->SyncDir(JoinPath(dest, "keys")));
 
     std::map<std::string, uint64_t> listed;
     const std::string arts = JoinPath(dest, "artifacts");
-    KEEL_RETURN_IF_ERROR(fs->CreateDirs(arts, 0755));
+    KEEL_RETURN_IF_ERROR(fs->CreateDirs(arts, kPrivateDirMode));
     std::set<std::string> made_dirs;
     for (const auto& a : m.at("artifacts")) {
       std::string hash = a.at("hash").get<std::string>();
       uint64_t size = a.at("size").get<uint64_t>();
       if (!IsDigestHex(hash)) return bad("an artifact address is not 64 lowercase hex");
       std::string sub = JoinPath(arts, hash.substr(0, 2));
-      if (made_dirs.insert(sub).second) KEEL_RETURN_IF_ERROR(fs->CreateDirs(sub, 0755));
+      if (made_dirs.insert(sub).second) KEEL_RETURN_IF_ERROR(fs->CreateDirs(sub, kPrivateDirMode));
       std::string src = ArtifactPath(JoinPath(snap, "artifacts"), hash);
       if (!fs->Exists(src)) return DataLoss("artifact " + hash + " is missing from the snapshot");
-      KEEL_ASSIGN_OR_RETURN(FileDigest fd, CopyHashing(fs, src, JoinPath(sub, hash), 0444));
+      KEEL_ASSIGN_OR_RETURN(FileDigest fd,
+                            CopyHashing(fs, src, JoinPath(sub, hash), kPrivateReadOnlyMode));
       if (fd.sha256 != hash || fd.size != size) {
         return DataLoss("artifact " + hash + " in the snapshot is damaged");
       }
@@ -570,7 +580,10 @@ Status RestoreInto(const std::string& snap, const std::string& dest, const Env& 
     }
     for (const auto& d : made_dirs) KEEL_RETURN_IF_ERROR(fs->SyncDir(d));
     KEEL_RETURN_IF_ERROR(fs->SyncDir(arts));
-    KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(dest, "snapshots"), 0755));
+    KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(dest, "snapshots"), kPrivateDirMode));
+    // Snapshots hold no workflow definitions (docs/snapshots.md): the folder is made empty,
+    // as `keel init` makes it.
+    KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(dest, kWorkflowsDir), kPrivateDirMode));
 
     // The restored database against the manifest: same workspace, same ledger (every hash
     // recomputed), the same artifacts.
@@ -639,7 +652,8 @@ Result<RestoreResult> RestoreSnapshot(const std::string& snapshot_dir, const std
                                 " is not empty; give a new or empty folder");
     }
   }
-  KEEL_RETURN_IF_ERROR(fs->CreateDirs(dest, 0755));
+  // Only a folder the restore creates is made owner-only; an existing empty one keeps its bits.
+  KEEL_RETURN_IF_ERROR(fs->CreateDirs(dest, kPrivateDirMode));
   RestoreResult res;
   res.dir = dest;
   Status s = RestoreInto(snap, dest, env, &res);

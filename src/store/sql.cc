@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
@@ -15,6 +16,7 @@
 #include <thread>
 #include <unordered_map>
 
+#include "core/fs.h"
 #include "store/wal_vfs.h"
 
 namespace keel::store::sql {
@@ -395,6 +397,20 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const OpenOptions&
   int flags = SQLITE_OPEN_NOMUTEX;
   flags |= opts.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;
   if (opts.create) flags |= SQLITE_OPEN_CREATE;
+  if (opts.create && !opts.read_only && !path.empty() && path[0] != ':') {
+    // SQLite would create the file 0644 & ~umask. An empty file is an empty database, so
+    // create it owner-only first; SQLite gives the -wal and -shm files the database
+    // file's bits (docs/architecture.md, "Permissions").
+    int fd =
+        ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, kPrivateFileMode);
+    if (fd >= 0) {
+      Status m = EnsureFileMode(fd, kPrivateFileMode, path);
+      ::close(fd);
+      if (!m.ok()) return m;
+    } else if (errno != EEXIST) {
+      return ErrnoStatus(errno, "creating database " + path);
+    }
+  }
   const char* vfs = opts.vfs.empty() ? WalVfsName() : opts.vfs.c_str();
   int rc = sqlite3_open_v2(path.c_str(), &db, flags, vfs);
   if (rc != SQLITE_OK) {
@@ -410,8 +426,13 @@ Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const OpenOptions&
   out->cache_ = std::make_unique<Cache>();
   if (!opts.read_only) {
     // Without it (a read-only folder) writers still work, only without taking turns.
-    out->writers_fd_ =
-        ::open((path + kWriterLockSuffix).c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    const std::string lock_path = path + kWriterLockSuffix;
+    out->writers_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kPrivateFileMode);
+    // Owner-only like every file of a workspace. A lock file of another owner that this
+    // process may not chmod still works as a lock: best effort.
+    if (out->writers_fd_ >= 0) {
+      EnsureFileMode(out->writers_fd_, kPrivateFileMode, lock_path).IgnoreError();
+    }
     out->MapWaiterCount();
     sqlite3_wal_hook(db, &Db::WalHook, out.get());
     if (opts.background_checkpoint) {

@@ -132,10 +132,25 @@ Status Workspace::Init(const std::string& dir_in, const InitOptions& opts, const
   if (fs->Exists(JoinPath(dir, kConfigFile)) || fs->Exists(JoinPath(dir, kDbFile))) {
     return AlreadyExists(dir + " already holds a keel workspace");
   }
-  KEEL_RETURN_IF_ERROR(fs->CreateDirs(dir, 0755));
-  KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(dir, "artifacts"), 0755));
-  KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(dir, "snapshots"), 0755));
-  KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(dir, "keys"), 0700));
+  if (!opts.allow_nested) {
+    // A workspace inside another is almost always a mistake (`keel init` typed in the
+    // wrong folder): the outer one's folder would then carry the inner one's data, and a
+    // command run in a subfolder acts on whichever of the two is nearer.
+    for (std::string d = DirName(dir);; d = DirName(d)) {
+      if (fs->Exists(JoinPath(d, kConfigFile))) {
+        return FailedPrecondition(dir + " is inside the keel workspace " + d +
+                                  "; choose a folder outside it, or pass --allow-nested to "
+                                  "create a workspace within another on purpose");
+      }
+      if (d == "/" || d == "." || DirName(d) == d) break;
+    }
+  }
+  // Owner-only folders (docs/architecture.md, "Permissions"). A folder that already exists
+  // keeps its bits: the operator chose them (FileSystem::CreateDirs).
+  KEEL_RETURN_IF_ERROR(fs->CreateDirs(dir, kPrivateDirMode));
+  for (const char* sub : {"artifacts", "snapshots", "keys", kWorkflowsDir}) {
+    KEEL_RETURN_IF_ERROR(fs->CreateDirs(JoinPath(dir, sub), kPrivateDirMode));
+  }
 
   std::string id = NewId("ws", env.clock->NowMicros(), env.random);
   {
@@ -268,6 +283,9 @@ std::string Workspace::snapshots_dir() const {
 }
 std::string Workspace::keys_dir() const {
   return JoinPath(dir_, "keys");
+}
+std::string Workspace::workflows_dir() const {
+  return JoinPath(dir_, kWorkflowsDir);
 }
 std::string Workspace::config_path() const {
   return JoinPath(dir_, kConfigFile);

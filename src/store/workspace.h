@@ -1,5 +1,6 @@
 // Workspace: one business's folder — keel.yaml, keel.db (SQLite, WAL, synchronous=FULL),
-// artifacts/, snapshots/, keys/, checkpoints.log — and the only way to change its state.
+// artifacts/, snapshots/, keys/, workflows/, checkpoints.log — and the only way to change
+// its state. Everything keel creates in it is owner-only (folders 0700, files 0600).
 //
 // Every change happens inside Workspace::Write, one database transaction in which the
 // change and its ledger entries (Txn::Append) commit together or not at all.
@@ -46,7 +47,12 @@ struct WorkspaceConfig {
 
 struct InitOptions {
   std::string name = "My business";
+  // Init refuses a folder inside another workspace (FailedPrecondition) unless this is set.
+  bool allow_nested = false;
 };
+
+// The folder of a workspace that holds workflow definitions (<name>.yaml), made by Init.
+inline constexpr char kWorkflowsDir[] = "workflows";
 
 // The database page size of a new workspace (workspace.cc explains the choice).
 inline constexpr int kPageSize = 1024;
@@ -91,8 +97,12 @@ class Txn {
 
 class Workspace {
  public:
-  // Creates a workspace in `dir` (created if missing; must be empty of keel files).
-  // AlreadyExists if `dir` already holds a workspace.
+  // Creates a workspace in `dir` (created if missing; must be empty of keel files): keel.yaml,
+  // keel.db, artifacts/, snapshots/, keys/ and workflows/, owner-only whatever the umask
+  // (folders 0700, files 0600; `dir` itself only when Init creates it).
+  // AlreadyExists if `dir` already holds a workspace. FailedPrecondition, naming the
+  // enclosing workspace, if `dir` lies inside another workspace (a parent folder holds
+  // keel.yaml) and !opts.allow_nested.
   static Status Init(const std::string& dir, const InitOptions& opts, const Env& env);
 
   static Result<std::unique_ptr<Workspace>> Open(const std::string& dir,
@@ -142,6 +152,7 @@ class Workspace {
   std::string artifacts_dir() const;
   std::string snapshots_dir() const;
   std::string keys_dir() const;
+  std::string workflows_dir() const;  // <dir>/workflows (kWorkflowsDir)
   std::string config_path() const;
   const WorkspaceConfig& config() const { return config_; }
   const std::string& config_text() const { return config_text_; }

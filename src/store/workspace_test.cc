@@ -1,15 +1,21 @@
 #include "store/workspace.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
+#include <cctype>
+#include <map>
 #include <nlohmann/json.hpp>
 
 #include "core/json.h"
 #include "core/testing_util.h"
 #include "store/artifacts.h"
+#include "store/checkpoint.h"
 #include "store/ledger.h"
 #include "store/schema.h"
+#include "store/snapshot.h"
 #include "store/sql.h"
+#include "store/vault.h"
 
 namespace keel::store {
 namespace {
@@ -50,9 +56,10 @@ TEST(LedgerFormat, PinnedVector) {
 
 TEST(Workspace, InitCreatesLayoutAndFirstEntry) {
   Fixture f;
-  for (const char* p : {"keel.yaml", "keel.db", "artifacts", "snapshots", "keys"}) {
+  for (const char* p : {"keel.yaml", "keel.db", "artifacts", "snapshots", "keys", "workflows"}) {
     EXPECT_TRUE(f.env.fs->Exists(f.tmp.Sub("ws/") + p)) << p;
   }
+  EXPECT_EQ(f.ws->workflows_dir(), f.tmp.Sub("ws/workflows"));
   EXPECT_EQ(*f.env.fs->Mode(f.tmp.Sub("ws/keys")), 0700);
   auto entries = f.ws->QueryLedger({});
   ASSERT_TRUE(entries.ok());
@@ -62,6 +69,114 @@ TEST(Workspace, InitCreatesLayoutAndFirstEntry) {
   EXPECT_EQ(f.ws->config().mode, "sandbox");
   EXPECT_EQ(Workspace::Init(f.tmp.Sub("ws"), InitOptions{}, f.env).code(),
             StatusCode::kAlreadyExists);
+}
+
+// A workspace inside another is refused unless asked for; the message names the outer one
+// and the way to do it on purpose.
+TEST(Workspace, InitRefusesNestingUnlessAllowed) {
+  TempDir tmp;
+  SimulatedClock clock;
+  SeededRandom random{5};
+  Env env;
+  env.clock = &clock;
+  env.random = &random;
+  ASSERT_TRUE(Workspace::Init(tmp.Sub("outer"), {}, env).ok());
+  for (const char* inner : {"outer/inner", "outer/artifacts/deep/er", "outer/workflows"}) {
+    Status s = Workspace::Init(tmp.Sub(inner), {}, env);
+    EXPECT_EQ(s.code(), StatusCode::kFailedPrecondition) << inner << ": " << s.ToString();
+    EXPECT_NE(s.message().find(tmp.Sub("outer")), std::string::npos) << s.ToString();
+    EXPECT_NE(s.message().find("--allow-nested"), std::string::npos) << s.ToString();
+  }
+  // Nothing was created for the refused ones.
+  EXPECT_FALSE(env.fs->Exists(tmp.Sub("outer/inner")));
+  EXPECT_FALSE(env.fs->Exists(tmp.Sub("outer/artifacts/deep")));
+  // The same folder twice is still AlreadyExists, not a nesting.
+  EXPECT_EQ(Workspace::Init(tmp.Sub("outer"), {}, env).code(), StatusCode::kAlreadyExists);
+  // On purpose.
+  InitOptions nested;
+  nested.allow_nested = true;
+  ASSERT_TRUE(Workspace::Init(tmp.Sub("outer/inner"), nested, env).ok());
+  EXPECT_TRUE(Workspace::Open(tmp.Sub("outer/inner"), {}, env).ok());
+  // A sibling folder is not nested.
+  EXPECT_TRUE(Workspace::Init(tmp.Sub("beside"), {}, env).ok());
+}
+
+// Everything keel creates in a workspace is owner-only, whatever the umask: folders 0700,
+// files 0600, artifact files 0400 (immutable). That covers keel.db's -wal and -shm (SQLite
+// gives them the database file's bits), the writers' lock file, the checkpoint log and
+// keys, a snapshot, and a workspace restored from it.
+TEST(Permissions, WorkspaceIsOwnerOnlyWhateverTheUmask) {
+  for (unsigned mask : {000u, 022u, 077u}) {
+    SCOPED_TRACE("umask " + std::to_string(mask));
+    keel::testing::ScopedUmask umask(mask);
+    TempDir tmp;
+    SimulatedClock clock;
+    SeededRandom random{9};
+    Env env;
+    env.clock = &clock;
+    env.random = &random;
+    ASSERT_TRUE(Workspace::Init(tmp.Sub("ws"), {}, env).ok());
+    auto ws = std::move(Workspace::Open(tmp.Sub("ws"), {}, env)).value();
+    std::string hash;
+    ASSERT_TRUE(ws->Write([&](Txn& t) -> Status {
+                    KEEL_ASSIGN_OR_RETURN(auto info, PutArtifact(t, "an invoice", {}));
+                    hash = info.hash;
+                    return OkStatus();
+                  }).ok());
+    Vault vault(ws.get(), {});
+    ASSERT_TRUE(ws->Write([&](Txn& t) { return vault.SetSecret(t, "api", "k"); }).ok());
+    ASSERT_TRUE(Checkpoint(*ws).ok());
+    auto snap = CreateSnapshot(*ws, {});
+    ASSERT_TRUE(snap.ok()) << snap.status().ToString();
+
+    auto check = [](const std::string& dir, const std::string& what) {
+      auto modes = keel::testing::ModesUnder(dir);
+      EXPECT_GT(modes.size(), 10u) << what;
+      for (const auto& [path, mode] : modes) {
+        struct stat st;
+        ASSERT_EQ(::lstat((dir + "/" + path).c_str(), &st), 0) << path;
+        bool artifact =
+            path.rfind("artifacts/", 0) == 0 || path.find("/artifacts/") != std::string::npos;
+        int want = S_ISDIR(st.st_mode) ? 0700 : artifact ? 0400 : 0600;
+        EXPECT_EQ(mode, want) << what << ": " << path << " is " << std::oct << mode;
+      }
+    };
+    // While the workspace is open: its -wal, -shm and lock file exist.
+    for (const char* f : {"keel.db-wal", "keel.db-shm", "keel.db-writers", "checkpoints.log",
+                          "keys/ledger.ed25519", "keys/ledger.ed25519.pub", "keys/vault.key"}) {
+      EXPECT_TRUE(env.fs->Exists(tmp.Sub("ws/") + f)) << f;
+    }
+    EXPECT_EQ(*env.fs->Mode(tmp.Sub("ws")), 0700);
+    EXPECT_EQ(*env.fs->Mode(ArtifactPath(ws->artifacts_dir(), hash)), 0400);
+    check(tmp.Sub("ws"), "workspace");
+
+    auto restored = RestoreSnapshot(snap->path, tmp.Sub("copy"), env);
+    ASSERT_TRUE(restored.ok()) << restored.status().ToString();
+    auto copy = std::move(Workspace::Open(tmp.Sub("copy"), {}, env)).value();
+    ASSERT_TRUE(copy->Write([&](Txn& t) {
+                      return t.Append({"operator", "note.added", "", "", "", "{}", {}}).status();
+                    })
+                    .ok());
+    EXPECT_TRUE(env.fs->Exists(tmp.Sub("copy/workflows")));
+    EXPECT_EQ(*env.fs->Mode(tmp.Sub("copy")), 0700);
+    check(tmp.Sub("copy"), "restored workspace");
+  }
+}
+
+// Init and restore leave a folder that already exists as the operator made it.
+TEST(Permissions, ExistingWorkspaceFolderKeepsItsBits) {
+  TempDir tmp;
+  SimulatedClock clock;
+  SeededRandom random{3};
+  Env env;
+  env.clock = &clock;
+  env.random = &random;
+  ASSERT_TRUE(env.fs->CreateDirs(tmp.Sub("mine")).ok());
+  ASSERT_EQ(::chmod(tmp.Sub("mine").c_str(), 0750), 0);
+  ASSERT_TRUE(Workspace::Init(tmp.Sub("mine"), {}, env).ok());
+  EXPECT_EQ(*env.fs->Mode(tmp.Sub("mine")), 0750);
+  EXPECT_EQ(*env.fs->Mode(tmp.Sub("mine/keel.db")), 0600);
+  EXPECT_EQ(*env.fs->Mode(tmp.Sub("mine/keel.yaml")), 0600);
 }
 
 TEST(Workspace, DurabilitySettingsAtOpen) {
@@ -327,6 +442,91 @@ TEST(Artifacts, PutGetLineageAndRefusals) {
   ::chmod(path.c_str(), 0644);
   keel::testing::WriteFile(path, "draft 0ne");
   EXPECT_EQ(GetArtifact(*f.ws, v1.hash).status().code(), StatusCode::kDataLoss);
+}
+
+// Short hash prefixes, as listings print them, resolve to the one stored artifact; an
+// ambiguous, unknown or malformed prefix is refused with a message that says what to do.
+TEST(Artifacts, ResolvePrefix) {
+  Fixture f;
+  auto put = [&](const std::string& content) {
+    std::string hash;
+    EXPECT_TRUE(f.ws->Write([&](Txn& t) -> Status {
+                      KEEL_ASSIGN_OR_RETURN(auto info, PutArtifact(t, content, {}));
+                      hash = info.hash;
+                      return OkStatus();
+                    })
+                    .ok());
+    return hash;
+  };
+  // Two contents whose addresses share their first 6 hex characters (found in memory: a
+  // birthday search over 24 bits takes a few thousand hashes), and one other.
+  std::map<std::string, std::string> seen;
+  std::string a, b;
+  for (int i = 0; a.empty(); ++i) {
+    std::string content = "content " + std::to_string(i);
+    auto [it, fresh] = seen.emplace(Sha256Hex(content).substr(0, 6), content);
+    if (!fresh) {
+      a = it->second;
+      b = content;
+    }
+  }
+  std::string ha = put(a), hb = put(b), hc = put("something else");
+  ASSERT_EQ(ha.substr(0, 6), hb.substr(0, 6));
+  size_t common = 6;
+  while (ha[common] == hb[common]) ++common;
+
+  // Unique prefixes, of the length `keel facts` prints and longer, in either case.
+  EXPECT_EQ(*ResolveArtifactPrefix(*f.ws, hc.substr(0, 12)), hc);
+  EXPECT_EQ(*ResolveArtifactPrefix(*f.ws, hc.substr(0, kMinArtifactPrefix)), hc);
+  std::string upper = hc.substr(0, 20);
+  for (char& c : upper) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  EXPECT_EQ(*ResolveArtifactPrefix(*f.ws, upper), hc);
+  EXPECT_EQ(*ResolveArtifactPrefix(*f.ws, ha.substr(0, common + 1)), ha);
+  EXPECT_EQ(*ResolveArtifactPrefix(*f.ws, hb.substr(0, common + 1)), hb);
+  // A full address passes through, stored or not.
+  EXPECT_EQ(*ResolveArtifactPrefix(*f.ws, ha), ha);
+  std::string absent = Sha256Hex("never stored");
+  EXPECT_EQ(*ResolveArtifactPrefix(*f.ws, absent), absent);
+
+  // Ambiguous: both candidates listed, more characters asked for.
+  auto amb = ResolveArtifactPrefix(*f.ws, ha.substr(0, common));
+  EXPECT_EQ(amb.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(amb.status().message().find("ambiguous"), std::string::npos) << amb.status().ToString();
+  EXPECT_NE(amb.status().message().find(ha.substr(0, 16)), std::string::npos)
+      << amb.status().ToString();
+  EXPECT_NE(amb.status().message().find(hb.substr(0, 16)), std::string::npos)
+      << amb.status().ToString();
+  EXPECT_NE(amb.status().message().find("more characters"), std::string::npos)
+      << amb.status().ToString();
+
+  // None: NotFound with a hint.
+  std::string none = absent.substr(0, 12);
+  auto missing = ResolveArtifactPrefix(*f.ws, none);
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(missing.status().message().find(none), std::string::npos)
+      << missing.status().ToString();
+  EXPECT_NE(missing.status().message().find("keel ledger"), std::string::npos);
+  // A prefix just past every stored hash ("ff..." sorts last) and just before them.
+  EXPECT_EQ(ResolveArtifactPrefix(*f.ws, "ffffffffff").status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(ResolveArtifactPrefix(*f.ws, "0000000000").status().code(), StatusCode::kNotFound);
+
+  // Bad input.
+  for (const std::string& bad :
+       std::vector<std::string>{"", "abc", "abcde", "ghijkl", "abc123!", "../../keel.db", "abc 123",
+                                std::string(65, 'a')}) {
+    auto r = ResolveArtifactPrefix(*f.ws, bad);
+    EXPECT_EQ(r.status().code(), StatusCode::kInvalidArgument) << "'" << bad << "'";
+  }
+  auto short_one = ResolveArtifactPrefix(*f.ws, "abcd");
+  EXPECT_NE(short_one.status().message().find("at least 6"), std::string::npos)
+      << short_one.status().ToString();
+
+  // An indexed lookup, not a scan of the table.
+  auto plan = ExplainArtifactPrefixLookup(*f.ws);
+  ASSERT_TRUE(plan.ok()) << plan.status().ToString();
+  EXPECT_NE(plan->find("SEARCH artifacts USING"), std::string::npos) << *plan;
+  EXPECT_NE(plan->find("INDEX sqlite_autoindex_artifacts_1 (hash>? AND hash<?)"), std::string::npos)
+      << *plan;
 }
 
 }  // namespace
