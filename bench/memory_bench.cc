@@ -229,6 +229,7 @@ int main(int argc, char** argv) {
     f.text = FactText(s, static_cast<int>(i % 10), gen);
     f.confidence = 0.5 + 0.5 * gen.NextDouble();
     f.by = {"research", "run_bench", "extract"};
+    f.free_subject = true;  // synthetic subjects: creating records would add to what is timed
     pending.push_back(std::move(f));
     if (static_cast<int64_t>(pending.size()) == batch || i + 1 == n_facts) {
       auto r = mem.RememberAll(pending);

@@ -134,7 +134,8 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "put %s: %s\n", file.c_str(), s.ToString().c_str());
       return 1;
     }
-    auto r = mem.ExtractFrom(hash, doc["subject"], {"offline", "run_eval", "extract"});
+    auto r = mem.ExtractFrom(hash, doc["subject"], {"offline", "run_eval", "extract"},
+                             /*free_subject=*/true);  // the corpus's subjects are labels
     if (!r.ok()) {
       std::fprintf(stderr, "extract %s: %s\n", file.c_str(), r.status().ToString().c_str());
       return 1;

@@ -344,6 +344,9 @@ Status RememberOutputFacts(store::Txn& txn, memory::Memory* mem, const AgentCont
     nf.span_begin = b;
     nf.span_end = e;
     nf.by = {c.name, ctx.run_id, ctx.step_id};
+    // The run's subject is usually a record, but a workflow may work for something that is
+    // none (an event key, a topic): what the agent read is remembered either way.
+    nf.free_subject = true;
     auto r = mem->Remember(txn, nf);
     if (!r.ok()) {
       if (r.status().code() != StatusCode::kInvalidArgument) return r.status();

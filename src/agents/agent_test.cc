@@ -579,6 +579,7 @@ TEST(AgentRunner, ReadsTheRecordsMemoryAsQuotedData) {
   memory::Memory mem(f.ws.get());
   memory::NewFact nf;
   nf.subject = "rec_7";
+  nf.free_subject = true;  // a label, not a record of this workspace
   nf.text = "Acme Ltd signed a framework contract with Initech in 2025";
   ASSERT_TRUE(mem.Remember(nf).ok());
   AgentRunnerOptions o;
@@ -636,6 +637,7 @@ TEST(AgentRunner, RemembersOnlyFactsGroundedInRawPagesAndMarksWhatWasUsed) {
   memory::Memory mem(f.ws.get());
   memory::NewFact old;
   old.subject = "rec_9";
+  old.free_subject = true;
   old.text = "Old Contact used to run purchasing at Acme";
   auto r0 = mem.Remember(old);
   ASSERT_TRUE(r0.ok());

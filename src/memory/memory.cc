@@ -13,6 +13,7 @@
 #include "memory/query.h"
 #include "store/artifacts.h"
 #include "store/facts.h"
+#include "store/records.h"
 #include "store/workspace.h"
 
 namespace keel::memory {
@@ -109,6 +110,14 @@ Status ValidateSubject(const std::string& subject) {
     return InvalidArgument("subject must be at most 200 bytes with no NUL");
   }
   return OkStatus();
+}
+
+// A fact about a record that does not exist: most likely a typo or an id from another
+// workspace.
+Status UnknownSubject(const std::string& subject) {
+  return NotFound("no record " + subject +
+                  " to remember a fact about (list them with `keel record list`); pass "
+                  "--free-subject to store a fact about a free-form subject on purpose");
 }
 
 std::string TextOf(const NewFact& f) {
@@ -287,6 +296,10 @@ bool Usable(const store::FactRow& r, Scope scope, int64_t now) {
 
 Result<RememberResult> RememberIn(store::Txn& txn, const NewFact& f, double jaccard_threshold) {
   KEEL_RETURN_IF_ERROR(Validate(txn.workspace(), f));
+  if (!f.free_subject) {
+    KEEL_ASSIGN_OR_RETURN(bool exists, store::RecordExists(txn, f.subject));
+    if (!exists) return UnknownSubject(f.subject);
+  }
   std::string text = TextOf(f);
   std::string norm = NormalizeText(text);
   int64_t now = txn.now_us();
@@ -1008,9 +1021,16 @@ Result<std::optional<std::string>> Memory::ArtifactOrigin(const std::string& art
 }
 
 Result<std::vector<RememberResult>> Memory::ExtractFrom(const std::string& artifact,
-                                                        const std::string& subject,
-                                                        const Actor& by) {
+                                                        const std::string& subject, const Actor& by,
+                                                        bool free_subject) {
   KEEL_RETURN_IF_ERROR(ValidateSubject(subject));
+  if (!free_subject) {
+    // Checked again for each fact inside RememberAll's transaction; this one fails fast,
+    // and also when the text yields no facts.
+    auto record = store::GetRecord(*ws_, subject);
+    if (record.status().code() == StatusCode::kNotFound) return UnknownSubject(subject);
+    if (!record.ok()) return record.status();
+  }
   KEEL_ASSIGN_OR_RETURN(auto origin, ArtifactOrigin(artifact));
   if (origin) {
     return FailedPrecondition("artifact " + artifact + " holds text keel generated (origin " +
@@ -1032,6 +1052,7 @@ Result<std::vector<RememberResult>> Memory::ExtractFrom(const std::string& artif
     f.span_begin = static_cast<int64_t>(x.begin);
     f.span_end = static_cast<int64_t>(x.end);
     f.by = by;
+    f.free_subject = free_subject;
     facts.push_back(std::move(f));
   }
   if (facts.empty()) return std::vector<RememberResult>();

@@ -37,7 +37,8 @@
 // decides TTL expiry and recency).
 // Thread-safety: as Workspace: every method may be called from any thread; writes serialise.
 // Errors (all methods): InvalidArgument (bad input: empty subject or text, confidence outside
-// [0, 1], span outside the artifact, bad ids), NotFound (unknown fact, retrieval, artifact),
+// [0, 1], span outside the artifact, bad ids), NotFound (unknown fact, retrieval, artifact;
+// a subject that is no record's id unless NewFact::free_subject),
 // FailedPrecondition (superseding a superseded fact, extracting from generated text,
 // read-only workspace), plus the store's Unavailable / DataLoss.
 #pragma once
@@ -134,6 +135,11 @@ struct NewFact {
   Scope scope = Scope::kLong;
   int64_t ttl_us = 0;
   Actor by;
+  // A fact is about a record: Remember refuses a subject that is not an existing record's id
+  // with NotFound (a typo in `keel remember lead_01j...` would otherwise file the fact
+  // where no recall for that record finds it). Set this to keep facts about a free-form
+  // subject on purpose: a topic, a run's scratch notes, an agent's context, a benchmark.
+  bool free_subject = false;
 };
 
 struct RememberResult {
@@ -253,10 +259,12 @@ class Memory {
   explicit Memory(store::Workspace* ws, MemoryOptions opts = {});
 
   // Adds a fact (dedupe + near-duplicate merge on the same subject). One transaction.
+  // NotFound when f.subject is not an existing record's id and !f.free_subject.
   Result<RememberResult> Remember(const NewFact& f);
-  // The same inside the caller's transaction (e.g. with the artifact it came from).
+  // The same inside the caller's transaction (e.g. with the artifact it came from); the
+  // record is looked up in that transaction.
   Result<RememberResult> Remember(store::Txn& txn, const NewFact& f);
-  // Many facts in one transaction (bulk ingest).
+  // Many facts in one transaction (bulk ingest); the first refused one fails them all.
   Result<std::vector<RememberResult>> RememberAll(const std::vector<NewFact>& facts);
 
   // Replaces `old_id` with `replacement` (same subject required unless empty). The old fact
@@ -301,9 +309,12 @@ class Memory {
 
   // Runs the rule-based extractor (memory/extract.h) on a raw-text artifact and remembers
   // each fact with its span. FailedPrecondition when the artifact is keel-generated or recalled
-  // text. Returns one result per extracted fact (merged ones included).
+  // text; NotFound when `subject` is not an existing record's id and !free_subject (as
+  // NewFact::free_subject), checked before the artifact is read. Returns one result per
+  // extracted fact (merged ones included).
   Result<std::vector<RememberResult>> ExtractFrom(const std::string& artifact,
-                                                  const std::string& subject, const Actor& by);
+                                                  const std::string& subject, const Actor& by,
+                                                  bool free_subject = false);
 
   Result<MemoryStats> Stats();
 

@@ -7,6 +7,7 @@
 #include "core/testing_util.h"
 #include "memory/query.h"
 #include "store/artifacts.h"
+#include "store/records.h"
 #include "store/workspace.h"
 
 namespace keel::memory {
@@ -46,6 +47,7 @@ struct Fixture {
   }
   std::string Add(const std::string& subject, const std::string& text, double conf = 1.0) {
     NewFact f;
+    f.free_subject = true;  // the subjects of these tests are labels, not records
     f.subject = subject;
     f.text = text;
     f.confidence = conf;
@@ -121,9 +123,70 @@ TEST(Memory, RememberWritesFactAndLedgerEntry) {
   EXPECT_EQ(f.mem->Get("fact_nope").status().code(), StatusCode::kNotFound);
 }
 
+// A fact is about a record: an unknown subject (a typo, an id of another workspace) is
+// refused unless a free-form subject is asked for.
+TEST(Memory, SubjectMustBeARecordUnlessFree) {
+  Fixture f;
+  NewFact n;
+  n.subject = "lead_nothere";
+  n.text = "Prefers calls in the morning";
+  auto refused = f.mem->Remember(n);
+  EXPECT_EQ(refused.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(refused.status().message().find("no record lead_nothere"), std::string::npos)
+      << refused.status().ToString();
+  EXPECT_NE(refused.status().message().find("--free-subject"), std::string::npos);
+  EXPECT_EQ(f.LedgerCount("memory.fact.added"), 0);
+
+  // An existing record.
+  auto lead = store::CreateRecord(*f.ws, "lead", {{"email", "ann@example.com"}});
+  ASSERT_TRUE(lead.ok()) << lead.status().ToString();
+  n.subject = lead->id;
+  auto ok = f.mem->Remember(n);
+  ASSERT_TRUE(ok.ok()) << ok.status().ToString();
+  EXPECT_EQ(f.mem->FactsOf(lead->id)->size(), 1u);
+  // A record created earlier in the same transaction counts.
+  Status same_txn = f.ws->Write([&](store::Txn& txn) -> Status {
+    KEEL_ASSIGN_OR_RETURN(auto rec,
+                          store::CreateRecord(txn, "lead", {{"email", "bo@example.com"}}));
+    NewFact m;
+    m.subject = rec.id;
+    m.text = "Met at the trade fair";
+    return f.mem->Remember(txn, m).status();
+  });
+  EXPECT_TRUE(same_txn.ok()) << same_txn.ToString();
+
+  // A free-form subject on purpose.
+  n.subject = "topic_pricing";
+  n.free_subject = true;
+  EXPECT_TRUE(f.mem->Remember(n).ok());
+
+  // In bulk, one unknown subject refuses the batch.
+  NewFact good;
+  good.subject = lead->id;
+  good.text = "Budget approved for Q3";
+  NewFact bad = good;
+  bad.subject = "lead_typo";
+  auto all = f.mem->RememberAll({good, bad});
+  EXPECT_EQ(all.status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(f.mem->FactsOf(lead->id)->size(), 1u);
+
+  // The extractor checks the subject before it reads the artifact.
+  std::string raw = f.Put("Jane Doe, CFO at Acme Ltd. Email jane@acme.example");
+  auto ex = f.mem->ExtractFrom(raw, "lead_nothere", {"research", "", ""});
+  EXPECT_EQ(ex.status().code(), StatusCode::kNotFound);
+  EXPECT_NE(ex.status().message().find("lead_nothere"), std::string::npos);
+  EXPECT_EQ(f.mem->ExtractFrom(std::string(64, 'b'), "lead_nothere", {}).status().code(),
+            StatusCode::kNotFound);
+  auto extracted = f.mem->ExtractFrom(raw, lead->id, {"research", "", ""});
+  ASSERT_TRUE(extracted.ok()) << extracted.status().ToString();
+  EXPECT_GE(extracted->size(), 1u);
+  EXPECT_TRUE(f.mem->ExtractFrom(raw, "topic_acme", {"research", "", ""}, true).ok());
+}
+
 TEST(Memory, RejectsBadInput) {
   Fixture f;
   NewFact n;
+  n.free_subject = true;
   n.text = "x";
   EXPECT_EQ(f.mem->Remember(n).status().code(), StatusCode::kInvalidArgument);  // no subject
   n.subject = "rec_1";
@@ -163,6 +226,7 @@ TEST(Memory, ExactDuplicateMergesIntoOneFactWithSeveralSources) {
   std::string a1 = f.Put("page one: Jane Doe is CFO at Acme Ltd");
   std::string a2 = f.Put("page two says: jane doe is cfo at acme ltd.");
   NewFact n;
+  n.free_subject = true;
   n.subject = "rec_acme";
   n.text = "Jane Doe is CFO at Acme Ltd";
   n.confidence = 0.6;
@@ -206,6 +270,7 @@ TEST(Memory, SameKeyAndValueMergesWhateverTheSentence) {
   std::string a = f.Put("From: Jane <jane@acme.example>");
   std::string b = f.Put("Contact us: jane@acme.example");
   NewFact n;
+  n.free_subject = true;
   n.subject = "rec_kv";
   n.key = "email";
   n.value = "jane@acme.example";
@@ -243,6 +308,7 @@ TEST(Memory, NearDuplicateMergesButDifferentNumbersDoNot) {
   std::string a =
       f.Add("rec_1", "The client prefers morning meetings on weekdays in Berlin office");
   NewFact n;
+  n.free_subject = true;
   n.subject = "rec_1";
   n.text = "The client prefers morning meetings on weekdays in the Berlin office";
   n.by.agent = "research";
@@ -265,7 +331,8 @@ TEST(Memory, NearDuplicateMergesButDifferentNumbersDoNot) {
                                     0,
                                     Scope::kLong,
                                     0,
-                                    {}});
+                                    {},
+                                    true});
   ASSERT_TRUE(r2.ok());
   EXPECT_FALSE(r2->merged);
   // Same text on another subject: separate facts.
@@ -282,11 +349,13 @@ TEST(Memory, NearDuplicateMergesButDifferentNumbersDoNot) {
                                     0,
                                     Scope::kLong,
                                     0,
-                                    {}});
+                                    {},
+                                    true});
   ASSERT_TRUE(r3.ok());
   EXPECT_FALSE(r3->merged);
   // Key/value facts with different values never merge.
   NewFact e1;
+  e1.free_subject = true;
   e1.subject = "rec_3";
   e1.key = "email";
   e1.value = "a@x.com";
@@ -331,6 +400,7 @@ TEST(Memory, RecallSubjectFilterAndProvenance) {
   Fixture f;
   std::string art = f.Put("Contact: jane@acme.example, phone +1 555 0100");
   NewFact n;
+  n.free_subject = true;
   n.subject = "rec_acme";
   n.key = "email";
   n.value = "jane@acme.example";
@@ -408,6 +478,7 @@ TEST(Memory, HostileQueriesDoNotError) {
 TEST(Memory, ShortTermFactsExpireWithTheClockAndArePurged) {
   Fixture f;
   NewFact n;
+  n.free_subject = true;
   n.subject = "run_1";
   n.text = "the current draft uses the formal tone";
   n.scope = Scope::kShort;
@@ -444,6 +515,7 @@ TEST(Memory, SupersedeKeepsTheOldFact) {
   std::string old_id = f.Add("rec_acme", "Jane Doe is CFO at Acme Ltd");
   f.clock.Advance(kDay);
   NewFact n;
+  n.free_subject = true;
   n.text = "John Roe is CFO at Acme Ltd";
   auto new_id = f.mem->Supersede(old_id, n, "Jane left in March");
   ASSERT_TRUE(new_id.ok()) << new_id.status().ToString();
@@ -475,7 +547,8 @@ TEST(Memory, SupersedeKeepsTheOldFact) {
                                        0,
                                        Scope::kLong,
                                        0,
-                                       {}});
+                                       {},
+                                       true});
   ASSERT_TRUE(again.ok());
   EXPECT_NE(again->fact_id, old_id);
 }
@@ -554,7 +627,7 @@ TEST(Memory, RecallInsideCallerTransaction) {
 TEST(Memory, NeverExtractsFromGeneratedText) {
   Fixture f;
   std::string raw = f.Put("Jane Doe, CFO at Acme Ltd. Email jane@acme.example");
-  auto r = f.mem->ExtractFrom(raw, "rec_acme", {"research", "run_1", "s1"});
+  auto r = f.mem->ExtractFrom(raw, "rec_acme", {"research", "run_1", "s1"}, true);
   ASSERT_TRUE(r.ok()) << r.status().ToString();
   EXPECT_GE(r->size(), 3u);
   auto facts = f.mem->FactsOf("rec_acme");
@@ -566,7 +639,7 @@ TEST(Memory, NeverExtractsFromGeneratedText) {
   // Model output marked by media type.
   std::string model =
       f.Put("Jane Doe, CFO at Acme Ltd (as summarised)", WithOrigin("text/plain", Origin::kModel));
-  auto m = f.mem->ExtractFrom(model, "rec_acme", {"research", "", ""});
+  auto m = f.mem->ExtractFrom(model, "rec_acme", {"research", "", ""}, true);
   EXPECT_EQ(m.status().code(), StatusCode::kFailedPrecondition);
   EXPECT_NE(m.status().message().find("origin model"), std::string::npos);
   // Recalled text marked in the origins table.
@@ -575,7 +648,7 @@ TEST(Memory, NeverExtractsFromGeneratedText) {
                     return f.mem->MarkArtifactOrigin(txn, brief, Origin::kRecall);
                   })
                   .ok());
-  EXPECT_EQ(f.mem->ExtractFrom(brief, "rec_acme", {}).status().code(),
+  EXPECT_EQ(f.mem->ExtractFrom(brief, "rec_acme", {}, true).status().code(),
             StatusCode::kFailedPrecondition);
   EXPECT_EQ(*f.mem->ArtifactOrigin(brief), std::optional<std::string>("recall"));
   EXPECT_EQ(*f.mem->ArtifactOrigin(raw), std::nullopt);
@@ -583,12 +656,12 @@ TEST(Memory, NeverExtractsFromGeneratedText) {
   auto sum =
       f.mem->PutSummary("rec_acme", "Acme: pumps maker, CFO Jane Doe.", {"research", "", ""});
   ASSERT_TRUE(sum.ok());
-  EXPECT_EQ(f.mem->ExtractFrom(sum->artifact, "rec_acme", {}).status().code(),
+  EXPECT_EQ(f.mem->ExtractFrom(sum->artifact, "rec_acme", {}, true).status().code(),
             StatusCode::kFailedPrecondition);
-  EXPECT_EQ(f.mem->ExtractFrom(std::string(64, 'b'), "rec_acme", {}).status().code(),
+  EXPECT_EQ(f.mem->ExtractFrom(std::string(64, 'b'), "rec_acme", {}, true).status().code(),
             StatusCode::kNotFound);
   // Extracting the same raw page twice adds nothing new.
-  auto again = f.mem->ExtractFrom(raw, "rec_acme", {"research", "run_2", "s1"});
+  auto again = f.mem->ExtractFrom(raw, "rec_acme", {"research", "run_2", "s1"}, true);
   ASSERT_TRUE(again.ok());
   for (const auto& x : *again) EXPECT_TRUE(x.merged);
   EXPECT_EQ(f.mem->FactsOf("rec_acme")->size(), facts->size());

@@ -858,6 +858,14 @@ Result<Record> GetRecord(Workspace& ws, const std::string& id) {
   return *r;
 }
 
+Result<bool> RecordExists(Txn& txn, const std::string& id) {
+  KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached("SELECT 1 FROM records WHERE id = ?"));
+  st->Bind(1, id);
+  auto row = st->Step();
+  st->Reset();
+  return row;
+}
+
 Result<std::vector<Record>> ListRecords(Workspace& ws, const RecordQuery& q) {
   const RecordTypeSpec* spec = nullptr;
   if (!q.type.empty()) {

@@ -144,6 +144,9 @@ Result<UpdateResult> UpdateRecord(Workspace& ws, const std::string& id, const Re
                                   const RecordWriteOptions& opts = {}, bool dry_run = false);
 
 Result<Record> GetRecord(Workspace& ws, const std::string& id);
+// Whether a record with this id exists, read in `txn` (a check and the write that relies on
+// it see one state). One primary-key lookup.
+Result<bool> RecordExists(Txn& txn, const std::string& id);
 
 struct RecordQuery {
   std::string type;  // empty: all types (then `where` must be empty)
