@@ -3,61 +3,18 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "app/memory.h"
+#include "app/views.h"
 #include "cli/cli.h"
-#include "memory/memory.h"
+#include "core/clock.h"
 
 namespace keel::cli {
 namespace {
 
 using nlohmann::json;
 
-json TimeOrNull(int64_t us) {
-  return us == 0 ? json() : json(FormatTimeMicros(us));
-}
-json StrOrNull(const std::string& s) {
-  return s.empty() ? json() : json(s);
-}
-json Span(int64_t b, int64_t e) {
-  return b < 0 ? json() : json::array({b, e});
-}
-double Round(double v, double scale = 1e4) {
+double Round(double v, double scale) {
   return std::round(v * scale) / scale;
-}
-
-json FactJson(const memory::Fact& f) {
-  json sources = json::array();
-  for (const auto& s : f.provenance.sources) {
-    sources.push_back({{"artifact", StrOrNull(s.artifact)},
-                       {"span", Span(s.span_begin, s.span_end)},
-                       {"agent", s.agent},
-                       {"run_id", StrOrNull(s.run_id)},
-                       {"step_id", StrOrNull(s.step_id)},
-                       {"confidence", Round(s.confidence)},
-                       {"added", FormatTimeMicros(s.added_us)},
-                       {"ledger_seq", s.ledger_seq}});
-  }
-  const auto& p = f.provenance;
-  return {{"id", f.id},
-          {"subject", f.subject},
-          {"text", f.text},
-          {"key", StrOrNull(f.key)},
-          {"value", StrOrNull(f.value)},
-          {"confidence", Round(f.confidence)},
-          {"scope", std::string(memory::ScopeName(f.scope))},
-          {"expires", TimeOrNull(f.expires_us)},
-          {"valid_from", TimeOrNull(f.valid_from_us)},
-          {"valid_to", TimeOrNull(f.valid_to_us)},
-          {"superseded_by", StrOrNull(f.superseded_by)},
-          {"supersedes", StrOrNull(f.supersedes)},
-          {"created", FormatTimeMicros(f.created_us)},
-          {"provenance",
-           {{"artifact", StrOrNull(p.artifact)},
-            {"span", Span(p.span_begin, p.span_end)},
-            {"agent", p.agent},
-            {"run_id", StrOrNull(p.run_id)},
-            {"step_id", StrOrNull(p.step_id)},
-            {"ledger_seq", p.ledger_seq},
-            {"sources", sources}}}};
 }
 
 std::string SourceLine(const memory::Source& s) {
@@ -80,126 +37,40 @@ void PrintFact(const memory::Fact& f, const std::string& prefix) {
   for (const auto& s : f.provenance.sources) std::cout << "      source: " << SourceLine(s) << "\n";
 }
 
-json RateJson(const memory::RateStats& r) {
-  return {{"name", r.name},
-          {"retrievals", r.retrievals},
-          {"hits", r.hits},
-          {"misses", r.misses},
-          {"pending", r.pending},
-          {"facts_returned", r.facts_returned},
-          {"facts_used", r.facts_used},
-          {"hit_rate", Round(r.hit_rate)}};
-}
-
-// "90s", "15m", "2h", "7d", "1w" -> microseconds.
-Result<int64_t> ParseDuration(const std::string& s) {
-  if (s.size() < 2)
-    return InvalidArgument("--ttl '" + s + "' needs a number and a unit (s, m, h, d, w)");
-  char unit = s.back();
-  std::string num = s.substr(0, s.size() - 1);
-  if (num.empty() || num.find_first_not_of("0123456789") != std::string::npos || num.size() > 9) {
-    return InvalidArgument("--ttl '" + s + "' is not a duration like 90s, 15m, 2h, 7d or 1w");
-  }
-  int64_t n = std::stoll(num);
-  int64_t sec = 0;
-  switch (unit) {
-    case 's':
-      sec = 1;
-      break;
-    case 'm':
-      sec = 60;
-      break;
-    case 'h':
-      sec = 3600;
-      break;
-    case 'd':
-      sec = 86400;
-      break;
-    case 'w':
-      sec = 7 * 86400;
-      break;
-    default:
-      return InvalidArgument("--ttl '" + s + "' has an unknown unit '" + std::string(1, unit) +
-                             "' (use s, m, h, d or w)");
-  }
-  if (n <= 0) return InvalidArgument("--ttl must be greater than zero");
-  return n * sec * 1000000;
-}
-
-Result<std::pair<int64_t, int64_t>> ParseSpan(const std::string& s) {
-  auto colon = s.find(':');
-  auto digits = [](const std::string& x) {
-    return !x.empty() && x.size() < 16 && x.find_first_not_of("0123456789") == std::string::npos;
-  };
-  if (colon == std::string::npos || !digits(s.substr(0, colon)) || !digits(s.substr(colon + 1))) {
-    return InvalidArgument("--span '" + s + "' must be BEGIN:END byte offsets, e.g. 120:164");
-  }
-  return std::make_pair(static_cast<int64_t>(std::stoll(s.substr(0, colon))),
-                        static_cast<int64_t>(std::stoll(s.substr(colon + 1))));
-}
-
-Status CheckConfidence(double c) {
-  if (!(c >= 0.0 && c <= 1.0)) return InvalidArgument("--confidence must be between 0 and 1");
-  return OkStatus();
-}
-
 }  // namespace
 
 void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
   {
     auto* cmd = app.add_subcommand(
         "remember",
-        "Remember a fact about SUBJECT (a record id). Equal or near-duplicate facts of the same "
-        "subject are merged into one fact with several sources");
+        "Remember a fact about SUBJECT, a record id (lead_…), or with --free-subject any other "
+        "subject. Equal or near-duplicate facts of the same subject are merged into one fact "
+        "with several sources");
     struct Opts {
-      std::string subject, text, source, span, ttl, key, value, agent = "operator", run, step;
-      double confidence = 1.0;
+      app::RememberRequest req;
       bool json = false;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("subject", o->subject, "Record id the fact is about")->required();
-    cmd->add_option("text", o->text, "The fact, in words (or use --key/--value)");
-    cmd->add_option("--source", o->source, "Artifact address of the raw text it came from");
-    cmd->add_option("--span", o->span, "BEGIN:END byte offsets of the fact in --source");
-    cmd->add_option("--ttl", o->ttl, "Short-term: forget after this long (90s, 15m, 2h, 7d, 1w)");
-    cmd->add_option("--confidence", o->confidence, "Confidence between 0 and 1 (default 1)");
-    cmd->add_option("--key", o->key, "Key of a key/value fact (email, role, ...)");
-    cmd->add_option("--value", o->value, "Value of a key/value fact");
-    cmd->add_option("--agent", o->agent, "Who states it (default: operator)");
-    cmd->add_option("--run", o->run, "Run id it belongs to");
-    cmd->add_option("--step", o->step, "Step id it belongs to");
+    app::RememberRequest& r = o->req;
+    cmd->add_option("SUBJECT", r.subject, "Record id the fact is about")->required();
+    cmd->add_option("TEXT", r.text, "The fact, in words (or use --key/--value)");
+    cmd->add_flag("--free-subject", r.free_subject,
+                  "SUBJECT is not a record id (a run, a topic): remember it as given");
+    cmd->add_option("--source", r.source, "Artifact address of the raw text it came from");
+    cmd->add_option("--span", r.span, "BEGIN:END byte offsets of the fact in --source");
+    cmd->add_option("--ttl", r.ttl, "Short-term: forget after this long (90s, 15m, 2h, 7d, 1w)");
+    cmd->add_option("--confidence", r.confidence, "Confidence between 0 and 1 (default 1)");
+    cmd->add_option("--key", r.key, "Key of a key/value fact (email, role, ...)");
+    cmd->add_option("--value", r.value, "Value of a key/value fact");
+    cmd->add_option("--agent", r.by.agent, "Who states it (default: operator)");
+    cmd->add_option("--run", r.by.run_id, "Run id it belongs to");
+    cmd->add_option("--step", r.by.step_id, "Step id it belongs to");
     cmd->add_flag("--json", o->json, "Print JSON");
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
-      KEEL_RETURN_IF_ERROR(CheckConfidence(o->confidence));
-      memory::NewFact f;
-      f.subject = o->subject;
-      f.text = o->text;
-      f.key = o->key;
-      f.value = o->value;
-      if (f.text.empty() && (f.key.empty() || f.value.empty())) {
-        return InvalidArgument("give the fact as TEXT, or as --key and --value");
-      }
-      f.confidence = o->confidence;
-      f.source_artifact = o->source;
-      if (!o->span.empty()) {
-        KEEL_ASSIGN_OR_RETURN(auto sp, ParseSpan(o->span));
-        f.span_begin = sp.first;
-        f.span_end = sp.second;
-      }
-      if (!o->ttl.empty()) {
-        KEEL_ASSIGN_OR_RETURN(f.ttl_us, ParseDuration(o->ttl));
-        f.scope = memory::Scope::kShort;
-      }
-      f.by = {o->agent, o->run, o->step};
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
-      memory::Memory mem(ws.get());
-      KEEL_ASSIGN_OR_RETURN(auto r, mem.Remember(f));
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime());
+      KEEL_ASSIGN_OR_RETURN(auto r, app::Remember(*rt, o->req));
       if (o->json) {
-        std::cout << json{{"fact_id", r.fact_id},
-                          {"merged", r.merged},
-                          {"already_known", r.already_known}}
-                         .dump(2)
-                  << "\n";
+        PrintJson(app::views::Remembered(r));
       } else if (r.already_known) {
         std::cout << r.fact_id << " (already known from this source; nothing written)\n";
       } else if (r.merged) {
@@ -216,60 +87,32 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
         "Find the facts most relevant to QUERY within a token budget, each with its provenance. "
         "The retrieval is logged for `keel memory stats` unless --no-log");
     struct Opts {
-      std::string query, subject, agent, workflow, run, step;
-      int64_t budget = 1000;
-      int limit = 20;
+      app::RecallRequest req;
       bool json = false, no_log = false, no_short = false;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("query", o->query, "Free text; search syntax is treated as plain words")
+    app::RecallRequest& r = o->req;
+    cmd->add_option("QUERY", r.query, "Free text; search syntax is treated as plain words")
         ->required();
-    cmd->add_option("--subject", o->subject, "Only facts about this record id");
-    cmd->add_option("--budget", o->budget, "Token budget (about 4 bytes per token; default 1000)");
-    cmd->add_option("--limit", o->limit, "At most this many facts (default 20)");
-    cmd->add_option("--agent", o->agent, "Agent the retrieval is for (for stats)");
-    cmd->add_option("--workflow", o->workflow, "Workflow the retrieval is for (for stats)");
-    cmd->add_option("--run", o->run, "Run id");
-    cmd->add_option("--step", o->step, "Step id");
+    cmd->add_option("--subject", r.subject, "Only facts about this record id");
+    cmd->add_option("--budget", r.budget_tokens,
+                    "Token budget (about 4 bytes per token; default 1000)");
+    cmd->add_option("--limit", r.limit, "At most this many facts (default 20)");
+    cmd->add_option("--agent", r.agent, "Agent the retrieval is for (for stats)");
+    cmd->add_option("--workflow", r.workflow, "Workflow the retrieval is for (for stats)");
+    cmd->add_option("--run", r.run_id, "Run id");
+    cmd->add_option("--step", r.step_id, "Step id");
     cmd->add_flag("--no-short", o->no_short, "Leave out short-term facts");
     cmd->add_flag("--no-log", o->no_log, "Do not log the retrieval (read-only)");
     cmd->add_flag("--json", o->json, "Print JSON: facts each with a provenance object");
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
-      if (o->budget <= 0) return InvalidArgument("--budget must be a positive number of tokens");
-      if (o->limit <= 0) return InvalidArgument("--limit must be positive");
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(o->no_log));
-      memory::Memory mem(ws.get());
-      memory::RecallQuery q;
-      q.query = o->query;
-      q.subject = o->subject;
-      q.budget_tokens = o->budget;
-      q.limit = o->limit;
-      q.agent = o->agent;
-      q.workflow = o->workflow;
-      q.run_id = o->run;
-      q.step_id = o->step;
-      q.include_short = !o->no_short;
-      q.log = !o->no_log;
-      KEEL_ASSIGN_OR_RETURN(auto r, mem.Recall(q));
+      app::RecallRequest req = o->req;
+      req.include_short = !o->no_short;
+      req.log = !o->no_log;
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime(o->no_log));
+      KEEL_ASSIGN_OR_RETURN(auto r, app::Recall(*rt, req));
       if (o->json) {
-        json facts = json::array();
-        for (const auto& s : r.facts) {
-          json j = FactJson(s.fact);
-          j["score"] = Round(s.score);
-          j["relevance"] = Round(s.relevance);
-          j["recency"] = Round(s.recency);
-          j["tokens"] = s.tokens;
-          facts.push_back(std::move(j));
-        }
-        std::cout << json{{"retrieval_id", StrOrNull(r.retrieval_id)},
-                          {"query", o->query},
-                          {"subject", StrOrNull(o->subject)},
-                          {"budget_tokens", o->budget},
-                          {"tokens_used", r.tokens_used},
-                          {"dropped_for_budget", r.dropped_for_budget},
-                          {"facts", facts}}
-                         .dump(2)
-                  << "\n";
+        PrintJson(app::views::Recall(r, req.query, req.subject, req.budget_tokens));
         return OkStatus();
       }
       if (r.facts.empty()) std::cout << "no facts match\n";
@@ -278,7 +121,7 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
                                        std::to_string(Round(r.facts[i].score, 100)).substr(0, 4) +
                                        "] ");
       }
-      std::cout << r.tokens_used << " of " << o->budget << " tokens";
+      std::cout << r.tokens_used << " of " << req.budget_tokens << " tokens";
       if (r.dropped_for_budget > 0) {
         std::cout << "; " << r.dropped_for_budget << " more facts did not fit the budget";
       }
@@ -294,17 +137,16 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
       bool all = false, json = false;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("subject", o->subject, "Record id")->required();
+    cmd->add_option("SUBJECT", o->subject, "Record id (or another subject)")->required();
     cmd->add_flag("--all", o->all, "Include superseded and expired facts");
     cmd->add_flag("--json", o->json, "Print JSON");
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(true));
-      memory::Memory mem(ws.get());
-      KEEL_ASSIGN_OR_RETURN(auto facts, mem.FactsOf(o->subject, o->all));
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime(true));
+      KEEL_ASSIGN_OR_RETURN(auto facts, app::ListFacts(*rt, o->subject, o->all));
       if (o->json) {
         json arr = json::array();
-        for (const auto& f : facts) arr.push_back(FactJson(f));
-        std::cout << arr.dump(2) << "\n";
+        for (const auto& f : facts) arr.push_back(app::views::Fact(f));
+        PrintJson(arr);
         return OkStatus();
       }
       if (facts.empty()) std::cout << "no facts about " << o->subject << "\n";
@@ -323,28 +165,10 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
     auto js = std::make_shared<bool>(false);
     cmd->add_flag("--json", *js, "Print JSON");
     cmd->callback(Run(ctx, [ctx, js]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(true));
-      memory::Memory mem(ws.get());
-      KEEL_ASSIGN_OR_RETURN(auto s, mem.Stats());
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime(true));
+      KEEL_ASSIGN_OR_RETURN(auto s, app::GetMemoryStats(*rt));
       if (*js) {
-        json by_agent = json::array(), by_wf = json::array();
-        for (const auto& r : s.by_agent) by_agent.push_back(RateJson(r));
-        for (const auto& r : s.by_workflow) by_wf.push_back(RateJson(r));
-        json total = RateJson(s.total);
-        total.erase("name");
-        std::cout << json{{"facts",
-                           {{"active", s.facts_active},
-                            {"superseded", s.facts_superseded},
-                            {"expired", s.facts_expired},
-                            {"sources", s.sources},
-                            {"merged", s.merged_facts}}},
-                          {"summaries", s.summaries},
-                          {"decisions", s.decisions},
-                          {"retrievals", total},
-                          {"by_agent", by_agent},
-                          {"by_workflow", by_wf}}
-                         .dump(2)
-                  << "\n";
+        PrintJson(app::views::MemoryStats(s));
         return OkStatus();
       }
       std::cout << "facts: " << s.facts_active << " active, " << s.facts_superseded
@@ -372,9 +196,8 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
   {
     auto* cmd = mem_cmd->add_subcommand("purge", "Delete short-term facts whose TTL has passed");
     cmd->callback(Run(ctx, [ctx]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
-      memory::Memory mem(ws.get());
-      KEEL_ASSIGN_OR_RETURN(int64_t n, mem.PurgeExpired());
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime());
+      KEEL_ASSIGN_OR_RETURN(int64_t n, app::PurgeExpiredFacts(*rt));
       std::cout << "purged " << n << " expired short-term facts\n";
       return OkStatus();
     }));
@@ -384,12 +207,11 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
         "used", "Record which facts of retrieval RETRIEVAL_ID a step used (none: a miss)");
     auto id = std::make_shared<std::string>();
     auto facts = std::make_shared<std::vector<std::string>>();
-    cmd->add_option("retrieval", *id, "Retrieval id (ret_…) printed by recall")->required();
-    cmd->add_option("facts", *facts, "Ids of the facts used");
+    cmd->add_option("RETRIEVAL_ID", *id, "Retrieval id (ret_…) printed by recall")->required();
+    cmd->add_option("FACT_ID", *facts, "Ids of the facts used");
     cmd->callback(Run(ctx, [ctx, id, facts]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
-      memory::Memory mem(ws.get());
-      KEEL_RETURN_IF_ERROR(mem.MarkUsed(*id, *facts));
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime());
+      KEEL_RETURN_IF_ERROR(app::MarkFactsUsed(*rt, *id, *facts));
       std::cout << "marked " << facts->size() << " facts used by " << *id << "\n";
       return OkStatus();
     }));
@@ -398,31 +220,32 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
     auto* cmd = mem_cmd->add_subcommand(
         "extract",
         "Extract facts (people, roles, companies, emails, phones, money, dates, URLs) from a raw "
-        "text artifact into SUBJECT's memory. Refused for text keel generated");
+        "text ARTIFACT into the memory of --subject. Refused for text keel generated");
     struct Opts {
-      std::string artifact, subject, agent = "offline", run, step;
+      app::ExtractRequest req;
       bool json = false;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("artifact", o->artifact, "Artifact address of the raw text")->required();
-    cmd->add_option("--subject", o->subject, "Record id the facts are about")->required();
-    cmd->add_option("--agent", o->agent, "Extracting agent name (default: offline)");
-    cmd->add_option("--run", o->run, "Run id");
-    cmd->add_option("--step", o->step, "Step id");
+    app::ExtractRequest& r = o->req;
+    cmd->add_option("ARTIFACT", r.artifact, "Artifact address of the raw text")->required();
+    cmd->add_option("--subject", r.subject, "Record id the facts are about")->required();
+    cmd->add_flag("--free-subject", r.free_subject,
+                  "--subject is not a record id (a run, a topic): extract into it as given");
+    cmd->add_option("--agent", r.by.agent, "Extracting agent name (default: offline)");
+    cmd->add_option("--run", r.by.run_id, "Run id");
+    cmd->add_option("--step", r.by.step_id, "Step id");
     cmd->add_flag("--json", o->json, "Print JSON");
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
-      memory::Memory mem(ws.get());
-      KEEL_ASSIGN_OR_RETURN(auto rs,
-                            mem.ExtractFrom(o->artifact, o->subject, {o->agent, o->run, o->step}));
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime());
+      KEEL_ASSIGN_OR_RETURN(auto rs, app::ExtractFacts(*rt, o->req));
       int64_t added = 0, merged = 0;
       json arr = json::array();
       for (const auto& r : rs) {
         (r.merged ? merged : added) += 1;
-        arr.push_back({{"fact_id", r.fact_id}, {"merged", r.merged}});
+        arr.push_back(app::views::ExtractedFact(r));
       }
       if (o->json) {
-        std::cout << arr.dump(2) << "\n";
+        PrintJson(arr);
       } else {
         std::cout << added << " new facts, " << merged << " merged into known facts\n";
       }
@@ -432,26 +255,16 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
   {
     auto* cmd = mem_cmd->add_subcommand(
         "supersede", "Replace fact FACT_ID by a newer TEXT; the old fact is kept, marked");
-    struct Opts {
-      std::string id, text, reason, agent = "operator";
-      double confidence = 1.0;
-    };
-    auto o = std::make_shared<Opts>();
-    cmd->add_option("fact", o->id, "The fact to replace")->required();
-    cmd->add_option("text", o->text, "The newer fact")->required();
+    auto o = std::make_shared<app::SupersedeRequest>();
+    cmd->add_option("FACT_ID", o->fact_id, "The fact to replace")->required();
+    cmd->add_option("TEXT", o->text, "The newer fact")->required();
     cmd->add_option("--reason", o->reason, "Why")->required();
     cmd->add_option("--confidence", o->confidence, "Confidence of the new fact (default 1)");
     cmd->add_option("--agent", o->agent, "Who states it (default: operator)");
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
-      KEEL_RETURN_IF_ERROR(CheckConfidence(o->confidence));
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
-      memory::Memory mem(ws.get());
-      memory::NewFact f;
-      f.text = o->text;
-      f.confidence = o->confidence;
-      f.by.agent = o->agent;
-      KEEL_ASSIGN_OR_RETURN(std::string id, mem.Supersede(o->id, f, o->reason));
-      std::cout << id << " (supersedes " << o->id << ")\n";
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime());
+      KEEL_ASSIGN_OR_RETURN(std::string id, app::SupersedeFact(*rt, *o));
+      std::cout << id << " (supersedes " << o->fact_id << ")\n";
       return OkStatus();
     }));
   }
@@ -465,31 +278,22 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
       bool json = false;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("subject", o->subject, "Record id")->required();
-    cmd->add_option("text", o->text, "New summary text");
+    cmd->add_option("SUBJECT", o->subject, "Record id")->required();
+    cmd->add_option("TEXT", o->text, "New summary text");
     cmd->add_option("--agent", o->agent, "Author (default: operator)");
     cmd->add_flag("--json", o->json, "Print JSON");
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
       memory::Summary s;
       if (!o->text.empty()) {
         KEEL_ASSIGN_OR_RETURN(std::string text, TextOrFile(o->text, 1 << 20));
-        KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
-        memory::Memory mem(ws.get());
-        KEEL_ASSIGN_OR_RETURN(s, mem.PutSummary(o->subject, text, {o->agent, "", ""}));
+        KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime());
+        KEEL_ASSIGN_OR_RETURN(s, app::PutSummary(*rt, o->subject, text, o->agent));
       } else {
-        KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(true));
-        memory::Memory mem(ws.get());
-        KEEL_ASSIGN_OR_RETURN(auto latest, mem.LatestSummary(o->subject));
-        if (!latest) return NotFound("no summary of " + o->subject + " yet");
-        s = *latest;
+        KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime(true));
+        KEEL_ASSIGN_OR_RETURN(s, app::LatestSummary(*rt, o->subject));
       }
       if (o->json) {
-        std::cout << json{{"subject", s.subject},   {"version", s.version},
-                          {"artifact", s.artifact}, {"parent", StrOrNull(s.parent_artifact)},
-                          {"agent", s.by.agent},    {"created", FormatTimeMicros(s.created_us)},
-                          {"text", s.text}}
-                         .dump(2)
-                  << "\n";
+        PrintJson(app::views::Summary(s));
       } else {
         std::cout << "v" << s.version << " " << s.artifact << " by " << s.by.agent << "\n"
                   << s.text << (s.text.empty() || s.text.back() == '\n' ? "" : "\n");
@@ -504,32 +308,23 @@ void RegisterMemoryCommands(CLI::App& app, Context* ctx) {
       bool json = false;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("subject", o->subject, "Record id")->required();
+    cmd->add_option("SUBJECT", o->subject, "Record id")->required();
     cmd->add_flag("--json", o->json, "Print JSON");
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(true));
-      memory::Memory mem(ws.get());
-      KEEL_ASSIGN_OR_RETURN(auto ds, mem.Decisions(o->subject));
-      json arr = json::array();
-      for (const auto& d : ds) {
-        if (o->json) {
-          arr.push_back({{"id", d.id},
-                         {"decision", d.decision},
-                         {"decided_by", d.decided_by},
-                         {"reason", d.reason},
-                         {"facts", d.fact_ids},
-                         {"run_id", StrOrNull(d.run_id)},
-                         {"step_id", StrOrNull(d.step_id)},
-                         {"time", FormatTimeMicros(d.time_us)},
-                         {"ledger_seq", d.ledger_seq}});
-        } else {
-          std::cout << FormatTimeMicros(d.time_us).substr(0, 19) << "Z  " << d.decided_by << ": "
-                    << d.decision << "\n    why: " << d.reason << "\n";
-          for (const auto& f : d.fact_ids) std::cout << "    from " << f << "\n";
-        }
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime(true));
+      KEEL_ASSIGN_OR_RETURN(auto ds, app::ListDecisions(*rt, o->subject));
+      if (o->json) {
+        json arr = json::array();
+        for (const auto& d : ds) arr.push_back(app::views::Decision(d));
+        PrintJson(arr);
+        return OkStatus();
       }
-      if (o->json) std::cout << arr.dump(2) << "\n";
-      if (!o->json && ds.empty()) std::cout << "no decisions about " << o->subject << "\n";
+      for (const auto& d : ds) {
+        std::cout << FormatTimeMicros(d.time_us).substr(0, 19) << "Z  " << d.decided_by << ": "
+                  << d.decision << "\n    why: " << d.reason << "\n";
+        for (const auto& f : d.fact_ids) std::cout << "    from " << f << "\n";
+      }
+      if (ds.empty()) std::cout << "no decisions about " << o->subject << "\n";
       return OkStatus();
     }));
   }
