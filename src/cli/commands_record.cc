@@ -1,16 +1,33 @@
-// keel record add|show|list|set|types, keel import leads.
+// keel record add|show|list|set|types, keel import leads: flags in, one application service
+// called (app/records.h), its view printed (text, or --json).
+#include <algorithm>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "app/records.h"
+#include "app/views.h"
 #include "cli/cli.h"
-#include "core/json.h"
-#include "store/csv.h"
-#include "store/records.h"
 
 namespace keel::cli {
 namespace {
 
 using nlohmann::json;
+namespace views = app::views;
+
+std::string Str(const json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
+}
+
+// A field's value as display text ("" when unset), from a record view's `fields`.
+std::string Field(const json& fields, const char* name) {
+  if (!fields.is_object() || !fields.contains(name) || fields[name].is_null()) return "";
+  return Str(fields[name]);
+}
+
+// An RFC 3339 time from a view, to the second.
+std::string Short(const json& t) {
+  return Str(t).substr(0, 19) + "Z";
+}
 
 // "k=v" -> (k, v); the value may contain '='.
 Result<std::pair<std::string, std::string>> SplitAssignment(const std::string& arg,
@@ -37,47 +54,36 @@ Result<store::FieldValues> ParseSets(const std::vector<std::string>& sets) {
   return values;
 }
 
-json RecordJson(const store::Record& r) {
-  json fields = json::parse(r.data_json, nullptr, false);
-  if (fields.is_discarded()) fields = json::object();
-  return {{"id", r.id},
-          {"type", r.type},
-          {"version", r.version},
-          {"created", FormatTimeMicros(r.created_us)},
-          {"updated", FormatTimeMicros(r.updated_us)},
-          {"fields", fields}};
-}
-
-// One line naming the record: its label, email and status.
-std::string Summary(const store::Record& r) {
+// One line naming a record (a record view): its label, email and status.
+std::string Summary(const json& rec) {
+  const json& f = rec["fields"];
   std::string label;
   for (const char* k : {"name", "title", "number"}) {
-    if (!r.Get(k).empty()) {
-      label = r.Get(k);
+    if (!Field(f, k).empty()) {
+      label = Field(f, k);
       break;
     }
   }
   std::string out = label;
-  if (!r.Get("email").empty()) out += (out.empty() ? "" : " ") + ("<" + r.Get("email") + ">");
-  if (!r.Get("company").empty()) out += " (" + r.Get("company") + ")";
-  if (!r.Get("value").empty()) out += "  " + r.Get("value") + " " + r.Get("currency");
-  if (!r.Get("amount").empty()) out += "  " + r.Get("amount") + " " + r.Get("currency");
-  if (!r.Get("status").empty()) out += "  [" + r.Get("status") + "]";
+  if (!Field(f, "email").empty()) out += (out.empty() ? "" : " ") + ("<" + Field(f, "email") + ">");
+  if (!Field(f, "company").empty()) out += " (" + Field(f, "company") + ")";
+  if (!Field(f, "value").empty()) out += "  " + Field(f, "value") + " " + Field(f, "currency");
+  if (!Field(f, "amount").empty()) out += "  " + Field(f, "amount") + " " + Field(f, "currency");
+  if (!Field(f, "status").empty()) out += "  [" + Field(f, "status") + "]";
   return out;
 }
 
-std::string HistoryLine(const store::LedgerEntry& e) {
-  std::string line = std::to_string(e.seq) + "  " + FormatTimeMicros(e.time_us).substr(0, 19) +
-                     "Z  " + e.actor + "  " + e.kind;
-  json p = json::parse(e.payload, nullptr, false);
-  if (p.is_discarded()) return line;
-  if (e.kind == "record.changed" && p.contains("changes") && p["changes"].is_object()) {
+// One history entry (views::RecordHistoryEntry) as a line: what changed, and where an
+// imported record came from.
+std::string HistoryLine(const json& e) {
+  std::string line =
+      Str(e["seq"]) + "  " + Short(e["time"]) + "  " + Str(e["actor"]) + "  " + Str(e["kind"]);
+  const json& p = e["payload"];
+  if (!p.is_object()) return line;
+  if (e["kind"] == "record.changed" && p.contains("changes") && p["changes"].is_object()) {
     std::string parts;
     for (auto it = p["changes"].begin(); it != p["changes"].end(); ++it) {
-      auto show = [](const json& v) {
-        if (v.is_null()) return std::string("(unset)");
-        return v.is_string() ? v.get<std::string>() : v.dump();
-      };
+      auto show = [](const json& v) { return v.is_null() ? std::string("(unset)") : Str(v); };
       const json& ch = *it;
       if (!ch.is_array() || ch.size() != 2) continue;
       parts += (parts.empty() ? "" : "; ") + it.key() + ": " + show(ch[0]) + " -> " + show(ch[1]);
@@ -86,7 +92,7 @@ std::string HistoryLine(const store::LedgerEntry& e) {
   }
   if (p.contains("source") && p["source"].is_object()) {
     const json& s = p["source"];
-    if (s.contains("artifact") && s.contains("line")) {
+    if (s.contains("artifact") && s["artifact"].is_string() && s.contains("line")) {
       line += "  from import " + s["artifact"].get<std::string>().substr(0, 12) + "… line " +
               s["line"].dump();
     }
@@ -94,8 +100,82 @@ std::string HistoryLine(const store::LedgerEntry& e) {
   return line;
 }
 
-void PrintProblems(const store::ImportReport& r) {
-  for (const auto& p : r.problems) std::cerr << "line " << p.line << ": " << p.reason << "\n";
+void PrintRecord(const json& v, const store::RecordTypeSpec* spec) {
+  std::cout << Str(v["id"]) << "  (" << Str(v["type"]) << ", version " << Str(v["version"])
+            << ")\n";
+  const json& fields = v["fields"];
+  size_t width = 0;
+  for (auto it = fields.begin(); it != fields.end(); ++it) width = std::max(width, it.key().size());
+  // Schema order reads better than alphabetical.
+  for (const auto& f : spec ? spec->fields : std::vector<store::FieldSpec>{}) {
+    std::string val = Field(fields, f.name.c_str());
+    if (val.empty()) continue;
+    std::cout << "  " << f.name << std::string(width - std::min(width, f.name.size()), ' ') << "  "
+              << val << "\n";
+  }
+  std::cout << "  created " << Short(v["created"]) << ", updated " << Short(v["updated"]) << "\n";
+  std::cout << "history:\n";
+  for (const auto& e : v["history"]) std::cout << "  " << HistoryLine(e) << "\n";
+}
+
+void PrintChange(const json& v) {
+  if (!v["changed"].get<bool>()) {
+    std::cout << Str(v["id"]) << " unchanged (version " << Str(v["version"]) << ")\n";
+    return;
+  }
+  std::cout << Str(v["id"]) << (v["dry_run"].get<bool>() ? " would be" : "") << " version "
+            << Str(v["version"]) << "\n";
+  for (auto it = v["changes"].begin(); it != v["changes"].end(); ++it) {
+    std::string was = Str((*it)[0]), now = Str((*it)[1]);
+    std::cout << "  " << it.key() << ": " << (was.empty() ? "(unset)" : was) << " -> "
+              << (now.empty() ? "(unset)" : now) << "\n";
+  }
+}
+
+void PrintType(const json& t) {
+  std::cout << Str(t["type"]) << " (ids " << Str(t["id_prefix"]) << "…): " << Str(t["help"])
+            << "\n";
+  for (const auto& f : t["fields"]) {
+    std::string type = Str(f["type"]);
+    if (f.contains("allowed")) {
+      type = "";
+      for (const auto& a : f["allowed"]) type += (type.empty() ? "" : "|") + Str(a);
+    }
+    if (f.contains("ref_type")) type = Str(f["ref_type"]) + " id";
+    std::string line = "  " + Str(f["name"]);
+    line.resize(std::max<size_t>(line.size() + 1, 18), ' ');
+    line += type;
+    line.resize(std::max<size_t>(line.size() + 1, 54), ' ');
+    line += Str(f["help"]);
+    if (f["required"].get<bool>()) line += " (required)";
+    if (f.contains("default")) line += " (default " + Str(f["default"]) + ")";
+    std::cout << line << "\n";
+  }
+  for (const auto& g : t["one_of"]) {
+    std::string names;
+    for (const auto& n : g) names += (names.empty() ? "" : " or ") + Str(n);
+    std::cout << "  rule: needs " << names << "\n";
+  }
+  for (const auto& r : t["rules"]) std::cout << "  rule: " << Str(r) << "\n";
+}
+
+// The import report (views::ImportReport) for a person: problems on stderr, the outcome on
+// stdout unless the import was refused.
+void PrintImport(const json& v, const std::string& file, bool refused) {
+  for (const auto& p : v["problems"]) {
+    std::cerr << "line " << Str(p["line"]) << ": " << Str(p["reason"]) << "\n";
+  }
+  if (refused) return;
+  int64_t imported = v["imported"].get<int64_t>();
+  int64_t skipped = v["skipped"].get<int64_t>();
+  std::cout << (v["dry_run"].get<bool>() ? "would import " : "imported ") << imported << " lead"
+            << (imported == 1 ? "" : "s") << " from " << file;
+  if (skipped) std::cout << ", skipped " << skipped << " bad row(s)";
+  if (v["written"].get<bool>()) {
+    std::cout << "\n  file stored as artifact " << Str(v["file_hash"]) << "\n  ledger entry "
+              << v.value("ledger_seq", int64_t{0});
+  }
+  std::cout << "\n";
 }
 
 }  // namespace
@@ -111,31 +191,31 @@ void RegisterRecordCommands(CLI::App& app, Context* ctx) {
   {
     auto* cmd = rec->add_subcommand("add", "Create a record of TYPE; prints its id");
     struct Opts {
-      std::string type;
+      app::AddRecordRequest req;
       std::vector<std::string> sets;
-      bool json = false, dry_run = false;
+      bool json = false;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("type", o->type, "Record type (see `keel record types`)")->required();
+    cmd->add_option("TYPE", o->req.type, "Record type (see `keel record types`)")->required();
     cmd->add_option("--set", o->sets, "FIELD=VALUE; repeat for each field")
         ->allow_extra_args(false);
     cmd->add_flag("--json", o->json, "Print the new record as JSON instead of its id");
-    cmd->add_flag("--dry-run", o->dry_run, "Validate and show the record; write nothing");
+    cmd->add_flag("--dry-run", o->req.dry_run, "Validate and show the record; write nothing");
     cmd->footer("Example: keel record add lead --set email=ann@example.com --set name=\"Ann Lee\"");
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto values, ParseSets(o->sets));
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
-      KEEL_ASSIGN_OR_RETURN(store::Record r,
-                            store::CreateRecord(*ws, o->type, values, {}, o->dry_run));
+      KEEL_ASSIGN_OR_RETURN(o->req.values, ParseSets(o->sets));
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime());
+      KEEL_ASSIGN_OR_RETURN(store::Record r, app::AddRecord(*rt, o->req));
+      json v = views::RecordAdded(r, o->req.dry_run);
       if (o->json) {
-        json j = RecordJson(r);
-        if (o->dry_run) j["dry_run"] = true;
-        std::cout << j.dump(2) << "\n";
-      } else if (o->dry_run) {
-        std::cout << "would create " << r.type << " " << Summary(r) << "\n";
-        for (const auto& [k, v] : r.fields) std::cout << "  " << k << ": " << v << "\n";
+        PrintJson(v);
+      } else if (o->req.dry_run) {
+        std::cout << "would create " << Str(v["type"]) << " " << Summary(v) << "\n";
+        for (auto it = v["fields"].begin(); it != v["fields"].end(); ++it) {
+          std::cout << "  " << it.key() << ": " << Str(*it) << "\n";
+        }
       } else {
-        std::cout << r.id << "\n";
+        std::cout << Str(v["id"]) << "\n";
       }
       return OkStatus();
     }));
@@ -151,42 +231,17 @@ void RegisterRecordCommands(CLI::App& app, Context* ctx) {
       bool json = false;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("id", o->id, "Record id (lead_…, deal_…)")->required();
+    cmd->add_option("ID", o->id, "Record id (lead_…, deal_…)")->required();
     cmd->add_flag("--json", o->json, "Print JSON (fields and history)");
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(true));
-      KEEL_ASSIGN_OR_RETURN(store::Record r, store::GetRecord(*ws, o->id));
-      store::LedgerQuery q;
-      q.subject = r.id;
-      KEEL_ASSIGN_OR_RETURN(auto history, ws->QueryLedger(q));
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime(true));
+      KEEL_ASSIGN_OR_RETURN(app::RecordDetail d, app::ShowRecord(*rt, o->id));
+      json v = views::RecordWithHistory(d.record, d.history);
       if (o->json) {
-        json j = RecordJson(r);
-        j["history"] = json::array();
-        for (const auto& e : history) {
-          json p = json::parse(e.payload, nullptr, false);
-          j["history"].push_back({{"seq", e.seq},
-                                  {"time", FormatTimeMicros(e.time_us)},
-                                  {"actor", e.actor},
-                                  {"kind", e.kind},
-                                  {"payload", p.is_discarded() ? json(e.payload) : p}});
-        }
-        std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-        return OkStatus();
+        PrintJson(v);
+      } else {
+        PrintRecord(v, d.spec);
       }
-      std::cout << r.id << "  (" << r.type << ", version " << r.version << ")\n";
-      const store::RecordTypeSpec* spec = store::FindRecordType(r.type);
-      size_t width = 0;
-      for (const auto& [k, v] : r.fields) width = std::max(width, k.size());
-      // Schema order reads better than alphabetical.
-      for (const auto& f : spec ? spec->fields : std::vector<store::FieldSpec>{}) {
-        std::string v = r.Get(f.name);
-        if (v.empty()) continue;
-        std::cout << "  " << f.name << std::string(width - f.name.size(), ' ') << "  " << v << "\n";
-      }
-      std::cout << "  created " << FormatTimeMicros(r.created_us).substr(0, 19) << "Z, updated "
-                << FormatTimeMicros(r.updated_us).substr(0, 19) << "Z\n";
-      std::cout << "history:\n";
-      for (const auto& e : history) std::cout << "  " << HistoryLine(e) << "\n";
       return OkStatus();
     }));
   }
@@ -195,37 +250,41 @@ void RegisterRecordCommands(CLI::App& app, Context* ctx) {
   {
     auto* cmd = rec->add_subcommand("list", "List records, oldest first");
     struct Opts {
-      std::string type;
+      app::ListRecordsRequest req;
       std::vector<std::string> where;
-      int64_t limit = 0;
       bool json = false;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("type", o->type, "Only this type (lead, deal, ...)");
+    cmd->add_option("TYPE", o->req.type, "Only this type (lead, deal, ...)");
     cmd->add_option("--where", o->where,
                     "FIELD=VALUE filter (needs TYPE); repeat to combine; "
                     "FIELD= matches records without the field")
         ->allow_extra_args(false);
-    cmd->add_option("--limit", o->limit, "At most N records");
+    cmd->add_option("--limit", o->req.limit,
+                    "At most this many, 1..100000 (default 100000; a note on standard error "
+                    "says when more match)")
+        ->check(CLI::Range(int64_t{1}, app::kMaxListLimit));
     cmd->add_flag("--json", o->json, "Print a JSON array of records");
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
-      store::RecordQuery q;
-      q.type = o->type;
-      q.limit = o->limit;
+      o->req.where.clear();
       for (const auto& w : o->where) {
         KEEL_ASSIGN_OR_RETURN(auto kv, SplitAssignment(w, "--where"));
-        q.where.push_back(kv);
+        o->req.where.push_back(kv);
       }
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(true));
-      KEEL_ASSIGN_OR_RETURN(auto records, store::ListRecords(*ws, q));
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime(true));
+      KEEL_ASSIGN_OR_RETURN(app::RecordList list, app::ListRecords(*rt, o->req));
+      json arr = json::array();
+      for (const auto& r : list.records) arr.push_back(views::Record(r));
       if (o->json) {
-        json arr = json::array();
-        for (const auto& r : records) arr.push_back(RecordJson(r));
-        std::cout << arr.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
-        return OkStatus();
+        PrintJson(arr);
+      } else {
+        for (const auto& v : arr) std::cout << Str(v["id"]) << "  " << Summary(v) << "\n";
+        if (arr.empty()) std::cerr << "no matching records\n";
       }
-      for (const auto& r : records) std::cout << r.id << "  " << Summary(r) << "\n";
-      if (records.empty()) std::cerr << "no matching records\n";
+      if (list.more) {
+        std::cerr << "more records match; showing the first " << o->req.limit
+                  << " (raise --limit, or narrow with TYPE and --where)\n";
+      }
       return OkStatus();
     }));
   }
@@ -234,48 +293,29 @@ void RegisterRecordCommands(CLI::App& app, Context* ctx) {
   {
     auto* cmd = rec->add_subcommand("set", "Change fields of record ID (prints the new version)");
     struct Opts {
-      std::string id;
-      std::vector<std::string> sets, unsets;
-      int64_t expect_version = 0;
-      bool json = false, dry_run = false;
+      app::SetRecordRequest req;
+      std::vector<std::string> sets;
+      bool json = false;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("id", o->id, "Record id")->required();
+    cmd->add_option("ID", o->req.id, "Record id")->required();
     cmd->add_option("--set", o->sets, "FIELD=VALUE; repeat for each field")
         ->allow_extra_args(false);
-    cmd->add_option("--unset", o->unsets, "FIELD to remove; repeatable")->allow_extra_args(false);
-    cmd->add_option("--expect-version", o->expect_version,
+    cmd->add_option("--unset", o->req.unset, "FIELD to remove; repeatable")
+        ->allow_extra_args(false);
+    cmd->add_option("--expect-version", o->req.expected_version,
                     "Refuse (exit 1) unless the record is at this version");
     cmd->add_flag("--json", o->json, "Print the record and the changes as JSON");
-    cmd->add_flag("--dry-run", o->dry_run, "Validate and show the changes; write nothing");
+    cmd->add_flag("--dry-run", o->req.dry_run, "Validate and show the changes; write nothing");
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
-      store::RecordUpdate u;
-      KEEL_ASSIGN_OR_RETURN(u.set, ParseSets(o->sets));
-      u.unset = o->unsets;
-      u.expected_version = o->expect_version;
-      if (u.set.empty() && u.unset.empty()) {
-        return InvalidArgument("nothing to change: give --set FIELD=VALUE or --unset FIELD");
-      }
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
-      KEEL_ASSIGN_OR_RETURN(auto res, store::UpdateRecord(*ws, o->id, u, {}, o->dry_run));
+      KEEL_ASSIGN_OR_RETURN(o->req.set, ParseSets(o->sets));
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime());
+      KEEL_ASSIGN_OR_RETURN(store::UpdateResult res, app::SetRecord(*rt, o->req));
+      json v = views::RecordChange(res, o->req.dry_run);
       if (o->json) {
-        json j = RecordJson(res.record);
-        j["changed"] = res.changed;
-        j["dry_run"] = o->dry_run;
-        j["changes"] = json::object();
-        for (const auto& [k, ch] : res.changes) j["changes"][k] = {ch.first, ch.second};
-        std::cout << j.dump(2) << "\n";
-        return OkStatus();
-      }
-      if (!res.changed) {
-        std::cout << res.record.id << " unchanged (version " << res.record.version << ")\n";
-        return OkStatus();
-      }
-      std::cout << res.record.id << (o->dry_run ? " would be" : "") << " version "
-                << res.record.version << "\n";
-      for (const auto& [k, ch] : res.changes) {
-        std::cout << "  " << k << ": " << (ch.first.empty() ? "(unset)" : ch.first) << " -> "
-                  << (ch.second.empty() ? "(unset)" : ch.second) << "\n";
+        PrintJson(v);
+      } else {
+        PrintChange(v);
       }
       return OkStatus();
     }));
@@ -287,54 +327,12 @@ void RegisterRecordCommands(CLI::App& app, Context* ctx) {
     auto as_json = std::make_shared<bool>(false);
     cmd->add_flag("--json", *as_json, "Print JSON");
     cmd->callback(Run(ctx, [as_json]() -> Status {
+      json arr = json::array();
+      for (const auto& t : app::RecordTypes()) arr.push_back(views::RecordType(t));
       if (*as_json) {
-        json arr = json::array();
-        for (const auto& t : store::RecordTypes()) {
-          json fields = json::array();
-          for (const auto& f : t.fields) {
-            json jf = {{"name", f.name},
-                       {"type", std::string(store::FieldTypeName(f.type))},
-                       {"required", f.required},
-                       {"help", f.help}};
-            if (!f.allowed.empty()) jf["allowed"] = f.allowed;
-            if (!f.ref_type.empty()) jf["ref_type"] = f.ref_type;
-            if (!f.default_value.empty()) jf["default"] = f.default_value;
-            fields.push_back(jf);
-          }
-          arr.push_back({{"type", t.type},
-                         {"id_prefix", t.prefix + "_"},
-                         {"help", t.help},
-                         {"fields", fields},
-                         {"one_of", t.one_of},
-                         {"rules", t.rules}});
-        }
-        std::cout << arr.dump(2) << "\n";
-        return OkStatus();
-      }
-      for (const auto& t : store::RecordTypes()) {
-        std::cout << t.type << " (ids " << t.prefix << "_…): " << t.help << "\n";
-        for (const auto& f : t.fields) {
-          std::string type(store::FieldTypeName(f.type));
-          if (!f.allowed.empty()) {
-            type = "";
-            for (const auto& a : f.allowed) type += (type.empty() ? "" : "|") + a;
-          }
-          if (!f.ref_type.empty()) type = f.ref_type + " id";
-          std::string line = "  " + f.name;
-          line.resize(std::max<size_t>(line.size() + 1, 18), ' ');
-          line += type;
-          line.resize(std::max<size_t>(line.size() + 1, 54), ' ');
-          line += f.help;
-          if (f.required) line += " (required)";
-          if (!f.default_value.empty()) line += " (default " + f.default_value + ")";
-          std::cout << line << "\n";
-        }
-        for (const auto& g : t.one_of) {
-          std::string names;
-          for (const auto& n : g) names += (names.empty() ? "" : " or ") + n;
-          std::cout << "  rule: needs " << names << "\n";
-        }
-        for (const auto& r : t.rules) std::cout << "  rule: " << r << "\n";
+        PrintJson(arr);
+      } else {
+        for (const auto& t : arr) PrintType(t);
       }
       return OkStatus();
     }));
@@ -350,59 +348,38 @@ void RegisterRecordCommands(CLI::App& app, Context* ctx) {
         "Every row is checked first; if any row is bad, each is reported as `line N: reason` "
         "and nothing is imported (exit 65) unless --skip-bad is given");
     struct Opts {
+      app::ImportRequest req;
       std::string file;
-      bool skip_bad = false, dry_run = false, json = false;
+      bool json = false;
     };
     auto o = std::make_shared<Opts>();
-    cmd->add_option("file", o->file, "CSV file, or - for standard input")->required();
-    cmd->add_flag("--skip-bad", o->skip_bad,
+    cmd->add_option("FILE", o->file, "CSV file, or - for standard input")->required();
+    cmd->add_flag("--skip-bad", o->req.skip_bad,
                   "Import the good rows, report the bad ones and exit 0");
-    cmd->add_flag("--dry-run", o->dry_run, "Check every row; write nothing");
+    cmd->add_flag("--dry-run", o->req.dry_run, "Check every row; write nothing");
     cmd->add_flag("--json", o->json, "Print the report as JSON on standard output");
-    cmd->footer("Columns: " + store::FindRecordType("lead")->FieldList() +
+    cmd->footer("Columns: " + app::FindRecordType("lead")->FieldList() +
                 " (any order, case-insensitive; see docs/records.md).");
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
-      store::CsvLimits limits;
-      KEEL_ASSIGN_OR_RETURN(std::string text, ReadInput(o->file, limits.max_bytes));
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
-      store::ImportOptions io;
-      io.skip_bad = o->skip_bad;
-      io.dry_run = o->dry_run;
+      KEEL_ASSIGN_OR_RETURN(o->req.csv, ReadInput(o->file, app::MaxImportBytes()));
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime());
       if (o->file != "-") {
         auto slash = o->file.find_last_of('/');
-        io.file_name = slash == std::string::npos ? o->file : o->file.substr(slash + 1);
+        o->req.file_name = slash == std::string::npos ? o->file : o->file.substr(slash + 1);
       }
-      auto report = store::ImportLeads(*ws, text, io);
-      if (!report.ok()) return report.status().WithContext(o->file);
-      const store::ImportReport& r = *report;
-      bool refused = !r.problems.empty() && (!o->skip_bad || r.imported == 0);
+      auto result = app::ImportLeads(*rt, o->req);
+      if (!result.ok()) return result.status().WithContext(o->file);
+      json v = views::ImportReport(result->report, o->req.dry_run);
       if (o->json) {
-        json problems = json::array();
-        for (const auto& p : r.problems)
-          problems.push_back({{"line", p.line}, {"reason", p.reason}});
-        json j = {{"file_hash", r.file_hash}, {"rows", r.rows},       {"imported", r.imported},
-                  {"skipped", r.skipped},     {"problems", problems}, {"ids", r.ids},
-                  {"written", r.written},     {"dry_run", o->dry_run}};
-        if (r.ledger_seq) j["ledger_seq"] = r.ledger_seq;
-        std::cout << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
+        PrintJson(v);
       } else {
-        PrintProblems(r);
-        if (!refused) {
-          std::cout << (o->dry_run ? "would import " : "imported ") << r.imported << " lead"
-                    << (r.imported == 1 ? "" : "s") << " from " << o->file;
-          if (r.skipped) std::cout << ", skipped " << r.skipped << " bad row(s)";
-          if (r.written) {
-            std::cout << "\n  file stored as artifact " << r.file_hash << "\n  ledger entry "
-                      << r.ledger_seq;
-          }
-          std::cout << "\n";
-        }
+        PrintImport(v, o->file, result->refused);
       }
-      if (refused) {
+      if (result->refused) {
         ctx->exit_code = 65;
-        std::cerr << "keel: error: " << r.problems.size() << " bad row(s) in " << o->file
-                  << "; nothing imported"
-                  << (o->skip_bad ? "" : " (fix them, or pass --skip-bad to import the rest)")
+        std::cerr << "keel: error: " << result->report.problems.size() << " bad row(s) in "
+                  << o->file << "; nothing imported"
+                  << (o->req.skip_bad ? "" : " (fix them, or pass --skip-bad to import the rest)")
                   << "\n";
       }
       return OkStatus();

@@ -98,6 +98,19 @@ TEST(RecordCli, ListWhereLimitJsonAndTypes) {
   ASSERT_EQ(refs.size(), 2u);
   EXPECT_EQ(refs[1]["fields"]["email"], "c@example.com");
   EXPECT_EQ(w.Json({"record", "list", "lead", "--limit", "1", "--json"}).size(), 1u);
+  // --limit follows the one rule of every listing (1..100000, as `keel runs`): 0 does not
+  // mean "everything", and a cut list says so on standard error.
+  for (const char* bad : {"0", "-1", "100001"}) {
+    auto r = w.Run({"record", "list", "--limit", bad});
+    EXPECT_EQ(r.exit_code, 64) << bad;
+    EXPECT_EQ(r.out, "") << bad;
+  }
+  auto cut = w.Run({"record", "list", "lead", "--limit", "2"});
+  EXPECT_EQ(cut.exit_code, 0) << cut.err;
+  EXPECT_NE(cut.err.find("more records match; showing the first 2"), std::string::npos) << cut.err;
+  EXPECT_EQ(w.Run({"record", "list", "lead", "--limit", "3"}).err, "");
+  EXPECT_EQ(w.Run({"ledger", "--limit", "0"}).exit_code, 64);
+  EXPECT_EQ(w.Json({"ledger", "--limit", "2", "--json"}).size(), 2u);
   auto text = w.Run({"record", "list", "lead"});
   EXPECT_NE(text.out.find("<b@example.com>"), std::string::npos);
   EXPECT_EQ(w.Run({"record", "list", "--where", "source=ads"}).exit_code, 65);
