@@ -1,43 +1,46 @@
-// keel artifact put|get|show|lineage
-#include <unistd.h>
-
+// keel artifact put|get|show|lineage: flags in, one application service called
+// (app/artifacts.h), its view printed (text, or --json).
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "app/artifacts.h"
+#include "app/views.h"
 #include "cli/cli.h"
-#include "store/artifacts.h"
 
 namespace keel::cli {
 namespace {
 
-nlohmann::json InfoJson(const store::ArtifactInfo& a) {
-  return {{"hash", a.hash},
-          {"size", a.size},
-          {"media_type", a.media_type},
-          {"parent", a.parent.empty() ? nlohmann::json() : nlohmann::json(a.parent)},
-          {"name", a.name},
-          {"created", FormatTimeMicros(a.created_us)},
-          {"ledger_seq", a.ledger_seq}};
+using nlohmann::json;
+namespace views = app::views;
+
+std::string Str(const json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
-void PrintInfo(const store::ArtifactInfo& a) {
-  std::cout << a.hash << "\n  media type: " << a.media_type << "\n  size: " << a.size
-            << " bytes\n  created: " << FormatTimeMicros(a.created_us)
-            << "\n  ledger entry: " << a.ledger_seq << "\n";
-  if (!a.name.empty()) std::cout << "  name: " << a.name << "\n";
-  if (!a.parent.empty()) std::cout << "  parent: " << a.parent << "\n";
+// An artifact view (views::ArtifactDetail) for a person.
+void PrintArtifact(const json& v) {
+  std::cout << Str(v["hash"]) << "\n  media type: " << Str(v["media_type"])
+            << "\n  size: " << Str(v["size"]) << " bytes\n  created: " << Str(v["created"])
+            << "\n  ledger entry: " << Str(v["ledger_seq"]) << "\n";
+  if (!Str(v["name"]).empty()) std::cout << "  name: " << Str(v["name"]) << "\n";
+  if (!v["parent"].is_null()) std::cout << "  parent: " << Str(v["parent"]) << "\n";
+  for (const auto& c : v["children"]) std::cout << "  newer version: " << Str(c) << "\n";
 }
 
-std::string GuessMediaType(const std::string& path) {
-  auto dot = path.find_last_of('.');
-  std::string ext = dot == std::string::npos ? "" : path.substr(dot + 1);
-  if (ext == "txt" || ext == "md") return "text/plain";
-  if (ext == "html" || ext == "htm") return "text/html";
-  if (ext == "json") return "application/json";
-  if (ext == "csv") return "text/csv";
-  if (ext == "pdf") return "application/pdf";
-  if (ext == "eml") return "message/rfc822";
-  return "application/octet-stream";
+// A lineage (views::Artifact elements, newest first): one version per line.
+void PrintLineage(const json& arr) {
+  for (size_t i = 0; i < arr.size(); ++i) {
+    const json& a = arr[i];
+    std::cout << "v" << (arr.size() - i) << "  " << Str(a["hash"]) << "  " << Str(a["media_type"])
+              << "  " << Str(a["size"]) << " bytes  " << Str(a["created"]).substr(0, 19) << "Z";
+    if (!Str(a["name"]).empty()) std::cout << "  " << Str(a["name"]);
+    std::cout << "\n";
+  }
+}
+
+std::string HashHelp() {
+  return "Artifact address (64 hex characters) or a unique prefix of one (at least " +
+         std::to_string(app::kMinArtifactPrefix) + ")";
 }
 
 }  // namespace
@@ -46,41 +49,27 @@ void RegisterArtifactCommands(CLI::App& app, Context* ctx) {
   auto* art = app.add_subcommand("artifact", "Store and read immutable, content-addressed blobs");
   art->require_subcommand(1);
   {
-    auto* cmd = art->add_subcommand("put", "Store FILE (or - for standard input); prints its "
-                                           "SHA-256 address");
-    struct Opts {
-      std::string file, media_type, parent, name;
-    };
-    auto o = std::make_shared<Opts>();
-    cmd->add_option("file", o->file, "File to store, or - for standard input")->required();
-    cmd->add_option("--type", o->media_type, "Media type (default: guessed from the extension)");
-    cmd->add_option("--parent", o->parent,
+    auto* cmd = art->add_subcommand("put",
+                                    "Store FILE (or - for standard input); prints its "
+                                    "SHA-256 address");
+    auto req = std::make_shared<app::PutArtifactRequest>();
+    cmd->add_option("FILE", req->source_path, "File to store, or - for standard input")->required();
+    cmd->add_option("--type", req->media_type, "Media type (default: guessed from the extension)");
+    cmd->add_option("--parent", req->parent,
                     "Address of the previous version (a stored artifact); content already "
                     "stored keeps the parent it was first stored with");
-    cmd->add_option("--name", o->name, "A label (default: the file name)");
-    cmd->callback(Run(ctx, [ctx, o]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(std::string content, ReadInput(o->file, store::kMaxArtifactBytes));
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
-      store::PutArtifactOptions p;
-      p.media_type = o->media_type.empty() ? GuessMediaType(o->file) : o->media_type;
-      p.parent = o->parent;
-      p.name = o->name;
-      if (p.name.empty() && o->file != "-") {
-        auto slash = o->file.find_last_of('/');
-        p.name = slash == std::string::npos ? o->file : o->file.substr(slash + 1);
-      }
-      store::ArtifactInfo info;
-      KEEL_RETURN_IF_ERROR(ws->Write([&](store::Txn& txn) -> Status {
-        KEEL_ASSIGN_OR_RETURN(info, store::PutArtifact(txn, content, p));
-        return OkStatus();
-      }));
-      std::cout << info.hash << "\n";
-      if (!o->parent.empty() && info.parent != o->parent) {
+    cmd->add_option("--name", req->name, "A label (default: the file name)");
+    cmd->callback(Run(ctx, [ctx, req]() -> Status {
+      KEEL_ASSIGN_OR_RETURN(req->content, ReadInput(req->source_path, app::kMaxArtifactBytes));
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime());
+      KEEL_ASSIGN_OR_RETURN(app::PutArtifactResult r, app::PutArtifact(*rt, *req));
+      std::cout << r.info.hash << "\n";
+      if (r.parent_not_recorded) {
         // Content-addressed: the same bytes were stored before, with other lineage.
-        std::cerr << "keel: note: this content was already stored as artifact " << info.hash
-                  << " with parent " << (info.parent.empty() ? "none" : info.parent)
+        std::cerr << "keel: note: this content was already stored as artifact " << r.info.hash
+                  << " with parent " << (r.info.parent.empty() ? "none" : r.info.parent)
                   << "; an artifact's parent is fixed when it is first stored, so --parent "
-                  << o->parent << " was not recorded\n";
+                  << req->parent << " was not recorded\n";
       }
       return OkStatus();
     }));
@@ -88,59 +77,50 @@ void RegisterArtifactCommands(CLI::App& app, Context* ctx) {
   {
     auto* cmd = art->add_subcommand("get", "Write the content of artifact HASH to standard output");
     auto hash = std::make_shared<std::string>();
-    cmd->add_option("hash", *hash, "Artifact address (64 hex characters)")->required();
+    cmd->add_option("HASH", *hash, HashHelp())->required();
     cmd->callback(Run(ctx, [ctx, hash]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(true));
-      KEEL_ASSIGN_OR_RETURN(std::string content, store::GetArtifact(*ws, *hash));
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime(true));
+      KEEL_ASSIGN_OR_RETURN(std::string content, app::GetArtifact(*rt, *hash));
       std::cout.write(content.data(), static_cast<std::streamsize>(content.size()));
       std::cout.flush();
       return OkStatus();
     }));
   }
   {
-    auto* cmd = art->add_subcommand("show", "Show an artifact's metadata");
+    auto* cmd = art->add_subcommand("show", "Show artifact HASH's metadata and newer versions");
     auto hash = std::make_shared<std::string>();
-    auto json = std::make_shared<bool>(false);
-    cmd->add_option("hash", *hash, "Artifact address")->required();
-    cmd->add_flag("--json", *json, "Print JSON");
-    cmd->callback(Run(ctx, [ctx, hash, json]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(true));
-      KEEL_ASSIGN_OR_RETURN(auto info, store::GetArtifactInfo(*ws, *hash));
-      KEEL_ASSIGN_OR_RETURN(auto children, store::ArtifactChildren(*ws, *hash));
-      if (*json) {
-        auto j = InfoJson(info);
-        j["children"] = nlohmann::json::array();
-        for (const auto& c : children) j["children"].push_back(c.hash);
-        std::cout << j.dump(2) << "\n";
+    auto as_json = std::make_shared<bool>(false);
+    cmd->add_option("HASH", *hash, HashHelp())->required();
+    cmd->add_flag("--json", *as_json, "Print JSON");
+    cmd->callback(Run(ctx, [ctx, hash, as_json]() -> Status {
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime(true));
+      KEEL_ASSIGN_OR_RETURN(app::ArtifactDetail d, app::ShowArtifact(*rt, *hash));
+      json v = views::ArtifactDetail(d.info, d.children);
+      if (*as_json) {
+        PrintJson(v);
       } else {
-        PrintInfo(info);
-        for (const auto& c : children) std::cout << "  newer version: " << c.hash << "\n";
+        PrintArtifact(v);
       }
       return OkStatus();
     }));
   }
   {
-    auto* cmd = art->add_subcommand("lineage", "Show an artifact and its earlier versions, "
-                                               "newest first");
+    auto* cmd = art->add_subcommand("lineage",
+                                    "Show artifact HASH and its earlier versions, "
+                                    "newest first");
     auto hash = std::make_shared<std::string>();
-    auto json = std::make_shared<bool>(false);
-    cmd->add_option("hash", *hash, "Artifact address")->required();
-    cmd->add_flag("--json", *json, "Print JSON");
-    cmd->callback(Run(ctx, [ctx, hash, json]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(true));
-      KEEL_ASSIGN_OR_RETURN(auto chain, store::ArtifactLineage(*ws, *hash));
-      if (*json) {
-        nlohmann::json arr = nlohmann::json::array();
-        for (const auto& a : chain) arr.push_back(InfoJson(a));
-        std::cout << arr.dump(2) << "\n";
+    auto as_json = std::make_shared<bool>(false);
+    cmd->add_option("HASH", *hash, HashHelp())->required();
+    cmd->add_flag("--json", *as_json, "Print JSON");
+    cmd->callback(Run(ctx, [ctx, hash, as_json]() -> Status {
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime(true));
+      KEEL_ASSIGN_OR_RETURN(auto chain, app::ArtifactLineage(*rt, *hash));
+      json arr = json::array();
+      for (const auto& a : chain) arr.push_back(views::Artifact(a));
+      if (*as_json) {
+        PrintJson(arr);
       } else {
-        for (size_t i = 0; i < chain.size(); ++i) {
-          std::cout << "v" << (chain.size() - i) << "  " << chain[i].hash << "  "
-                    << chain[i].media_type << "  " << chain[i].size << " bytes  "
-                    << FormatTimeMicros(chain[i].created_us).substr(0, 19) << "Z";
-          if (!chain[i].name.empty()) std::cout << "  " << chain[i].name;
-          std::cout << "\n";
-        }
+        PrintLineage(arr);
       }
       return OkStatus();
     }));
