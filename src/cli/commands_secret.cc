@@ -1,34 +1,29 @@
-// keel secret set|list|rm. No command prints a value: there is deliberately no `get`
-// (adapters and providers open secrets in-process through store::Vault).
+// keel secret set|list|rm: flags in, one application service called (app/secrets.h), its
+// view printed. No command prints a value: there is deliberately no `get` (adapters and
+// providers open secrets in-process through the vault). Reading a value from the terminal
+// (echo off) is face code and stays here.
 #include <signal.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <vector>
 
+#include "app/secrets.h"
+#include "app/views.h"
 #include "cli/cli.h"
-#include "store/vault.h"
 
 namespace keel::cli {
 namespace {
-
-Result<std::unique_ptr<store::Vault>> OpenVault(store::Workspace* ws) {
-  KEEL_ASSIGN_OR_RETURN(store::VaultOptions o,
-                        store::ParseVaultConfig(ws->config_text(), ws->config_path()));
-  if (const char* p = std::getenv("KEEL_VAULT_PASSPHRASE"); p != nullptr) o.passphrase = p;
-  return std::make_unique<store::Vault>(ws, std::move(o));
-}
 
 // A buffer of fixed capacity, wiped when it goes away: no reallocation leaves a copy of
 // the value behind in freed memory.
 class WipedBuffer {
  public:
   explicit WipedBuffer(size_t capacity) : buf_(capacity) {}
-  ~WipedBuffer() { store::SecureWipe(buf_.data(), buf_.size()); }
+  ~WipedBuffer() { app::SecureWipe(buf_.data(), buf_.size()); }
   char* data() { return buf_.data(); }
   size_t capacity() const { return buf_.size(); }
 
@@ -73,11 +68,11 @@ class NoEcho {
 
 // Reads the value of secret `name`: one line typed without echo from a terminal, else all of
 // standard input. Strips one trailing newline ("\n" or "\r\n"); refuses an empty value and
-// one over store::kMaxSecretBytes. Messages never contain the value.
-Result<store::SecretValue> ReadSecretValue(const std::string& name) {
+// one over app::kMaxSecretBytes. Messages never contain the value.
+Result<app::SecretValue> ReadSecretValue(const std::string& name) {
   const bool tty = ::isatty(0) == 1;
   // Room for the largest value, a CRLF, and one byte more to detect an oversized input.
-  WipedBuffer buf(store::kMaxSecretBytes + 3);
+  WipedBuffer buf(app::kMaxSecretBytes + 3);
   size_t n = 0;
   {
     std::unique_ptr<NoEcho> no_echo;
@@ -101,7 +96,7 @@ Result<store::SecretValue> ReadSecretValue(const std::string& name) {
   }
   if (n == buf.capacity()) {
     return InvalidArgument("the value of secret " + name + " is larger than " +
-                           std::to_string(store::kMaxSecretBytes) + " bytes");
+                           std::to_string(app::kMaxSecretBytes) + " bytes");
   }
   if (n > 0 && buf.data()[n - 1] == '\n') {
     --n;
@@ -112,20 +107,18 @@ Result<store::SecretValue> ReadSecretValue(const std::string& name) {
                            " is empty: give it on standard input, e.g. `keel secret set " + name +
                            " < file`, or type it at the prompt");
   }
-  if (n > store::kMaxSecretBytes) {
+  if (n > app::kMaxSecretBytes) {
     return InvalidArgument("the value of secret " + name + " is larger than " +
-                           std::to_string(store::kMaxSecretBytes) + " bytes");
+                           std::to_string(app::kMaxSecretBytes) + " bytes");
   }
-  return store::SecretValue(std::string_view(buf.data(), n));
+  return app::SecretValue(std::string_view(buf.data(), n));
 }
 
 Status SetFromStdin(Context* ctx, const std::string& name) {
-  KEEL_RETURN_IF_ERROR(store::ValidateSecretName(name));
-  KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
-  KEEL_ASSIGN_OR_RETURN(auto vault, OpenVault(ws.get()));
-  KEEL_ASSIGN_OR_RETURN(store::SecretValue value, ReadSecretValue(name));
-  KEEL_RETURN_IF_ERROR(ws->Write(
-      [&](store::Txn& txn) { return vault->SetSecret(txn, name, value.Reveal(), "operator"); }));
+  // A bad name is refused before the workspace is looked for.
+  KEEL_RETURN_IF_ERROR(app::ValidateSecretName(name));
+  KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime());
+  KEEL_RETURN_IF_ERROR(app::SetSecret(*rt, name, [&name] { return ReadSecretValue(name); }));
   std::cout << "secret " << name << " set\n";
   return OkStatus();
 }
@@ -145,7 +138,7 @@ void RegisterSecretCommands(CLI::App& app, Context* ctx) {
         "typed without echo when standard input is a terminal; at most 64 KiB). The value is "
         "never taken from the command line.");
     auto name = std::make_shared<std::string>();
-    cmd->add_option("name", *name, "Secret name: 1-128 characters of A-Z a-z 0-9 _ . -")
+    cmd->add_option("NAME", *name, "Secret name: 1-128 characters of A-Z a-z 0-9 _ . -")
         ->required();
     // Extra arguments are caught here rather than by CLI11, whose message would echo them:
     // the most likely extra argument is the value itself.
@@ -171,36 +164,30 @@ void RegisterSecretCommands(CLI::App& app, Context* ctx) {
     auto json = std::make_shared<bool>(false);
     cmd->add_flag("--json", *json, "Print a JSON array of {name, updated, updated_us}");
     cmd->callback(Run(ctx, [ctx, json]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(true));
-      store::Vault vault(ws.get(), store::VaultOptions{});
-      KEEL_ASSIGN_OR_RETURN(auto list, vault.ListSecrets());
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime(true));
+      KEEL_ASSIGN_OR_RETURN(auto list, app::ListSecrets(*rt));
+      nlohmann::json arr = nlohmann::json::array();
+      for (const auto& s : list) arr.push_back(app::views::SecretListing(s));
       if (*json) {
-        nlohmann::json arr = nlohmann::json::array();
-        for (const auto& s : list) {
-          arr.push_back({{"name", s.name},
-                         {"updated", FormatTimeMicros(s.updated_us)},
-                         {"updated_us", s.updated_us}});
-        }
-        std::cout << arr.dump(2) << "\n";
+        PrintJson(arr);
         return OkStatus();
       }
-      for (const auto& s : list) {
-        std::cout << s.name << "  " << FormatTimeMicros(s.updated_us).substr(0, 19) << "Z\n";
+      for (const auto& s : arr) {
+        std::cout << s["name"].get<std::string>() << "  "
+                  << s["updated"].get<std::string>().substr(0, 19) << "Z\n";
       }
-      if (list.empty()) std::cerr << "no secrets; add one with `keel secret set NAME`\n";
+      if (arr.empty()) std::cerr << "no secrets; add one with `keel secret set NAME`\n";
       return OkStatus();
     }));
   }
   {
     auto* cmd = sec->add_subcommand("rm", "Remove secret NAME (recorded as secret.removed)");
     auto name = std::make_shared<std::string>();
-    cmd->add_option("name", *name, "Secret name")->required();
+    cmd->add_option("NAME", *name, "Secret name")->required();
     cmd->callback(Run(ctx, [ctx, name]() -> Status {
-      KEEL_RETURN_IF_ERROR(store::ValidateSecretName(*name));
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
-      store::Vault vault(ws.get(), store::VaultOptions{});
-      KEEL_RETURN_IF_ERROR(
-          ws->Write([&](store::Txn& txn) { return vault.RemoveSecret(txn, *name, "operator"); }));
+      KEEL_RETURN_IF_ERROR(app::ValidateSecretName(*name));
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime());
+      KEEL_RETURN_IF_ERROR(app::RemoveSecret(*rt, *name));
       std::cout << "secret " << *name << " removed\n";
       return OkStatus();
     }));

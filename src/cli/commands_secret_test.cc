@@ -248,5 +248,29 @@ TEST(SecretCli, TerminalInputIsNotEchoed) {
   EXPECT_EQ(vault.GetSecret("typed", {})->Reveal(), canary);
 }
 
+// A bad `vault:` section in keel.yaml is reported by every secret command (before a value
+// is read), naming the line; commands that use no secret still run.
+TEST(SecretCli, BadVaultSectionIsReported) {
+  TempDir tmp;
+  const std::string ws = tmp.Sub("ws");
+  ASSERT_EQ(RunKeel({"init", ws}).exit_code, 0);
+  std::string cfg = ReadFileOrDie(ws + "/keel.yaml");
+  auto pos = cfg.find("  key: file\n");
+  ASSERT_NE(pos, std::string::npos);
+  cfg.replace(pos, 12, "  key: filee\n");
+  WriteFile(ws + "/keel.yaml", cfg);
+  for (std::vector<std::string> args : {std::vector<std::string>{"secret", "set", "token"},
+                                        {"secret", "list"},
+                                        {"secret", "rm", "token"}}) {
+    args.insert(args.begin(), {"-w", ws});
+    ProcessResult r = RunKeel(args, "a value\n");
+    EXPECT_EQ(r.exit_code, 65) << args[3] << ": " << r.err;
+    EXPECT_NE(r.err.find("keel.yaml"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("line"), std::string::npos) << r.err;
+    EXPECT_EQ(r.err.find("a value"), std::string::npos) << r.err;
+  }
+  EXPECT_EQ(RunKeel({"-w", ws, "record", "list"}).exit_code, 0);
+}
+
 }  // namespace
 }  // namespace keel
