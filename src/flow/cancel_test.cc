@@ -174,7 +174,7 @@ steps:
 
 TEST(Cancel, OfAFinishedOrUnknownRunIsRefused) {
   FlowFixture f;
-  f.AddWorkflow("one", "name: one\nsteps:\n  - id: a\n    action: fake_keyed.a\n");
+  f.AddWorkflow("one", "name: one\nsteps:\n  - id: a\n    action: fake_keyed.pay\n");
   std::string id = f.Start("one");
   ASSERT_TRUE(f.engine->RunUntilIdle().ok());
   ASSERT_EQ(f.Status(id), "completed");
@@ -240,6 +240,7 @@ class CancelDuringIo final : public ActionAdapter {
   CancelDuringIo(CountingAdapter* inner, Engine** engine) : inner_(inner), engine_(engine) {}
   std::string name() const override { return inner_->name(); }
   bool honours_idempotency_key() const override { return inner_->honours_idempotency_key(); }
+  std::vector<std::string> actions() const override { return inner_->actions(); }
   Outcome Perform(const std::string& token, const std::string& action, const json& params,
                   const CallContext& ctx, json* result) override {
     if (action == "charge") {

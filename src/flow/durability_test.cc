@@ -124,6 +124,7 @@ class SlowAdapter final : public ActionAdapter {
       : inner_(inner), clock_(clock), stall_(stall) {}
   std::string name() const override { return inner_->name(); }
   bool honours_idempotency_key() const override { return inner_->honours_idempotency_key(); }
+  std::vector<std::string> actions() const override { return inner_->actions(); }
   Outcome Perform(const std::string& token, const std::string& action, const json& params,
                   const CallContext& ctx, json* result) override {
     Outcome o = inner_->Perform(token, action, params, ctx, result);
@@ -286,6 +287,8 @@ TEST(Approvals, PolicyReminderEditAndReject) {
   f.AddWorkflow("pay", R"(
 name: pay
 steps:
+  - id: terms
+    set: {payment: {amount: "${input.amount}", to: "${input.to}"}}
   - id: gate
     approval:
       when: "input.amount > 1000"
@@ -295,9 +298,10 @@ steps:
       timeout: 2d
       remind_after: 1d
       default: reject
+      edit: vars.payment
   - id: pay
     action: fake_keyed.pay
-    params: {amount: "${input.amount}"}
+    params: {amount: "${vars.payment.amount}"}
 )");
   std::string small = f.Start("pay", {{"amount", 10}, {"to", "x"}});
   std::string big = f.Start("pay", {{"amount", 5000}, {"to", "y"}});
@@ -320,7 +324,11 @@ steps:
   EXPECT_FALSE(f.engine->Decide("apv_nope", true, nullptr, "").ok());
   f.Drive(kSec, kSec);
   EXPECT_EQ(f.Status(big), "completed");
-  EXPECT_EQ(f.Show(big)["steps"][0]["output"]["edit"]["amount"], 4000);
+  EXPECT_EQ(f.Show(big)["steps"][1]["output"]["edit"]["amount"], 4000);
+  // The payment went out with the approved amount, not the requested one.
+  auto ob = store::ListOutbox(*f.ws, big, "");
+  ASSERT_TRUE(ob.ok() && ob->size() == 1u);
+  EXPECT_EQ(json::parse((*ob)[0].params)["amount"], 4000);
   std::string rej = f.Start("pay", {{"amount", 9000}, {"to", "z"}});
   f.Drive(kSec, kSec);
   ASSERT_EQ(f.Pending().size(), 1u);
@@ -438,7 +446,7 @@ TEST(Versions, AChangedWorkflowFileDoesNotChangeARunInFlight) {
   std::string id = f.Start("v");
   ASSERT_TRUE(f.engine->RunUntilIdle().ok());
   f.AddWorkflow(
-      "v", "name: v\nsteps:\n  - id: w\n    wait: 1h\n  - id: b\n    action: fake_keyed.other\n");
+      "v", "name: v\nsteps:\n  - id: w\n    wait: 1h\n  - id: b\n    action: fake_keyed.report\n");
   f.engine = f.NewEngine("new-build");
   f.clock.Advance(kHour);
   ASSERT_TRUE(f.engine->RunUntilIdle().ok());
@@ -471,6 +479,7 @@ class DurabilityWitness final : public ActionAdapter {
   explicit DurabilityWitness(store::Workspace* ws) : ws_(ws) {}
   std::string name() const override { return "witness"; }
   bool honours_idempotency_key() const override { return true; }
+  std::vector<std::string> actions() const override { return {"do"}; }
   Outcome Perform(const std::string&, const std::string&, const json&, const CallContext&,
                   json* result) override {
     ++calls;

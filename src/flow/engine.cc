@@ -11,6 +11,7 @@
 #include "core/hash.h"
 #include "core/json.h"
 #include "flow/cron.h"
+#include "flow/edit.h"
 #include "flow/expr.h"
 #include "store/leases.h"
 #include "store/run_events.h"
@@ -578,9 +579,11 @@ struct Engine::Impl {
       row.deadline_us = s.timeout_us ? txn.now_us() + s.timeout_us : 0;
       row.remind_us = s.remind_after_us ? txn.now_us() + s.remind_after_us : 0;
       KEEL_RETURN_IF_ERROR(store::InsertApproval(txn, row));
-      KEEL_RETURN_IF_ERROR(
-          Ledger(txn, "approval.requested", r.id, key,
-                 {{"approval", row.id}, {"summary", row.summary}, {"recommend", row.recommend}}));
+      KEEL_RETURN_IF_ERROR(Ledger(txn, "approval.requested", r.id, key,
+                                  {{"approval", row.id},
+                                   {"kind", row.kind},
+                                   {"summary", row.summary},
+                                   {"recommend", row.recommend}}));
       int64_t due = kNeverUs;
       if (row.remind_us)
         due = row.remind_us;
@@ -598,7 +601,23 @@ struct Engine::Impl {
     if (d.ok() && d->is_object()) dec = *d;
     if (a->status == "approved") {
       json out = {{"decision", "approved"}, {"by", dec.value("by", "operator")}};
-      if (dec.contains("edit")) out["edit"] = dec["edit"];
+      if (dec.contains("edit")) {
+        out["edit"] = dec["edit"];
+        // The approved edit replaces the declared value for every later step. Decide
+        // checked it against this same data (the run has waited here since); an item
+        // approved with an edit before steps declared `edit:` keeps only `edit` in its
+        // output, as it did then.
+        if (!s.edit_path.empty()) {
+          Status applied = ApplyEdit(s, dec["edit"], &st.steps, &st.vars);
+          if (!applied.ok()) {
+            KEEL_RETURN_IF_ERROR(
+                FailStep(txn, r, st, wf, s, key,
+                         "the approved edit cannot be applied: " + applied.message()));
+            return true;
+          }
+          out["edited"] = s.edit;
+        }
+      }
       KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key, out, op.next));
       return true;
     }
@@ -869,8 +888,9 @@ struct Engine::Impl {
       if (a->remind_us && !a->reminded && (a->deadline_us == 0 || now < a->deadline_us)) {
         a->reminded = true;
         KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, *a));
-        KEEL_RETURN_IF_ERROR(Ledger(txn, "approval.reminder", r.id, key,
-                                    {{"approval", a->id}, {"summary", a->summary}}));
+        KEEL_RETURN_IF_ERROR(
+            Ledger(txn, "approval.reminder", r.id, key,
+                   {{"approval", a->id}, {"kind", a->kind}, {"summary", a->summary}}));
         r.due_us = a->deadline_us ? a->deadline_us : kNeverUs;
         return true;
       }
@@ -885,8 +905,9 @@ struct Engine::Impl {
         }
         a->decided_us = now;
         KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, *a));
-        KEEL_RETURN_IF_ERROR(Ledger(txn, "approval.timeout", r.id, key,
-                                    {{"approval", a->id}, {"status", a->status}}));
+        KEEL_RETURN_IF_ERROR(
+            Ledger(txn, "approval.timeout", r.id, key,
+                   {{"approval", a->id}, {"kind", a->kind}, {"status", a->status}}));
         if (a->status == "expired" && s.on_timeout.empty()) {
           KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, wf, s, key, "approval timed out"));
           return true;
@@ -1114,6 +1135,49 @@ struct Engine::Impl {
     return store::UpdateRun(txn, r);
   }
 
+  // ---- operator decisions -------------------------------------------------------------
+  // OK if `edit` may go with this decision of item `a`: only an approval gate that
+  // declares an editable value takes one, checked against the run's data now
+  // (docs/workflows.md "Editing at an approval").
+  // On success `*target` is the path the edit replaces ("steps.draft").
+  Status CheckDecisionEdit(const store::ApprovalRow& a, bool approve, const json& edit,
+                           std::string* target) {
+    if (!approve) {
+      return InvalidArgument(
+          "a rejection takes no edit (the step does not go ahead); reject "
+          "without --edit");
+    }
+    if (a.kind == "uncertain") {
+      return FailedPrecondition(
+          "an action of unknown outcome takes no edit: approving "
+          "records that it happened as it was sent; approve without "
+          "--edit");
+    }
+    if (a.kind != "approval") {
+      return FailedPrecondition(
+          "a step that needs a person takes no edit: approving tries "
+          "it again with the same input; approve without --edit");
+    }
+    KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*e->ws_, a.run_id));
+    if (!rr) return NotFound("its run " + a.run_id + " does not exist");
+    KEEL_ASSIGN_OR_RETURN(State st, State::Parse(rr->state));
+    KEEL_ASSIGN_OR_RETURN(auto wf, Version(rr->version));
+    const Step* s = nullptr;
+    if (st.pc >= 0 && st.pc < static_cast<int>(wf->program.size())) {
+      const Op& op = wf->program[static_cast<size_t>(st.pc)];
+      if (op.type == Op::kStep && op.step && op.step->kind == StepKind::kApproval &&
+          KeyFor(*op.step, st) == a.step_key) {
+        s = op.step;
+      }
+    }
+    if (s == nullptr) {
+      return FailedPrecondition("run " + a.run_id + " is not waiting at step " + a.step_key +
+                                "; approve without --edit");
+    }
+    *target = s->edit;
+    return CheckEdit(*s, EditTarget(*s, st.steps, st.vars), edit);
+  }
+
   // ---- phase C: record the outcome of one I/O ------------------------------------
   Status Record(store::Txn& txn, const Io& it, const Outcome& oc, const json& out) {
     KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*e->ws_, it.run_id));
@@ -1171,8 +1235,9 @@ struct Engine::Impl {
                                        {"error", oc.message},
                                        {"input", it.input}});
         KEEL_RETURN_IF_ERROR(store::InsertApproval(txn, a));
-        KEEL_RETURN_IF_ERROR(Ledger(txn, "approval.requested", r.id, it.key,
-                                    {{"approval", a.id}, {"summary", a.summary}}));
+        KEEL_RETURN_IF_ERROR(
+            Ledger(txn, "approval.requested", r.id, it.key,
+                   {{"approval", a.id}, {"kind", a.kind}, {"summary", a.summary}}));
         st.attempt = it.attempt;
         Wait(r, st, it.key, "human", kNeverUs);
       } else if (c == ErrorClass::kPermanent || exhausted) {
@@ -1233,6 +1298,12 @@ Result<std::shared_ptr<const Workflow>> Engine::LoadFile(const std::string& path
 }
 
 Status Engine::Check(const Workflow& wf) {
+  if (IsReservedWorkflowName(wf.name)) {
+    return InvalidArgument(wf.source + ":" + std::to_string(wf.name_line) + ": name: '" + wf.name +
+                           "' is the name of a `keel run` subcommand (`keel run " + wf.name +
+                           "` would run the subcommand, not this workflow); rename " +
+                           "it, e.g. '" + wf.name + "_flow'");
+  }
   for (const auto& a : wf.agents) {
     if (reg_.agents == nullptr || !reg_.agents->HasAgent(a)) {
       return InvalidArgument(wf.source + ": no agent named '" + a + "' is registered");
@@ -1241,6 +1312,26 @@ Status Engine::Check(const Workflow& wf) {
   for (const auto& a : wf.adapters) {
     if (!reg_.adapters.count(a)) {
       return InvalidArgument(wf.source + ": no adapter named '" + a + "' is registered");
+    }
+  }
+  // Every action step (nested ones and compensations too: the compiled programs hold them
+  // all) names an action its adapter offers.
+  for (const auto* prog : {&wf.program, &wf.comp_program}) {
+    for (const Op& op : *prog) {
+      if (op.type != Op::kStep || op.step == nullptr || op.step->kind != StepKind::kAction)
+        continue;
+      const Step& s = *op.step;
+      auto ad = reg_.adapters.find(s.adapter);
+      if (ad == reg_.adapters.end() || ad->second == nullptr) continue;  // reported above
+      std::vector<std::string> offered = ad->second->actions();
+      if (std::find(offered.begin(), offered.end(), s.action) != offered.end()) continue;
+      std::sort(offered.begin(), offered.end());
+      std::string list;
+      for (const auto& o : offered) list += (list.empty() ? "" : ", ") + o;
+      return InvalidArgument(wf.source + ":" + std::to_string(s.line) + ": step '" + s.id +
+                             "': action: " + s.adapter + "." + s.action + ": adapter '" +
+                             s.adapter + "' has no action '" + s.action +
+                             "' (its actions: " + (list.empty() ? "none" : list) + ")");
     }
   }
   return OkStatus();
@@ -1486,6 +1577,49 @@ Result<int64_t> Engine::NextWakeUs() {
   return due;
 }
 
+Result<UpcomingWork> Engine::Upcoming() {
+  int64_t now = ws_->env().clock->NowMicros();
+  UpcomingWork out;
+  KEEL_ASSIGN_OR_RETURN(auto groups, store::FutureDueGroups(*ws_, now));
+  std::map<std::string, UpcomingGroup> by_kind;
+  auto add = [&](const std::string& kind, int64_t count, int64_t at, const std::string& first) {
+    UpcomingGroup& g = by_kind[kind];
+    g.kind = kind;
+    g.count += count;
+    if (at < g.earliest_us || (at == g.earliest_us && first < g.earliest)) {
+      g.earliest_us = at;
+      g.earliest = first;
+    }
+  };
+  for (const auto& g : groups) {
+    // A running run with a future due time waits for its next attempt (Record); the wait
+    // kinds with a deadline are set by Wait().
+    std::string kind = g.status == "running"    ? "retry"
+                       : g.wait_kind == "event" ? "event_timeout"
+                       : g.wait_kind.empty()    ? g.status
+                                                : g.wait_kind;
+    add(kind, g.count, g.earliest_us, g.earliest_run);
+  }
+  KEEL_ASSIGN_OR_RETURN(store::DueNow dn, store::CountDueNow(*ws_, now));
+  out.due_now = dn.free;
+  if (dn.leased > 0) add("lease", dn.leased, dn.first_lease_end_us, dn.first_leased_run);
+  KEEL_ASSIGN_OR_RETURN(auto scheds, store::ListSchedules(*ws_));
+  for (const auto& sc : scheds) {
+    // A schedule already due fires at the next round: it counts as due now.
+    if (sc.next_us <= now) {
+      ++out.due_now;
+    } else {
+      add("schedule", 1, sc.next_us, sc.workflow);
+    }
+  }
+  for (auto& [kind, g] : by_kind) out.groups.push_back(std::move(g));
+  std::sort(
+      out.groups.begin(), out.groups.end(), [](const UpcomingGroup& a, const UpcomingGroup& b) {
+        return a.earliest_us != b.earliest_us ? a.earliest_us < b.earliest_us : a.kind < b.kind;
+      });
+  return out;
+}
+
 Status Engine::SyncSchedules() {
   KEEL_ASSIGN_OR_RETURN(auto have, store::ListSchedules(*ws_));
   std::map<std::string, store::ScheduleRow> by_name;
@@ -1587,6 +1721,12 @@ Status Engine::Decide(const std::string& approval_id, bool approve, const json* 
     if (a->status != "pending") {
       return FailedPrecondition("approval " + approval_id + " is already " + a->status);
     }
+    // An edit is refused where nothing would use it: it must never be silently dropped.
+    std::string edit_target;
+    if (edit != nullptr) {
+      KEEL_RETURN_IF_ERROR(impl_->CheckDecisionEdit(*a, approve, *edit, &edit_target)
+                               .WithContext("approval " + approval_id));
+    }
     a->status = approve ? "approved" : "rejected";
     json dec = {{"by", actor}};
     if (!reason.empty()) dec["reason"] = reason;
@@ -1602,7 +1742,10 @@ Status Engine::Decide(const std::string& approval_id, bool approve, const json* 
     en.step_id = a->step_key;
     json p = {{"approval", a->id}, {"kind", a->kind}, {"decision", a->status}};
     if (!reason.empty()) p["reason"] = reason;
-    if (edit != nullptr) p["edit"] = *edit;
+    if (edit != nullptr) {
+      p["edit"] = *edit;
+      p["edit_target"] = edit_target;
+    }
     en.payload = CanonicalJson(p);
     KEEL_RETURN_IF_ERROR(txn.Append(en).status());
     KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, a->run_id));

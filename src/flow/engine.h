@@ -35,6 +35,7 @@
 #include "core/status.h"
 #include "flow/interfaces.h"
 #include "flow/workflow.h"
+#include "store/runs.h"
 #include "store/workspace.h"
 
 namespace keel::flow {
@@ -67,6 +68,31 @@ struct CancelResult {
   int actions_canceled = 0;    // outbox rows with a retry scheduled, never performed now
   int actions_uncertain = 0;   // attempts in flight at the cancel, put to the operator
   std::vector<std::string> children;  // child runs canceled with it
+};
+
+// What waits for a time to come (Engine::Upcoming): one group per kind of wait.
+struct UpcomingGroup {
+  // retry           a step's next attempt after a failure (backoff, or a peer's retry_after)
+  // timer           a `wait` / `until` step
+  // event_timeout   a `wait_event` step's timeout
+  // approval        an approval's reminder or deadline (the next of the two)
+  // schedule        a workflow's cron schedule (count = schedules, not runs)
+  // lease           a step claimed by a worker that is busy with it or died: no other
+  //                 worker takes it before the lease ends (earliest_us)
+  // Another word is a wait_kind of store::RunRow with a deadline (none exists today).
+  std::string kind;
+  int64_t count = 0;
+  int64_t earliest_us = store::kNeverUs;  // wall time the first of them is due
+  std::string earliest;                   // its run id (for a schedule: the workflow)
+};
+struct UpcomingWork {
+  std::vector<UpcomingGroup> groups;  // earliest first; kinds with nothing due are left out
+  // Runs due now with no lease: a worker would take them now (0 after RunUntilIdle unless
+  // a global pause holds them).
+  int64_t due_now = 0;
+  bool empty() const { return groups.empty() && due_now == 0; }
+  // The first group, or nullptr if nothing waits for a time.
+  const UpcomingGroup* first() const { return groups.empty() ? nullptr : &groups.front(); }
 };
 
 struct EventResult {
@@ -108,6 +134,12 @@ class Engine {
   Status WaitDurable();
   // Wall time at which something is next due (store::kNeverUs if nothing).
   Result<int64_t> NextWakeUs();
+  // What remains scheduled after now: runs waiting for a retry, a timer, an event timeout,
+  // an approval reminder or deadline, a lease to end; cron schedules; and runs due now.
+  // So a worker that stops when idle can say what it leaves behind. Reads only: a range of
+  // the runs' due-time index (runs waiting for a person or an event without timeout are
+  // not read) and the schedules.
+  Result<UpcomingWork> Upcoming();
   // Registers/updates the cron schedules of the workflows under workflows/.
   Status SyncSchedules();
 
@@ -123,6 +155,12 @@ class Engine {
   // Approves (edit may be null) or rejects an operator item. For an uncertain action,
   // approve = "it happened" (the step completes), reject = "it did not" (the step fails).
   // For needs_human, approve = try again, reject = fail. FailedPrecondition if decided.
+  // An edit is taken only by an approval gate whose step declares `edit:`; it replaces that
+  // value for the later steps (docs/workflows.md, "Editing at an approval"), and the
+  // approval.decided entry records it. Refused, with nothing written: an edit with a
+  // rejection (InvalidArgument); an edit for an uncertain or needs_human item, a gate that
+  // declares no editable value, or one whose value does not exist in the run
+  // (FailedPrecondition); an edit that breaks the rule of flow/edit.h (InvalidArgument).
   Status Decide(const std::string& approval_id, bool approve, const nlohmann::json* edit,
                 const std::string& reason, const std::string& actor = "operator");
   // Cancels a running or waiting run (and the child runs it started): pending gates and

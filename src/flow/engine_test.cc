@@ -83,15 +83,15 @@ steps:
 
 TEST(Engine, RetriesWithBackoffThenSucceeds) {
   FlowFixture f;
-  f.AddWorkflow("retry", R"(
-name: retry
+  f.AddWorkflow("flaky", R"(
+name: flaky
 steps:
   - id: call
     agent: flaky
     input: {fail_times: 3}
     retry: {max_attempts: 5, backoff: 1s, max_backoff: 10s, multiplier: 2, jitter: 0.5}
 )");
-  std::string id = f.Start("retry");
+  std::string id = f.Start("flaky");
   f.Drive(60 * kSec, kSec);
   EXPECT_EQ(f.Status(id), "completed");
   EXPECT_EQ(f.agents.calls("flaky"), 4);
@@ -105,15 +105,15 @@ steps:
 
 TEST(Engine, RetriesExhaustedFailTheRun) {
   FlowFixture f;
-  f.AddWorkflow("retry", R"(
-name: retry
+  f.AddWorkflow("flaky", R"(
+name: flaky
 steps:
   - id: call
     agent: flaky
     input: {fail_times: 9}
     retry: {max_attempts: 3, backoff: 1s}
 )");
-  std::string id = f.Start("retry");
+  std::string id = f.Start("flaky");
   f.Drive(60 * kSec, kSec);
   EXPECT_EQ(f.Status(id), "failed");
   EXPECT_EQ(f.agents.calls("flaky"), 3);

@@ -15,6 +15,7 @@
 #include <map>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <vector>
 
 #include "core/outcome.h"
 
@@ -46,6 +47,11 @@ class ActionAdapter {
   // Idempotency-Key): a retry with the same token cannot act twice. False for SMTP-like
   // channels: an attempt whose outcome is unknown is never repeated without the operator.
   virtual bool honours_idempotency_key() const = 0;
+  // The actions this adapter performs (the ACTION of `action: ADAPTER.ACTION`), in any
+  // order. Engine::Check refuses a workflow that names any other, so a typo
+  // (`fake_smtp.snd`) is an error when the workflow is loaded, not a run that fails (or,
+  // with a lenient peer, acts) later. Must not change while an engine uses the adapter.
+  virtual std::vector<std::string> actions() const = 0;
   // Performs `action` with `params`. `token` is stable across attempts of the same step.
   virtual Outcome Perform(const std::string& token, const std::string& action,
                           const nlohmann::json& params, const CallContext& ctx,

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/json.h"
+#include "flow/edit.h"
 #include "flow/expr.h"
 
 namespace keel::flow {
@@ -119,6 +120,13 @@ Status Replay(const Workflow& wf, const json& input,
         break;
       case StepKind::kApproval:
         if (out.value("decision", "") == "timeout") next = op.alt;
+        // An approved edit replaced the declared value for the later steps (as the engine
+        // did when the approval completed).
+        if (!s.edit_path.empty() && out.value("decision", "") == "approved" &&
+            out.contains("edit")) {
+          Status applied = ApplyEdit(s, out["edit"], &steps, &vars);
+          if (!applied.ok()) return Diverge(key, "the approved edit: " + applied.message());
+        }
         break;
       default:
         break;  // agent, action, wait, subflow: the journaled output is the truth

@@ -12,6 +12,12 @@
 
 namespace keel::flow {
 
+bool IsReservedWorkflowName(std::string_view name) {
+  for (std::string_view r : kReservedWorkflowNames)
+    if (name == r) return true;
+  return false;
+}
+
 std::string_view StepKindName(StepKind k) {
   switch (k) {
     case StepKind::kAgent:
@@ -357,13 +363,46 @@ class Loader {
         if (s->default_decision != "approve" && s->default_decision != "reject") {
           return Err(v, f + ".default", "must be approve or reject");
         }
+      } else if (k == "edit") {
+        KEEL_RETURN_IF_ERROR(EditPath(v, f + ".edit", s));
       } else {
         return Err(it->first, f + "." + k,
                    "unknown field (when, summary, context, recommend, "
-                   "timeout, remind_after, default)");
+                   "timeout, remind_after, default, edit)");
       }
     }
     if (!s->summary) return Err(a, f + ".summary", "an approval needs a summary");
+    return OkStatus();
+  }
+
+  // `edit: steps.ID[.field...]` or `vars.NAME[.field...]`: a value of the run data that an
+  // earlier step produced (the operator edits what the run already has, never a value that
+  // appears later, which the edit would not reach).
+  Status EditPath(const YAML::Node& v, const std::string& f, Step* s) {
+    KEEL_ASSIGN_OR_RETURN(s->edit, Str(v, f));
+    std::vector<std::string> parts;
+    size_t at = 0;
+    while (true) {
+      size_t dot = s->edit.find('.', at);
+      parts.push_back(s->edit.substr(at, dot == std::string::npos ? std::string::npos : dot - at));
+      if (dot == std::string::npos) break;
+      at = dot + 1;
+    }
+    bool ok = parts.size() >= 2 && (parts[0] == "steps" || parts[0] == "vars");
+    for (const auto& p : parts) {
+      ok = ok && !p.empty() && p.find_first_of(" \t[]()'\"$") == std::string::npos;
+    }
+    if (!ok) {
+      return Err(v, f,
+                 "must name a value of the run: steps.ID (a step's output), vars.NAME, "
+                 "optionally with fields (steps.draft.email)");
+    }
+    if (parts[0] == "steps" && (parts[1] == s->id || !ids_.count(parts[1]))) {
+      return Err(v, f,
+                 "no step '" + parts[1] +
+                     "' before this approval; the edit replaces the output of an earlier step");
+    }
+    s->edit_path = std::move(parts);
     return OkStatus();
   }
 
@@ -392,6 +431,7 @@ class Loader {
       }
       if (!root["name"]) return Err(root, "name", "is required");
       KEEL_ASSIGN_OR_RETURN(wf->name, Str(root["name"], "name"));
+      wf->name_line = root["name"].Mark().line + 1;
       if (wf->name.empty() || wf->name.find_first_of("/ ") != std::string::npos) {
         return Err(root["name"], "name", "must be non-empty without '/' or spaces");
       }

@@ -14,12 +14,21 @@
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/status.h"
 #include "flow/expr.h"
 
 namespace keel::flow {
+
+// Names of `keel run` subcommands (`keel run show ID`, `keel run cancel ID`, `keel run retry
+// ID`). A workflow with one of these names could not be started by name (`keel run retry`
+// would run the subcommand), so Engine::Check refuses it. The CLI builds its subcommands
+// from the same list. Stored versions of such workflows (runs in flight) still load.
+inline constexpr std::string_view kReservedWorkflowNames[] = {"show", "cancel", "retry"};
+// True if `name` is one of kReservedWorkflowNames.
+bool IsReservedWorkflowName(std::string_view name);
 
 enum class StepKind {
   kAgent,      // call an agent
@@ -64,6 +73,12 @@ struct Step {
   std::string default_decision;  // at timeout when there is no on_timeout branch
   int64_t remind_after_us = 0;
   std::string on_reject = "fail";  // fail | continue
+  // `approval: {edit: steps.draft}`: the value the operator may edit with `keel approve
+  // --edit`; the approved edit replaces it for every later step. A path into the run data:
+  // "steps" or "vars", then a step id or var name, then fields ({"steps", "draft", "email"}).
+  // Empty: the approval takes no edit (Engine::Decide refuses one).
+  std::vector<std::string> edit_path;
+  std::string edit;  // the path as written, for messages
   // wait / wait_event / approval timeouts
   int64_t duration_us = 0;
   std::shared_ptr<const nlohmann::json> until;  // template giving an RFC 3339 time
@@ -92,6 +107,7 @@ struct Op {
 
 struct Workflow {
   std::string name;
+  int name_line = 0;  // 1-based line of `name:` (for messages)
   std::string description;
   std::string version;  // SHA-256 hex of the file content
   std::string source;   // the file path it was loaded from (for messages)

@@ -2,6 +2,7 @@
 
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <mutex>
 #include <string>
 #include <unordered_map>
@@ -308,6 +309,64 @@ Result<std::vector<std::pair<std::string, int64_t>>> CountRuns(Workspace& ws) {
                         ws.db()->Cached("SELECT status, count(*) FROM runs GROUP BY status"));
   return sql::CollectRows<std::pair<std::string, int64_t>>(
       st, [](const sql::Stmt& s) { return std::make_pair(s.Text(0), s.Int(1)); });
+}
+
+Result<std::vector<DueGroup>> FutureDueGroups(Workspace& ws, int64_t now_us) {
+  Lock l(ws.mu());
+  KEEL_ASSIGN_OR_RETURN(
+      auto* st, ws.db()->Cached("SELECT status, wait_kind, count(*), min(due_us) FROM runs "
+                                "WHERE due_us > ?1 AND due_us < ?2 GROUP BY status, wait_kind"));
+  st->Bind(1, now_us).Bind(2, kNeverUs);
+  KEEL_ASSIGN_OR_RETURN(auto groups, sql::CollectRows<DueGroup>(st, [](const sql::Stmt& s) {
+                          DueGroup g;
+                          g.status = s.Text(0);
+                          g.wait_kind = s.Text(1);
+                          g.count = s.Int(2);
+                          g.earliest_us = s.Int(3);
+                          return g;
+                        }));
+  // One index seek per group (there are a handful) names the run that comes first.
+  KEEL_ASSIGN_OR_RETURN(auto* first,
+                        ws.db()->Cached("SELECT id FROM runs WHERE due_us = ?1 AND status = ?2 AND "
+                                        "wait_kind = ?3 ORDER BY id LIMIT 1"));
+  for (auto& g : groups) {
+    first->Bind(1, g.earliest_us).Bind(2, g.status).Bind(3, g.wait_kind);
+    KEEL_ASSIGN_OR_RETURN(
+        auto id, sql::FirstRow<std::string>(first, [](const sql::Stmt& s) { return s.Text(0); }));
+    g.earliest_run = id.value_or("");
+  }
+  std::sort(groups.begin(), groups.end(), [](const DueGroup& a, const DueGroup& b) {
+    return a.earliest_us != b.earliest_us ? a.earliest_us < b.earliest_us
+                                          : a.earliest_run < b.earliest_run;
+  });
+  return groups;
+}
+
+Result<DueNow> CountDueNow(Workspace& ws, int64_t now_us) {
+  Lock l(ws.mu());
+  KEEL_ASSIGN_OR_RETURN(
+      auto* st,
+      ws.db()->Cached("SELECT count(*), "
+                      "coalesce(sum(CASE WHEN lease_until_us > ?1 THEN 1 ELSE 0 END), 0), "
+                      "min(CASE WHEN lease_until_us > ?1 THEN lease_until_us END) "
+                      "FROM runs WHERE due_us <= ?1"));
+  st->Bind(1, now_us);
+  KEEL_ASSIGN_OR_RETURN(auto row, sql::FirstRow<DueNow>(st, [](const sql::Stmt& s) {
+                          DueNow d;
+                          d.leased = s.Int(1);
+                          d.free = s.Int(0) - d.leased;
+                          if (!s.IsNull(2)) d.first_lease_end_us = s.Int(2);
+                          return d;
+                        }));
+  DueNow d = row.value_or(DueNow());
+  if (d.leased == 0) return d;
+  KEEL_ASSIGN_OR_RETURN(auto* first, ws.db()->Cached("SELECT id FROM runs WHERE due_us <= ?1 AND "
+                                                     "lease_until_us = ?2 ORDER BY id LIMIT 1"));
+  first->Bind(1, now_us).Bind(2, d.first_lease_end_us);
+  KEEL_ASSIGN_OR_RETURN(
+      auto id, sql::FirstRow<std::string>(first, [](const sql::Stmt& s) { return s.Text(0); }));
+  d.first_leased_run = id.value_or("");
+  return d;
 }
 
 Status PutJournal(Txn& txn, const JournalRow& j) {

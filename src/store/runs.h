@@ -105,6 +105,26 @@ Result<bool> ClaimLease(Txn& txn, const std::string& run_id, const std::string& 
                         int64_t now_us, int64_t until_us);
 // Counts by status.
 Result<std::vector<std::pair<std::string, int64_t>>> CountRuns(Workspace& ws);
+// Runs waiting for a time to come: due_us in (now_us, kNeverUs), grouped by (status,
+// wait_kind), earliest group first. A range of the due-time index: runs that wait for
+// nobody knows when (an operator, an event without timeout) are not read.
+struct DueGroup {
+  std::string status, wait_kind;
+  int64_t count = 0;
+  int64_t earliest_us = kNeverUs;
+  std::string earliest_run;  // the run due at earliest_us (the smallest id on a tie)
+};
+Result<std::vector<DueGroup>> FutureDueGroups(Workspace& ws, int64_t now_us);
+// Runs due by now_us: those whose lease is free, and those a worker holds a lease on past
+// now_us (a step in flight, or claimed by a worker that died: no other worker takes it
+// before the lease ends).
+struct DueNow {
+  int64_t free = 0;
+  int64_t leased = 0;
+  int64_t first_lease_end_us = kNeverUs;
+  std::string first_leased_run;
+};
+Result<DueNow> CountDueNow(Workspace& ws, int64_t now_us);
 
 // Journal.
 Status PutJournal(Txn& txn, const JournalRow& j);
