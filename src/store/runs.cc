@@ -263,13 +263,17 @@ Result<int64_t> NextDueUs(Workspace& ws) {
   return v;
 }
 
-Result<std::vector<RunRow>> ListRuns(Workspace& ws, const std::string& status, int limit) {
+Result<std::vector<RunRow>> ListRuns(Workspace& ws, const std::string& status, int limit,
+                                     const RunListCursor& before) {
   Lock l(ws.mu());
+  // Row values: the page continues strictly after the cursor in (created_us, id) order,
+  // so runs created in the same microsecond are neither skipped nor repeated.
   static const std::string q =
       Q("SELECT ", kRunCols,
-        " FROM runs WHERE (?1 = '' OR status = ?1) ORDER BY created_us DESC, id DESC LIMIT ?2");
+        " FROM runs WHERE (?1 = '' OR status = ?1) AND (created_us, id) < (?3, ?4) "
+        "ORDER BY created_us DESC, id DESC LIMIT ?2");
   KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
-  st->Bind(1, status).Bind(2, limit);
+  st->Bind(1, status).Bind(2, limit).Bind(3, before.created_us).Bind(4, before.id);
   return sql::CollectRows<RunRow>(st, ReadRun);
 }
 
@@ -561,6 +565,19 @@ Result<std::vector<ScheduleRow>> ListSchedules(Workspace& ws) {
     r.last_us = s.Int(5);
     return r;
   });
+}
+
+Result<std::vector<std::string>> IdsWithPrefix(Workspace& ws, IdTable table,
+                                               const std::string& prefix, int limit) {
+  Lock l(ws.mu());
+  // A range over the primary key: [prefix, prefix + U+10FFFF) holds exactly the ids that
+  // start with `prefix` (ids are ASCII), so the lookup is an index seek, not a scan.
+  const char* q = table == IdTable::kRuns
+                      ? "SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3"
+                      : "SELECT id FROM approvals WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3";
+  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q));
+  st->Bind(1, prefix).Bind(2, prefix + "\xf4\x8f\xbf\xbf").Bind(3, limit);
+  return sql::CollectRows<std::string>(st, [](const sql::Stmt& s) { return s.Text(0); });
 }
 
 }  // namespace keel::store

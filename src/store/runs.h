@@ -95,8 +95,15 @@ Result<std::vector<std::string>> DueRuns(Workspace& ws, int64_t bound_us, int64_
                                          const std::string& owner, int limit);
 // The smallest due_us of any run (kNeverUs if none).
 Result<int64_t> NextDueUs(Workspace& ws);
-// Runs filtered by status ("" = all), newest first.
-Result<std::vector<RunRow>> ListRuns(Workspace& ws, const std::string& status, int limit);
+// Where a page of ListRuns starts: strictly before (created_us, id). The default starts at
+// the newest run.
+struct RunListCursor {
+  int64_t created_us = INT64_MAX;
+  std::string id;
+};
+// Runs filtered by status ("" = all), newest first, starting after `before`.
+Result<std::vector<RunRow>> ListRuns(Workspace& ws, const std::string& status, int limit,
+                                     const RunListCursor& before = {});
 Result<std::vector<std::string>> RunsWaitingForEvent(Workspace& ws, const std::string& type,
                                                      const std::string& key);
 Result<std::vector<std::string>> RunsWithWaitKind(Workspace& ws, const std::string& wait_kind);
@@ -154,6 +161,12 @@ Result<std::vector<ApprovalRow>> ListApprovals(Workspace& ws, const std::string&
 // Events: false if an event with this id was already received (nothing is written then).
 Result<bool> InsertEvent(Txn& txn, const std::string& id, const std::string& type,
                          const std::string& key, const std::string& data, int64_t delivered);
+
+// Ids starting with `prefix` (at most `limit`, in id order), for resolving the short ids
+// an operator types.
+enum class IdTable { kRuns, kApprovals };
+Result<std::vector<std::string>> IdsWithPrefix(Workspace& ws, IdTable table,
+                                               const std::string& prefix, int limit);
 
 // Pause switches.
 Status SetPause(Txn& txn, const std::string& scope, const std::string& name, bool paused);

@@ -138,6 +138,12 @@ void CopyTree(const std::string& from, const std::string& to) {
 namespace keel::testing {
 namespace {
 
+store::WorkspaceOpenOptions ReadOnly() {
+  store::WorkspaceOpenOptions o;
+  o.read_only = true;
+  return o;
+}
+
 namespace fs = std::filesystem;
 
 bool Detected(const std::string& dir, std::string* first) {
@@ -241,7 +247,7 @@ TamperCounts RunStructuralMutations(const std::string& pristine, const std::stri
   SeededRandom rnd(seed);
   int64_t n = 0, last_checkpoint = 0;
   {
-    auto ws = store::Workspace::Open(pristine, {true, ""}, Env{});
+    auto ws = store::Workspace::Open(pristine, ReadOnly(), Env{});
     EXPECT_TRUE(ws.ok());
     if (!ws.ok()) return t;
     n = *(*ws)->LedgerSize();
@@ -311,7 +317,7 @@ TamperCounts RunStructuralMutations(const std::string& pristine, const std::stri
         what = "edit entry " + std::to_string(k) + " and re-hash the chain";
         std::vector<store::LedgerEntry> es;
         {
-          auto ws = store::Workspace::Open(scratch, {true, ""}, Env{});
+          auto ws = store::Workspace::Open(scratch, ReadOnly(), Env{});
           EXPECT_TRUE(ws.ok());
           if (!ws.ok()) break;
           es = *(*ws)->QueryLedger({});

@@ -60,6 +60,11 @@ std::string DefaultConfigText(const std::string& id, const std::string& name) {
          "# (each adapter must also be switched live on its own).\n"
          "mode: sandbox\n"
          "\n"
+         "# Each adapter's own switch (`keel adapter list`); a switch made with `keel adapter\n"
+         "# live|sandbox NAME` is on the ledger and wins over this section.\n"
+         "# adapters:\n"
+         "#   NAME: {mode: live}\n"
+         "\n"
          "ledger:\n"
          "  # A signed Merkle checkpoint is taken after this many new entries.\n"
          "  checkpoint_every: 1000\n"
@@ -204,7 +209,10 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const std::string& dir_in,
     return NotFound(dir + " is not a keel workspace (no keel.yaml); create one with `keel init " +
                     dir + "`");
   }
-  auto text = fs->ReadFile(cfg_path, 1 << 20);
+  // The application layer reads keel.yaml once and hands it over (opts.config_text);
+  // tests and tools that open a workspace directly let the store read it.
+  Result<std::string> text =
+      opts.config_text ? Result<std::string>(*opts.config_text) : fs->ReadFile(cfg_path, 1 << 20);
   if (!text.ok()) return text.status();
   KEEL_ASSIGN_OR_RETURN(WorkspaceConfig cfg, ParseWorkspaceConfig(*text, cfg_path));
   std::string db_path = JoinPath(dir, kDbFile);
@@ -252,11 +260,10 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const std::string& dir_in,
   return ws;
 }
 
-Result<std::string> Workspace::Find(const std::string& flag, const std::string& cwd) {
+Result<std::string> Workspace::Find(const std::string& flag, const std::string& env_value,
+                                    const std::string& cwd) {
   if (!flag.empty()) return AbsolutePath(flag);
-  if (const char* env = std::getenv("KEEL_WORKSPACE"); env != nullptr && *env != '\0') {
-    return AbsolutePath(env);
-  }
+  if (!env_value.empty()) return AbsolutePath(env_value);
   std::string dir = AbsolutePath(cwd);
   for (;;) {
     if (DefaultFileSystem()->Exists(JoinPath(dir, kConfigFile))) return dir;

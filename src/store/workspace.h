@@ -20,6 +20,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -63,6 +64,9 @@ struct WorkspaceOpenOptions {
   // Copy the WAL into the database file on a background thread (sql.h OpenOptions), so
   // that commits never wait for it. Tests that count fsyncs one by one turn it off.
   bool background_checkpoint = true;
+  // keel.yaml's text as the application layer read it (app::Runtime); when unset, Open
+  // reads <dir>/keel.yaml itself (tests and tools that open a workspace directly).
+  std::optional<std::string> config_text;
 };
 
 class Workspace;
@@ -108,9 +112,11 @@ class Workspace {
   static Result<std::unique_ptr<Workspace>> Open(const std::string& dir,
                                                  const WorkspaceOpenOptions& opts, const Env& env);
 
-  // Finds the workspace folder: `flag` if non-empty, else $KEEL_WORKSPACE, else `cwd` and
-  // its parents (the first holding keel.yaml). NotFound with a hint otherwise.
-  static Result<std::string> Find(const std::string& flag, const std::string& cwd);
+  // Finds the workspace folder: `flag` if non-empty, else `env_value` (the face passes
+  // $KEEL_WORKSPACE; the store reads no environment) if non-empty, else `cwd` and its
+  // parents (the first holding keel.yaml). NotFound with a hint otherwise.
+  static Result<std::string> Find(const std::string& flag, const std::string& env_value,
+                                  const std::string& cwd);
 
   ~Workspace();
 
