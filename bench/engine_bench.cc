@@ -35,6 +35,7 @@
 #include <thread>
 #include <vector>
 
+#include "adapters/log.h"
 #include "bench_flags.h"
 #include "core/env.h"
 #include "durable_acks.h"
@@ -89,7 +90,7 @@ struct Bench {
 struct EngineSet {
   std::unique_ptr<keel::store::Workspace> ws;
   keel::flow::BuiltinAgents agents;
-  keel::flow::CountingAdapter log{"log", true};
+  keel::adapters::LogAdapter log;
   std::unique_ptr<keel::flow::Engine> engine;
 };
 

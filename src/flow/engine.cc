@@ -1930,82 +1930,10 @@ Status Engine::Resume(const std::string& scope, const std::string& name, const s
   });
 }
 
-Result<json> Engine::Show(const std::string& run_id) {
-  KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, run_id));
-  if (!rr) return NotFound("no run " + run_id + " (list runs with `keel runs`)");
-  const store::RunRow& r = *rr;
-  auto in = ParseJson(r.input, "input");
-  auto out = ParseJson(r.output, "output");
-  json j = {{"id", r.id},
-            {"workflow", r.workflow},
-            {"version", r.version},
-            {"status", r.status},
-            {"input", in.ok() ? *in : json()},
-            {"output", out.ok() ? *out : json()},
-            {"created", FormatTimeMicros(r.created_us)},
-            {"updated", FormatTimeMicros(r.updated_us)}};
-  if (!r.wait_kind.empty()) j["waiting_for"] = r.wait_kind;
-  if (r.status == "running" || r.status == "waiting") {
-    // A canceled run whose compensations are still running says so.
-    auto st = State::Parse(r.state);
-    if (st.ok() && !st->cancel.empty()) j["canceling"] = true;
-  }
-  if (r.status == "waiting" && r.due_us < kNeverUs) j["due"] = FormatTimeMicros(r.due_us);
-  if (!r.wait_type.empty()) j["event"] = {{"type", r.wait_type}, {"key", r.wait_key}};
-  if (!r.error.empty()) j["error"] = r.error;
-  if (!r.parent_run.empty()) j["parent"] = r.parent_run;
-  json steps = json::array();
-  KEEL_ASSIGN_OR_RETURN(auto journal, store::ListJournal(*ws_, run_id));
-  for (const auto& s : journal) {
-    auto o = ParseJson(s.output, "output");
-    json x = {{"key", s.step_key},
-              {"step", s.step_id},
-              {"kind", s.kind},
-              {"status", s.status},
-              {"attempts", s.attempts},
-              {"output", o.ok() ? *o : json()},
-              {"finished", FormatTimeMicros(s.finished_us)}};
-    if (!s.error.empty()) x["error"] = s.error;
-    steps.push_back(std::move(x));
-  }
-  j["steps"] = std::move(steps);
-  json timeline = json::array();
-  store::LedgerQuery q;
-  q.run_id = run_id;
-  KEEL_ASSIGN_OR_RETURN(auto entries, ws_->QueryLedger(q));
-  for (const auto& en : entries) {
-    auto p = ParseJson(en.payload, "payload");
-    json x = {{"seq", en.seq},
-              {"time", FormatTimeMicros(en.time_us)},
-              {"kind", en.kind},
-              {"actor", en.actor},
-              {"detail", p.ok() ? *p : json()}};
-    if (!en.step_id.empty()) x["step"] = en.step_id;
-    timeline.push_back(std::move(x));
-  }
-  j["timeline"] = std::move(timeline);
-  json items = json::array();
-  KEEL_ASSIGN_OR_RETURN(auto apv, store::ListApprovals(*ws_, "", run_id));
-  for (const auto& a : apv) {
-    items.push_back({{"id", a.id},
-                     {"kind", a.kind},
-                     {"status", a.status},
-                     {"step", a.step_key},
-                     {"summary", a.summary}});
-  }
-  j["approvals"] = std::move(items);
-  json obx = json::array();
-  KEEL_ASSIGN_OR_RETURN(auto obs, store::ListOutbox(*ws_, run_id, ""));
-  for (const auto& o : obs) {
-    obx.push_back({{"token", o.token},
-                   {"step", o.step_key},
-                   {"adapter", o.adapter},
-                   {"action", o.action},
-                   {"state", o.state},
-                   {"attempts", o.attempts}});
-  }
-  j["outbox"] = std::move(obx);
-  return j;
+bool RunIsCanceling(const store::RunRow& r) {
+  if (r.status != "running" && r.status != "waiting") return false;
+  auto st = State::Parse(r.state);
+  return st.ok() && !st->cancel.empty();
 }
 
 }  // namespace keel::flow

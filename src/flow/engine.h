@@ -185,10 +185,6 @@ class Engine {
   Status Resume(const std::string& scope, const std::string& name,
                 const std::string& actor = "operator");
 
-  // --- views ---
-  // The run with its timeline (steps, attempts, waits, approvals, outbox) as JSON.
-  Result<nlohmann::json> Show(const std::string& run_id);
-
   const std::string& worker_id() const { return opts_.worker_id; }
   store::Workspace* workspace() { return ws_; }
 
@@ -201,6 +197,10 @@ class Engine {
   Registry reg_;
   EngineOptions opts_;
 };
+
+// True if the run was canceled and its compensations are still running (it ends
+// `canceled`). Views show it (app/views.h); the state is the engine's own encoding.
+bool RunIsCanceling(const store::RunRow& r);
 
 // The idempotency token of an action: derived from (run, step key) only, so every attempt of
 // the same step carries the same token.

@@ -10,6 +10,7 @@
 #include "core/testing_util.h"
 #include "flow/builtins.h"
 #include "flow/engine.h"
+#include "flow/testing_adapters.h"
 #include "store/runs.h"
 #include "store/workspace.h"
 
