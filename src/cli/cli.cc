@@ -3,28 +3,48 @@
 #include <unistd.h>
 
 #include <iostream>
+#include <nlohmann/json.hpp>
 
 namespace keel::cli {
 
-Result<std::unique_ptr<store::Workspace>> Context::OpenWorkspace(bool read_only) {
+Result<std::string> Context::WorkspaceDir() const {
   char buf[4096];
   std::string cwd = ::getcwd(buf, sizeof buf) ? buf : ".";
-  KEEL_ASSIGN_OR_RETURN(std::string dir, store::Workspace::Find(workspace_flag, cwd));
-  store::WorkspaceOpenOptions o;
+  return app::LocateWorkspace(workspace_flag, workspace_env, cwd);
+}
+
+Result<std::unique_ptr<app::Runtime>> Context::OpenRuntime(bool read_only) {
+  app::RuntimeOptions o;
+  KEEL_ASSIGN_OR_RETURN(o.workspace_dir, WorkspaceDir());
   o.read_only = read_only;
-  return store::Workspace::Open(dir, o, env);
+  o.env = env;
+  o.vault_passphrase = passphrase;
+  o.test_adapters = test_adapters;
+  return app::Runtime::Open(std::move(o));
+}
+
+void PrintJson(const nlohmann::json& j) {
+  std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
 }
 
 int ExitCodeFor(const Status& s) {
   switch (s.code()) {
-    case StatusCode::kOk: return 0;
-    case StatusCode::kInvalidArgument: return 65;
-    case StatusCode::kAlreadyExists: return 65;
-    case StatusCode::kNotFound: return 66;
-    case StatusCode::kUnavailable: return 75;
-    case StatusCode::kDeadlineExceeded: return 75;
-    case StatusCode::kPermissionDenied: return 77;
-    case StatusCode::kInternal: return 70;
+    case StatusCode::kOk:
+      return 0;
+    case StatusCode::kInvalidArgument:
+      return 65;
+    case StatusCode::kAlreadyExists:
+      return 65;
+    case StatusCode::kNotFound:
+      return 66;
+    case StatusCode::kUnavailable:
+      return 75;
+    case StatusCode::kDeadlineExceeded:
+      return 75;
+    case StatusCode::kPermissionDenied:
+      return 77;
+    case StatusCode::kInternal:
+      return 70;
     case StatusCode::kFailedPrecondition:
     case StatusCode::kDataLoss:
     case StatusCode::kCancelled:

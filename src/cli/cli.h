@@ -9,23 +9,42 @@
 #include <CLI/CLI.hpp>
 #include <functional>
 #include <memory>
+#include <nlohmann/json_fwd.hpp>
 #include <string>
+#include <vector>
 
+#include "app/runtime.h"
 #include "core/env.h"
 #include "core/status.h"
-#include "store/workspace.h"
 
 namespace keel::cli {
 
 struct Context {
   std::string workspace_flag;  // --workspace
+  std::string workspace_env;   // $KEEL_WORKSPACE, read once by Main
+  std::string passphrase;      // $KEEL_VAULT_PASSPHRASE, read once by Main
   bool json = false;           // --json on the subcommand that uses it
   Env env;
   int exit_code = 0;
+  std::vector<app::AdapterFactory> test_adapters;  // only a test binary sets these
 
-  // Finds and opens the workspace (see store::Workspace::Find).
-  Result<std::unique_ptr<store::Workspace>> OpenWorkspace(bool read_only = false);
+  // The workspace folder (--workspace, $KEEL_WORKSPACE, the current folder or a parent).
+  Result<std::string> WorkspaceDir() const;
+  // Finds the workspace and builds the application layer over it.
+  Result<std::unique_ptr<app::Runtime>> OpenRuntime(bool read_only = false);
 };
+
+// What a binary adds to the shipped command set: the test binary registers its fake
+// adapters and test-only commands here; the shipped `keel` passes nothing.
+struct MainHooks {
+  std::vector<app::AdapterFactory> test_adapters;
+  std::function<void(CLI::App&, Context*)> extra_commands;
+};
+// The whole program: parses argv, runs one command, returns the exit code.
+int Main(int argc, char** argv, const MainHooks& hooks);
+
+// Prints a JSON view (two-space indent; invalid UTF-8 replaced, never an exception).
+void PrintJson(const nlohmann::json& j);
 
 int ExitCodeFor(const Status& s);
 // Prints "keel: error: ..." to stderr and returns the exit code for `s`.
@@ -46,8 +65,8 @@ void RegisterArtifactCommands(CLI::App& app, Context* ctx);   // artifact put|ge
 void RegisterAgentCommands(CLI::App& app, Context* ctx);      // agent list|show|run, cost
 void RegisterDemoCommands(CLI::App& app, Context* ctx);       // demo
 void RegisterRecordCommands(CLI::App& app, Context* ctx);  // record add|show|list|set|types, import
-void RegisterDebugCommands(CLI::App& app, Context* ctx);      // debug append (tests)
-void RegisterSecretCommands(CLI::App& app, Context* ctx);     // secret set|list|rm
+void RegisterDebugCommands(CLI::App& app, Context* ctx);   // debug append (tests)
+void RegisterSecretCommands(CLI::App& app, Context* ctx);  // secret set|list|rm
 void RegisterSnapshotCommands(CLI::App& app, Context* ctx);   // snapshot, restore
 void RegisterIntegrityCommands(CLI::App& app, Context* ctx);  // verify, checkpoint
 // workflow, run, runs, event, worker, approvals, approve, reject, pause, resume

@@ -2,9 +2,9 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "app/views.h"
+#include "app/workspace.h"
 #include "cli/cli.h"
-#include "store/checkpoint.h"
-#include "store/verify.h"
 
 namespace keel::cli {
 
@@ -27,26 +27,13 @@ void RegisterIntegrityCommands(CLI::App& app, Context* ctx) {
     cmd->add_flag("--no-artifacts", o->no_artifacts,
                   "Skip re-hashing artifact files (time proportional to their total size)");
     cmd->callback(Run(ctx, [ctx, o]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(std::string dir, store::Workspace::Find(ctx->workspace_flag, "."));
+      KEEL_ASSIGN_OR_RETURN(std::string dir, ctx->WorkspaceDir());
       store::VerifyOptions vo;
       vo.integrity_check = !o->no_integrity;
       vo.artifacts = !o->no_artifacts;
-      KEEL_ASSIGN_OR_RETURN(store::VerifyReport r, store::VerifyWorkspace(dir, vo, ctx->env));
+      KEEL_ASSIGN_OR_RETURN(store::VerifyReport r, app::Verify(dir, vo, ctx->env));
       if (o->json) {
-        nlohmann::json j = {{"ok", r.ok()},
-                            {"entries_checked", r.entries_checked},
-                            {"first_bad_seq", r.first_bad_seq},
-                            {"first_bad_reason", r.first_bad_reason},
-                            {"artifacts_referenced", r.artifacts_referenced},
-                            {"artifact_files_checked", r.artifact_files_checked},
-                            {"artifact_rows_checked", r.artifact_rows_checked},
-                            {"checkpoints_checked", r.checkpoints_checked},
-                            {"last_checkpoint_size", r.last_checkpoint_size},
-                            {"integrity_check", r.integrity},
-                            {"problems", r.problems},
-                            {"notes", r.notes},
-                            {"seconds", r.seconds}};
-        std::cout << j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        PrintJson(app::views::Verify(r));
       } else {
         for (const auto& n : r.notes) std::cout << "note: " << n << "\n";
         if (r.ok()) {
@@ -80,15 +67,10 @@ void RegisterIntegrityCommands(CLI::App& app, Context* ctx) {
     auto json = std::make_shared<bool>(false);
     cmd->add_flag("--json", *json, "Print the checkpoint as JSON");
     cmd->callback(Run(ctx, [ctx, json]() -> Status {
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(false));
-      KEEL_ASSIGN_OR_RETURN(store::CheckpointInfo c, store::Checkpoint(*ws));
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime());
+      KEEL_ASSIGN_OR_RETURN(store::CheckpointInfo c, app::TakeCheckpoint(*rt));
       if (*json) {
-        nlohmann::json j = {{"tree_size", c.tree_size},
-                            {"root", ToHex(c.root)},
-                            {"time_us", c.time_us},
-                            {"public_key", ToHex(c.public_key.data(), c.public_key.size())},
-                            {"signature", ToHex(c.signature.data(), c.signature.size())}};
-        std::cout << j.dump(2) << "\n";
+        PrintJson(app::views::Checkpoint(c));
       } else {
         std::cout << "checkpoint: " << c.tree_size << " entries, root " << ToHex(c.root) << "\n";
       }

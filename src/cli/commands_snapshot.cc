@@ -1,11 +1,10 @@
 // keel snapshot [--keep N] [--list], keel restore SNAPSHOT DIR.
-#include <unistd.h>
-
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "app/views.h"
+#include "app/workspace.h"
 #include "cli/cli.h"
-#include "store/snapshot.h"
 
 namespace keel::cli {
 
@@ -29,37 +28,25 @@ void RegisterSnapshotCommands(CLI::App& app, Context* ctx) {
     cmd->add_flag("--json", o->json, "Print JSON");
     cmd->callback(Run(ctx, [ctx, o, cmd]() -> Status {
       if (o->list) {
-        KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace(true));
-        KEEL_ASSIGN_OR_RETURN(auto names, store::ListSnapshots(ctx->env.fs, ws->snapshots_dir()));
+        KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime(true));
+        KEEL_ASSIGN_OR_RETURN(auto list, app::ListSnapshots(*rt));
         if (o->json) {
           nlohmann::json arr = nlohmann::json::array();
-          for (const auto& n : names) {
-            arr.push_back({{"name", n}, {"path", JoinPath(ws->snapshots_dir(), n)}});
-          }
-          std::cout << arr.dump(2) << "\n";
+          for (const auto& s : list) arr.push_back(app::views::SnapshotListing(s.name, s.path));
+          PrintJson(arr);
         } else {
-          for (const auto& n : names) std::cout << n << "\n";
-          if (names.empty()) std::cerr << "no snapshots; make one with `keel snapshot`\n";
+          for (const auto& s : list) std::cout << s.name << "\n";
+          if (list.empty()) std::cerr << "no snapshots; make one with `keel snapshot`\n";
         }
         return OkStatus();
       }
       if (cmd->count("--keep") > 0 && o->keep < 1) {
         return InvalidArgument("--keep must be at least 1");
       }
-      KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
-      store::SnapshotOptions so;
-      so.keep = o->keep;
-      KEEL_ASSIGN_OR_RETURN(auto r, store::CreateSnapshot(*ws, so));
+      KEEL_ASSIGN_OR_RETURN(auto rt, ctx->OpenRuntime());
+      KEEL_ASSIGN_OR_RETURN(auto r, app::TakeSnapshot(*rt, o->keep));
       if (o->json) {
-        std::cout << nlohmann::json{{"name", r.name},
-                                    {"path", r.path},
-                                    {"ledger_size", r.ledger_size},
-                                    {"last_hash", r.last_hash},
-                                    {"artifacts", r.artifacts},
-                                    {"bytes", r.bytes},
-                                    {"pruned", r.pruned}}
-                         .dump(2)
-                  << "\n";
+        PrintJson(app::views::Snapshot(r));
       } else {
         std::cout << "snapshot " << r.name << " written to " << r.path << " (" << r.ledger_size
                   << " ledger entries, " << r.artifacts << " artifacts, " << r.bytes << " bytes)\n";
@@ -76,19 +63,15 @@ void RegisterSnapshotCommands(CLI::App& app, Context* ctx) {
         "against the manifest and the ledger chain is recomputed");
     auto snap = std::make_shared<std::string>();
     auto dir = std::make_shared<std::string>();
-    cmd->add_option("snapshot", *snap, "Snapshot folder or name (e.g. 20261124T221500Z)")
+    cmd->add_option("SNAPSHOT", *snap, "Snapshot folder or name (e.g. 20261124T221500Z)")
         ->required();
-    cmd->add_option("dir", *dir, "Folder to restore into (new or empty)")->required();
+    cmd->add_option("DIR", *dir, "Folder to restore into (new or empty)")->required();
     cmd->callback(Run(ctx, [ctx, snap, dir]() -> Status {
+      // A name is looked up in the current workspace's snapshots/, when there is one.
       std::string snapshots_dir;
-      char buf[4096];
-      std::string cwd = ::getcwd(buf, sizeof buf) ? buf : ".";
-      if (auto found = store::Workspace::Find(ctx->workspace_flag, cwd); found.ok()) {
+      if (auto found = ctx->WorkspaceDir(); found.ok())
         snapshots_dir = JoinPath(*found, "snapshots");
-      }
-      KEEL_ASSIGN_OR_RETURN(std::string path,
-                            store::ResolveSnapshot(ctx->env.fs, *snap, snapshots_dir));
-      KEEL_ASSIGN_OR_RETURN(auto r, store::RestoreSnapshot(path, *dir, ctx->env));
+      KEEL_ASSIGN_OR_RETURN(auto r, app::Restore(*snap, snapshots_dir, *dir, ctx->env));
       std::cout << "restored workspace " << r.workspace_id << " into " << r.dir << " ("
                 << r.ledger_size << " ledger entries, " << r.artifacts << " artifacts)\n";
       return OkStatus();

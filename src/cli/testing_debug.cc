@@ -1,4 +1,4 @@
-// keel debug append: a test and diagnostic tool. The crash tests (store/ledger_crashtest.cc)
+// keel debug append (test binary only): a test tool. The crash tests (store/ledger_crashtest.cc)
 // run it and SIGKILL it at random moments; a seq printed on standard output is an
 // acknowledgement, printed and flushed only after the transaction holding it committed.
 #include <unistd.h>
@@ -10,6 +10,7 @@
 #include "cli/cli.h"
 #include "core/json.h"
 #include "store/artifacts.h"
+#include "store/workspace.h"
 
 namespace keel::cli {
 namespace {
@@ -58,7 +59,9 @@ void RegisterDebugCommands(CLI::App& app, Context* ctx) {
                 "(its artifact.put entry is not printed)");
   cmd->callback(Run(ctx, [ctx, o]() -> Status {
     if (o->kind.empty()) return InvalidArgument("--kind must not be empty");
-    KEEL_ASSIGN_OR_RETURN(auto ws, ctx->OpenWorkspace());
+    KEEL_ASSIGN_OR_RETURN(std::string dir, ctx->WorkspaceDir());
+    KEEL_ASSIGN_OR_RETURN(auto ws,
+                          store::Workspace::Open(dir, store::WorkspaceOpenOptions{}, ctx->env));
     const std::string pid = std::to_string(::getpid());
     int64_t done = 0;
     while (done < o->count) {

@@ -1,0 +1,56 @@
+# Fails when a product source file includes a header of a layer it may not depend on: the
+# dependency direction of docs/architecture.md ("Layers and folders"), checked on every
+# `#include "layer/..."`. Test code (*_test.cc, *_crashtest.cc, ..., testing_*) may include
+# any layer. Run: cmake -DSRC=<repo>/src -P tests/check_layers.cmake
+#
+# Each layer's allowed includes (its own folder is always allowed). Keep in step with
+# docs/architecture.md.
+set(allowed_core "")
+set(allowed_store "core")
+set(allowed_memory "core;store")
+set(allowed_agents "core;store;memory")
+set(allowed_flow "core;store")
+set(allowed_adapters "core;store;flow/interfaces.h")
+set(allowed_app "core;store;memory;agents;flow;adapters")
+set(allowed_ops "core;store;memory;agents;flow;adapters;app")
+set(allowed_server "core;app")
+set(allowed_mcp "core;app")
+set(allowed_cli "core;app")
+
+if(NOT SRC)
+  message(FATAL_ERROR "pass -DSRC=<repo>/src")
+endif()
+file(GLOB_RECURSE files RELATIVE ${SRC} ${SRC}/*.h ${SRC}/*.cc)
+set(problems 0)
+foreach(f ${files})
+  if(f MATCHES "_(test|crashtest|slowtest|providertest|pgtest)\\.cc$" OR f MATCHES "(^|/)testing_")
+    continue()
+  endif()
+  string(REGEX MATCH "^[^/]+" layer "${f}")
+  if(NOT DEFINED allowed_${layer})
+    message(SEND_ERROR "${f}: folder '${layer}' is not a layer in tests/check_layers.cmake; add it "
+                       "there and to docs/architecture.md")
+    math(EXPR problems "${problems} + 1")
+    continue()
+  endif()
+  file(STRINGS ${SRC}/${f} lines REGEX "^[ \t]*#[ \t]*include[ \t]*\"[a-z_]+/")
+  foreach(line ${lines})
+    string(REGEX MATCH "\"([a-z_]+)/([^\"]+)\"" _ "${line}")
+    set(dep ${CMAKE_MATCH_1})
+    set(header "${CMAKE_MATCH_1}/${CMAKE_MATCH_2}")
+    if(dep STREQUAL layer)
+      continue()
+    endif()
+    list(FIND allowed_${layer} ${dep} i_layer)
+    list(FIND allowed_${layer} ${header} i_header)
+    if(i_layer EQUAL -1 AND i_header EQUAL -1)
+      message(SEND_ERROR "${f}: includes ${header}, but ${layer} may include only: "
+                         "${allowed_${layer}} (docs/architecture.md, dependency direction)")
+      math(EXPR problems "${problems} + 1")
+    endif()
+  endforeach()
+endforeach()
+if(problems GREATER 0)
+  message(FATAL_ERROR "${problems} include(s) against the dependency direction")
+endif()
+message(STATUS "layers: every include follows the dependency direction")
