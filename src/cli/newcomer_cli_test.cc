@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "cli/testing_cli_workspace.h"
 #include "core/testing_util.h"
+#include "flow/workflow.h"
 
 namespace keel {
 namespace {
@@ -124,6 +126,21 @@ steps:
   EXPECT_EQ(ws.Json({"run", "show", b, "--json"})["approvals"][0]["state"], "decided");
   EXPECT_EQ(ws.Json({"approvals", "--json"}).size(), 0u);
   EXPECT_EQ(ws.Json({"approvals", "--all", "--json"}).size(), 2u);
+}
+
+// `keel run NAME` starts every valid workflow: the names validation reserves are exactly the
+// subcommands of `keel run`, so no workflow can be shadowed by one.
+TEST(NewcomerCli, TheReservedWorkflowNamesAreTheRunSubcommands) {
+  auto help = RunKeel({"run", "--help"});
+  ASSERT_EQ(help.exit_code, 0);
+  std::string subs = help.out.substr(help.out.find("Subcommands:"));
+  std::set<std::string> listed;
+  for (size_t at = subs.find("\n  "); at != std::string::npos; at = subs.find("\n  ", at + 1)) {
+    listed.insert(subs.substr(at + 3, subs.find(' ', at + 3) - at - 3));
+  }
+  std::set<std::string> reserved;
+  for (auto n : flow::kReservedWorkflowNames) reserved.insert(std::string(n));
+  EXPECT_EQ(listed, reserved);
 }
 
 TEST(NewcomerCli, RunsPageWithACursor) {
