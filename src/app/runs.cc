@@ -16,6 +16,11 @@ namespace {
 Result<std::string> ResolveId(Runtime& rt, store::IdTable table, const std::string& typed,
                               const char* what, const char* list_cmd) {
   if (typed.empty()) return InvalidArgument(std::string("name the ") + what);
+  // Ids are short ASCII; a huge or binary argument is refused, not echoed back whole.
+  if (typed.size() > 128) {
+    return InvalidArgument(std::string("a ") + what + " id is at most 128 characters, not " +
+                           std::to_string(typed.size()));
+  }
   KEEL_ASSIGN_OR_RETURN(auto ids, store::IdsWithPrefix(rt.ws(), table, typed, 6));
   if (std::find(ids.begin(), ids.end(), typed) != ids.end()) return typed;
   if (ids.empty()) {

@@ -106,6 +106,9 @@ TEST_F(AppRunsTest, ShowRunTakesAUniquePrefixAndRefusesAnAmbiguousOne) {
   EXPECT_EQ(amb.status().code(), StatusCode::kInvalidArgument);
   EXPECT_NE(amb.status().message().find("several"), std::string::npos);
   EXPECT_EQ(ShowRun(*rt_, "run_nothere").status().code(), StatusCode::kNotFound);
+  auto huge = ShowRun(*rt_, std::string(5000, 'a'));
+  EXPECT_EQ(huge.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_LT(huge.status().message().size(), 200u);  // not echoed back whole
 }
 
 TEST_F(AppRunsTest, OneItemViewAndSeveralDecisionsInOneRequest) {

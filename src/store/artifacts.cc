@@ -117,14 +117,7 @@ Result<std::string> ExplainArtifactPrefixLookup(Workspace& ws) {
   KEEL_ASSIGN_OR_RETURN(auto st,
                         ws.db()->Prepare(std::string("EXPLAIN QUERY PLAN ") + kPrefixLookup));
   st->Bind(1, "abcdef").Bind(2, "abcdefg").Bind(3, int64_t{kShownCandidates + 1});
-  std::string plan;
-  for (;;) {
-    KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
-    if (!row) break;
-    plan += st->Text(3);
-    plan += '\n';
-  }
-  return plan;
+  return sql::QueryPlanText(st.get());
 }
 
 std::string ArtifactPath(const std::string& artifacts_dir, const std::string& hash) {

@@ -111,6 +111,16 @@ Result<std::optional<T>> FirstRow(Stmt* st, F read) {
   return out;
 }
 
+// The steps of an `EXPLAIN QUERY PLAN` statement, one per line (tests pin that lookups use
+// their indexes).
+inline Result<std::string> QueryPlanText(Stmt* st) {
+  auto steps = CollectRows<std::string>(st, [](const Stmt& s) { return s.Text(3); });
+  if (!steps.ok()) return steps.status();
+  std::string plan;
+  for (const auto& step : *steps) plan += step + "\n";
+  return plan;
+}
+
 // The lock file beside the database ("keel.db-writers") through which writers of several
 // processes take turns (docs/architecture.md, "Concurrency").
 inline constexpr char kWriterLockSuffix[] = "-writers";

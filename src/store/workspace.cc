@@ -585,14 +585,7 @@ Result<std::vector<LedgerEntry>> Workspace::QueryLedger(const LedgerQuery& q) {
 Result<std::string> Workspace::ExplainLedgerQuery(const LedgerQuery& q) {
   std::lock_guard<std::recursive_mutex> lock(mu_);
   KEEL_ASSIGN_OR_RETURN(auto st, PrepareLedgerQuery(db_.get(), q, "EXPLAIN QUERY PLAN "));
-  std::string plan;
-  for (;;) {
-    KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
-    if (!row) break;
-    plan += st->Text(3);
-    plan += '\n';
-  }
-  return plan;
+  return sql::QueryPlanText(st.get());
 }
 
 Status Workspace::ScanLedger(int64_t from_seq,
