@@ -187,7 +187,7 @@ Result<WorkerReport> RunWorker(Runtime& rt, const WorkerRequest& req, const std:
   while (!stop.load()) {
     KEEL_ASSIGN_OR_RETURN(flow::TickStats t, e->Tick());
     rep.steps += t.steps;
-    if (t.steps || t.timers || t.schedules || t.io) continue;
+    if (t.progressed()) continue;
     // Idle: expired events go (a read, and a transaction only when some expired).
     KEEL_ASSIGN_OR_RETURN(int64_t purged, e->PurgeExpiredEvents());
     rep.purged_events += purged;
@@ -195,12 +195,17 @@ Result<WorkerReport> RunWorker(Runtime& rt, const WorkerRequest& req, const std:
     // What the busy rounds committed is made durable before the worker sleeps or exits
     // (a round is pipelined: flow/engine.h).
     KEEL_RETURN_IF_ERROR(e->WaitDurable());
-    if (req.until_idle) break;
+    if (req.until_idle && e->InFlight() == 0) break;
     KEEL_ASSIGN_OR_RETURN(int64_t wake, e->NextWakeUs());
-    int64_t sleep = std::min<int64_t>(wake - clock->NowMicros(), int64_t{req.poll_ms} * 1000);
-    if (sleep > 0) clock->SleepMicros(sleep);
+    int64_t poll = int64_t{req.poll_ms} * 1000;
+    // Runs left waiting for room in a full lane are due now, yet nothing can be done for
+    // them until an effect ends: Sleep wakes then.
+    int64_t sleep = t.deferred > 0 ? poll : std::min<int64_t>(wake - clock->NowMicros(), poll);
+    e->Sleep(sleep);  // ends early when an effect in flight ends
   }
-  KEEL_RETURN_IF_ERROR(e->WaitDurable());  // stopped mid-work by a signal
+  // Stopped by a signal: the effects in flight end and are recorded (none is left for an
+  // operator to judge), then everything committed is made durable.
+  KEEL_RETURN_IF_ERROR(e->Drain());
   rep.stopped = stop.load();
   KEEL_ASSIGN_OR_RETURN(rep.upcoming, e->Upcoming());
   return rep;

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <nlohmann/json.hpp>
+#include <optional>
 
 #include "adapters/log.h"
 #include "agents/agent.h"
@@ -113,12 +114,19 @@ Result<std::string> LocateWorkspace(const std::string& flag, const std::string& 
 
 namespace {
 
-// keel.yaml `adapters:` — {NAME: {mode: sandbox|live}}. Adapters not named take the
-// workspace's `mode:`. InvalidArgument names the line for an unknown adapter or key.
-Result<std::map<std::string, AdapterMode>> ParseAdapterModes(
+// What keel.yaml says of one adapter.
+struct AdapterFileSettings {
+  std::optional<AdapterMode> mode;
+  int concurrency = 0;  // 0: effects.per_adapter
+};
+
+// keel.yaml `adapters:` — {NAME: {mode: sandbox|live, concurrency: N}}. Adapters not named
+// take the defaults. InvalidArgument names the line for an unknown adapter or key, a bad
+// mode or a concurrency outside 1..flow::kMaxConcurrency.
+Result<std::map<std::string, AdapterFileSettings>> ParseAdapterSettings(
     const std::string& text, const std::string& path,
     const std::map<std::string, AdapterEntry>& known) {
-  std::map<std::string, AdapterMode> out;
+  std::map<std::string, AdapterFileSettings> out;
   YAML::Node root;
   try {
     root = YAML::Load(text);
@@ -143,18 +151,30 @@ Result<std::map<std::string, AdapterMode>> ParseAdapterModes(
     if (!kv.second.IsMap()) {
       return InvalidArgument(where(kv.second) + "adapters." + name + " must be a map");
     }
+    AdapterFileSettings& set = out[name];
     for (const auto& f : kv.second) {
       std::string key = f.first.as<std::string>();
+      if (key == "concurrency") {
+        int v = 0;
+        if (!f.second.IsScalar() || !YAML::convert<int>::decode(f.second, v) || v < 1 ||
+            v > flow::kMaxConcurrency) {
+          return InvalidArgument(where(f.second) + "adapters." + name +
+                                 ".concurrency: want a whole number 1.." +
+                                 std::to_string(flow::kMaxConcurrency));
+        }
+        set.concurrency = v;
+        continue;
+      }
       if (key != "mode") {
         return InvalidArgument(where(f.first) + "unknown key adapters." + name + "." + key +
-                               " (known: mode)");
+                               " (known: mode, concurrency)");
       }
       std::string v = f.second.IsScalar() ? f.second.as<std::string>() : "";
       if (v != "sandbox" && v != "live") {
         return InvalidArgument(where(f.second) + "adapters." + name +
                                ".mode must be sandbox or live, not '" + v + "'");
       }
-      out[name] = v == "live" ? AdapterMode::kLive : AdapterMode::kSandbox;
+      set.mode = v == "live" ? AdapterMode::kLive : AdapterMode::kSandbox;
     }
   }
   return out;
@@ -225,16 +245,20 @@ Status Runtime::BuildAdapters() {
 
 Status Runtime::ReloadAdapterModes() {
   KEEL_ASSIGN_OR_RETURN(auto file_modes,
-                        ParseAdapterModes(config_text_, ws_->config_path(), adapters_));
+                        ParseAdapterSettings(config_text_, ws_->config_path(), adapters_));
   const bool ws_live = ws_->config().mode == "live";
   for (auto& [name, e] : adapters_) {
     // The adapter's own switch: the latest switch on the ledger, else keel.yaml's
     // `adapters.NAME.mode`, else sandbox.
     e.requested = AdapterMode::kSandbox;
     e.mode_source = "default";
+    e.concurrency = 0;
     if (auto it = file_modes.find(name); it != file_modes.end()) {
-      e.requested = it->second;
-      e.mode_source = "keel.yaml";
+      if (it->second.mode) {
+        e.requested = *it->second.mode;
+        e.mode_source = "keel.yaml";
+      }
+      e.concurrency = it->second.concurrency;
     }
     store::LedgerQuery q;
     q.subject = "adapter:" + name;
@@ -323,6 +347,10 @@ Result<flow::Engine*> Runtime::engine(const EngineSettings& settings) {
                         flow::ParseFlowConfig(config_text_, ws_->config_path()));
   flow::EngineOptions o;
   o.event_retention_us = fc.event_retention_us;
+  o.effects = fc.effects;
+  for (const auto& [name, e] : adapters_) {
+    if (e.concurrency > 0) o.effects.lanes["adapter:" + name] = e.concurrency;
+  }
   o.batch = settings.batch;
   o.worker_id = settings.worker_id;
   if (settings.lease_us > 0) o.lease_us = settings.lease_us;

@@ -63,6 +63,9 @@ struct AdapterEntry {
   // `mode:` in keel.yaml is live (the master switch).
   AdapterMode mode = AdapterMode::kSandbox;
   bool test_only = false;  // registered by a test binary
+  // keel.yaml `adapters.NAME.concurrency`: its actions in flight at once (0: the default,
+  // `effects.per_adapter`; flow/config.h).
+  int concurrency = 0;
 };
 
 // Where a test binary adds its fake adapters (the shipped binary adds none).

@@ -388,7 +388,7 @@ void RegisterEventAndWorkerCommands(CLI::App& app, Context* ctx) {
 
   auto* cmd = app.add_subcommand("worker",
                                  "Execute due steps until stopped (SIGTERM/SIGINT finish the "
-                                 "current round, then exit)");
+                                 "current round and wait for the effects in flight, then exit)");
   auto w = std::make_shared<app::WorkerRequest>();
   // Bounded: a batch of 0 would never advance a run and a negative one would mean "no
   // limit" to SQLite. (Crash tests use leases of a few milliseconds to force renewals.)

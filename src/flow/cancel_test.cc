@@ -277,6 +277,7 @@ compensations:
   reg.adapters["fake_smtp"] = &smtp;
   EngineOptions o;
   o.worker_id = "w2";
+  o.executor = std::make_shared<InlineExecutor>();
   Engine engine(f.ws.get(), reg, o);
   eng = &engine;
   auto id = engine.Start("s", json::object());

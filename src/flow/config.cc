@@ -13,11 +13,36 @@ std::string At(const std::string& path, const YAML::Node& n) {
 
 }  // namespace
 
+Result<int> ParseConcurrency(const YAML::Node& n, const std::string& path,
+                             const std::string& field) {
+  int v = 0;
+  if (!n.IsScalar() || !YAML::convert<int>::decode(n, v) || v < 1 || v > kMaxConcurrency) {
+    return InvalidArgument(At(path, n) + ": " + field + ": want a whole number 1.." +
+                           std::to_string(kMaxConcurrency));
+  }
+  return v;
+}
+
 Result<FlowConfig> ParseFlowConfig(const std::string& text, const std::string& path) {
   FlowConfig cfg;
   try {
     YAML::Node root = YAML::Load(text);
-    if (!root.IsMap() || !root["events"]) return cfg;
+    if (!root.IsMap()) return cfg;
+    if (YAML::Node fx = root["effects"]) {
+      if (!fx.IsMap()) return InvalidArgument(At(path, fx) + ": effects must be a mapping");
+      for (const auto& kv : fx) {
+        std::string k = kv.first.as<std::string>();
+        int* field = k == "concurrency"   ? &cfg.effects.global
+                     : k == "per_adapter" ? &cfg.effects.per_lane
+                                          : nullptr;
+        if (field == nullptr) {
+          return InvalidArgument(At(path, kv.first) + ": unknown key effects." + k +
+                                 " (want concurrency, per_adapter)");
+        }
+        KEEL_ASSIGN_OR_RETURN(*field, ParseConcurrency(kv.second, path, "effects." + k));
+      }
+    }
+    if (!root["events"]) return cfg;
     YAML::Node ev = root["events"];
     if (!ev.IsMap()) return InvalidArgument(At(path, ev) + ": events must be a mapping");
     for (const auto& kv : ev) {

@@ -150,6 +150,7 @@ TEST(PeerDuplicates, LeaseExpiryWhileFirstWorkerAliveNeverResendsUnkeyed) {
   EngineOptions o1;
   o1.worker_id = "A";
   o1.lease_us = 30 * kSec;
+  o1.executor = std::make_shared<InlineExecutor>();
   Engine a(f.ws.get(), reg, o1);
   auto b = f.NewEngine("B", 30 * kSec);
   bool b_ran_during_lease = false;
@@ -187,6 +188,7 @@ TEST(PeerDuplicates, LeaseExpiryOnKeyedChannelRetriesWithSameToken) {
   EngineOptions o1;
   o1.worker_id = "A";
   o1.lease_us = 30 * kSec;
+  o1.executor = std::make_shared<InlineExecutor>();
   Engine a(f.ws.get(), reg, o1);
   auto b = f.NewEngine("B", 30 * kSec);
   slow.hook = [&] {

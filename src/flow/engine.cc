@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <condition_variable>
 #include <nlohmann/json.hpp>
 #include <set>
 #include <unordered_map>
@@ -159,14 +160,58 @@ struct Engine::Impl {
 
   // Work collected in phase A and carried out after its commit.
   struct Io {
-    std::string run_id, key, token;
+    std::string run_id, key, token, lane;
     const Step* step = nullptr;
     bool is_action = false;
     bool compensation = false;
     json input;
     int attempt = 1;
     int pc = 0;
+    int64_t lease_until = 0;
   };
+
+  // An effect submitted to the executor: its claim, and once performed its outcome.
+  struct Effect {
+    Io io;
+    std::string lane;
+    int64_t lease_until = 0;
+    std::atomic<bool> lost{false};  // the lease was taken over: do not start it
+    bool performed = false;         // written by the executor thread before it queues `done`
+    Outcome oc;
+    json out;
+  };
+  // Shared with the executor's functions, which may outlive a round (and are waited for by
+  // ~Engine): the effects performed and not yet recorded.
+  struct Done {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::vector<std::shared_ptr<Effect>> effects;  // guarded by mu
+    int outstanding = 0;                           // submitted, not yet in `effects`
+    bool closing = false;                          // the engine goes: start nothing
+  };
+  std::shared_ptr<Done> done = std::make_shared<Done>();
+  // Worker thread only: effects submitted and not yet recorded, by run id, and per lane.
+  std::unordered_map<std::string, std::shared_ptr<Effect>> in_flight;
+  std::map<std::string, int> lane_claims;
+  bool reclaimed = false;        // leases of a previous life of this worker id made due (Tick)
+  bool own_id = false;           // the worker id was given (not made up by this engine)
+  bool defer_full_lanes = true;  // false with an inline executor: nothing waits for room
+  int claimed_round = 0;         // effects claimed by the current round (phase A)
+  std::map<std::string, int> round_lanes;  // the same per lane
+  int deferred_round = 0;                  // runs the current round left waiting for room
+
+  // Room for one more effect in `lane`: at most its limit running plus one batch queued.
+  bool HasRoom(const std::string& lane) {
+    if (!defer_full_lanes) return true;
+    const EffectLimits& lim = e->opts_.effects;
+    int total = static_cast<int>(in_flight.size()) + claimed_round;
+    auto it = lane_claims.find(lane);
+    auto rt = round_lanes.find(lane);
+    int in_lane =
+        (it == lane_claims.end() ? 0 : it->second) + (rt == round_lanes.end() ? 0 : rt->second);
+    return in_lane < lim.LaneLimit(lane) + e->opts_.batch &&
+           total < std::max(1, lim.global) + e->opts_.batch;
+  }
 
   Clock* clock() { return e->ws_->env().clock; }
   Random* random() { return e->ws_->env().random; }
@@ -645,7 +690,14 @@ struct Engine::Impl {
       return Park(txn, r, st, "agent " + s.agent);
     if (s.kind == StepKind::kAction && Paused(pauses, "adapter", s.adapter))
       return Park(txn, r, st, "adapter " + s.adapter);
+    // A full lane: the run stays as it is, due, and is taken again in a later round.
+    std::string lane = s.kind == StepKind::kAction ? "adapter:" + s.adapter : "agent:" + s.agent;
+    if (!HasRoom(lane)) {
+      ++deferred_round;
+      return false;
+    }
     Io it;
+    it.lane = lane;
     it.run_id = r.id;
     it.key = key;
     it.step = &s;
@@ -740,7 +792,13 @@ struct Engine::Impl {
     }
     r.lease_owner = e->opts_.worker_id;
     r.lease_until_us = now + e->opts_.lease_us;
+    // Not due while its effect is in flight: due when the lease ends, so that a worker
+    // that died with it lets another take the run over (a renewal moves both).
+    r.due_us = r.lease_until_us;
+    it.lease_until = r.lease_until_us;
     st.waiting.clear();
+    ++round_lanes[it.lane];
+    ++claimed_round;
     io->push_back(std::move(it));
     return true;
   }
@@ -1179,6 +1237,159 @@ struct Engine::Impl {
   }
 
   // ---- phase C: record the outcome of one I/O ------------------------------------
+  // --- effects in flight (worker thread) ---
+
+  // Takes the effects a round claimed as in flight, then hands them to the executor one by
+  // one. Before each, leases half gone are renewed: with an inline executor a slow effect
+  // delays the next, whose lease another worker may have taken over meanwhile (it is then
+  // not started). Outcomes reach `done`; RecordDone records them.
+  Status SubmitAll(std::vector<Io>* io) {
+    std::vector<std::shared_ptr<Effect>> fresh;
+    for (auto& it : *io) {
+      auto fx = std::make_shared<Effect>();
+      fx->lane = it.lane;
+      fx->lease_until = it.lease_until;
+      fx->io = std::move(it);
+      ++lane_claims[fx->lane];
+      in_flight[fx->io.run_id] = fx;
+      fresh.push_back(std::move(fx));
+    }
+    for (size_t i = 0; i < fresh.size(); ++i) {
+      Status s = RenewLeases();
+      if (!s.ok()) {
+        // Never started: forgotten here, their outbox rows say "sending" as after a crash
+        // (the next worker decides: retry with the same key, or ask the operator).
+        for (size_t j = i; j < fresh.size(); ++j) Forget(*fresh[j]);
+        return s;
+      }
+      Submit(std::move(fresh[i]));
+    }
+    return OkStatus();
+  }
+
+  void Forget(const Effect& fx) {
+    in_flight.erase(fx.io.run_id);
+    if (--lane_claims[fx.lane] <= 0) lane_claims.erase(fx.lane);
+  }
+
+  void Submit(std::shared_ptr<Effect> fx) {
+    {
+      std::lock_guard<std::mutex> l(done->mu);
+      ++done->outstanding;
+    }
+    ActionAdapter* ad = nullptr;
+    if (fx->io.is_action) ad = e->reg_.adapters.at(fx->io.step->adapter);
+    AgentInvoker* agents = e->reg_.agents;
+    Clock* clk = clock();
+    // The function holds what it uses: the queue outlives the engine if need be, and the
+    // engine waits for running functions before its agents and adapters may go.
+    executor->Submit(fx->lane, [d = done, fx, ad, agents, clk] {
+      bool go;
+      {
+        std::lock_guard<std::mutex> l(d->mu);
+        go = !d->closing;
+      }
+      if (go && !fx->lost.load()) {
+        const Io& it = fx->io;
+        CallContext ctx{it.run_id, it.key, it.attempt, clk->NowMicros()};
+        if (it.is_action) {
+          KEEL_CRASH_POINT("send.before_io");
+          fx->oc = ad->Perform(it.token, it.step->action, it.input, ctx, &fx->out);
+          KEEL_CRASH_POINT("send.after_io_before_record");
+        } else {
+          fx->oc = agents->Invoke(it.step->agent, it.input, ctx, &fx->out);
+        }
+        fx->performed = true;
+      }
+      {
+        std::lock_guard<std::mutex> l(d->mu);
+        d->effects.push_back(fx);
+        --d->outstanding;
+      }
+      d->cv.notify_all();
+    });
+  }
+
+  // Records, in one transaction, the outcomes that arrived. An effect that was not performed
+  // (its lease was lost before it started) leaves its outbox row as it is: whoever holds the
+  // run now decides. If the transaction fails, the outcomes stay queued for the next round.
+  Status RecordDone(TickStats* stats) {
+    std::vector<std::shared_ptr<Effect>> batch;
+    {
+      std::lock_guard<std::mutex> l(done->mu);
+      batch.swap(done->effects);
+    }
+    if (batch.empty()) return OkStatus();
+    Status s = e->ws_->Write([&](store::Txn& txn) -> Status {
+      for (const auto& fx : batch) {
+        if (fx->performed) KEEL_RETURN_IF_ERROR(Record(txn, fx->io, fx->oc, fx->out));
+      }
+      KEEL_CRASH_POINT("send.after_record_before_commit");
+      return OkStatus();
+    });
+    if (!s.ok()) {
+      std::lock_guard<std::mutex> l(done->mu);
+      done->effects.insert(done->effects.begin(), batch.begin(), batch.end());
+      return Unavailable("recording step outcomes failed: " + s.message());
+    }
+    for (const auto& fx : batch) {
+      Forget(*fx);
+      if (fx->performed) ++stats->io;
+    }
+    return OkStatus();
+  }
+
+  // When the lease of an effect in flight is renewed: once half of it is gone.
+  int64_t RenewAt(const Effect& fx) const { return fx.lease_until - e->opts_.lease_us / 2; }
+
+  // Renews, in one transaction, the leases of the effects in flight that are half gone, so
+  // another worker does not take their runs over while this one is alive. Only a lease still
+  // ours is renewed (store/leases.h): an effect whose lease was taken over is marked lost
+  // and does not start if it has not yet.
+  Status RenewLeases() {
+    int64_t now = clock()->NowMicros();
+    std::vector<Effect*> due;
+    for (auto& [id, fx] : in_flight) {
+      if (!fx->lost.load() && now >= RenewAt(*fx)) due.push_back(fx.get());
+    }
+    if (due.empty()) return OkStatus();
+    int64_t until = now + e->opts_.lease_us;
+    std::vector<char> held(due.size(), 0);
+    KEEL_RETURN_IF_ERROR(e->ws_->Write([&](store::Txn& txn) -> Status {
+      for (size_t i = 0; i < due.size(); ++i) {
+        KEEL_ASSIGN_OR_RETURN(bool h,
+                              store::RenewLease(txn, due[i]->io.run_id, e->opts_.worker_id, until));
+        held[i] = h;
+      }
+      KEEL_CRASH_POINT("lease.renew");
+      return OkStatus();
+    }));
+    for (size_t i = 0; i < due.size(); ++i) {
+      if (held[i]) {
+        due[i]->lease_until = until;
+      } else {
+        due[i]->lost = true;
+      }
+    }
+    return OkStatus();
+  }
+
+  // Once per engine: runs this worker id had claimed in a previous life (a restart after a
+  // crash, under the id the worker lock proves is free) are due now instead of when their
+  // leases end, so their steps are taken back at once (EngineOptions::worker_id).
+  Status ReclaimOwnLeases() {
+    if (reclaimed) return OkStatus();
+    reclaimed = true;
+    if (!own_id) return OkStatus();
+    int64_t now = clock()->NowMicros();
+    KEEL_ASSIGN_OR_RETURN(bool any, store::HasLeasesOf(*e->ws_, e->opts_.worker_id, now));
+    if (!any) return OkStatus();
+    busy = true;
+    return e->ws_->Write([&](store::Txn& txn) -> Status {
+      return store::MakeLeasesOfDue(txn, e->opts_.worker_id, now);
+    });
+  }
+
   Status Record(store::Txn& txn, const Io& it, const Outcome& oc, const json& out) {
     KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*e->ws_, it.run_id));
     if (!rr) return OkStatus();
@@ -1272,6 +1483,9 @@ struct Engine::Impl {
     r.state = st.Dump();
     return store::UpdateRun(txn, r);
   }
+  // Last, so it goes first: a pool joins its threads before the state they report to.
+  std::shared_ptr<EffectExecutor> executor;
+  bool owns_executor = false;
 };
 
 // ---------------------------------------------------------------------------------------
@@ -1280,14 +1494,35 @@ Engine::Engine(store::Workspace* ws, Registry registry, EngineOptions opts)
     : impl_(std::make_unique<Impl>()), ws_(ws), reg_(std::move(registry)), opts_(std::move(opts)) {
   impl_->e = this;
   Clock* c = ws_->env().clock;
+  impl_->own_id = !opts_.worker_id.empty();
   if (opts_.worker_id.empty()) opts_.worker_id = NewId("wrk", c->NowMicros(), ws_->env().random);
+  impl_->executor = opts_.executor;
+  if (!impl_->executor) {
+    impl_->executor = NewThreadPoolExecutor(opts_.effects);
+    impl_->owns_executor = true;
+  }
+  impl_->defer_full_lanes = !impl_->executor->RunsInline();
   if (opts_.workflows_dir.empty()) opts_.workflows_dir = ws_->dir() + "/workflows";
   if (opts_.batch < 1) opts_.batch = 1;
   impl_->epoch = NewId("ep", c->NowMicros(), ws_->env().random);
   impl_->offset0 = c->NowMicros() - c->MonotonicMicros();
 }
 
-Engine::~Engine() = default;
+Engine::~Engine() {
+  // Effects not yet started never start; those running are waited for (they use the
+  // borrowed agents and adapters). Their outcomes are not recorded: the outbox rows stay
+  // "sending", as after a crash, and the next worker treats them so (Drain avoids this).
+  {
+    std::lock_guard<std::mutex> l(impl_->done->mu);
+    impl_->done->closing = true;
+  }
+  if (impl_->owns_executor) {
+    impl_->executor.reset();  // joins its threads; drops what was queued
+  } else {
+    std::unique_lock<std::mutex> l(impl_->done->mu);
+    impl_->done->cv.wait(l, [&] { return impl_->done->outstanding == 0; });
+  }
+}
 
 Result<std::shared_ptr<const Workflow>> Engine::LoadFile(const std::string& path) {
   auto text = ws_->env().fs->ReadFile(path, 4 << 20);
@@ -1390,22 +1625,32 @@ Result<TickStats> Engine::Tick() {
     pauses = {pause_list.begin(), pause_list.end()};
     return OkStatus();
   };
+  KEEL_RETURN_IF_ERROR(impl_->ReclaimOwnLeases());
+  KEEL_RETURN_IF_ERROR(impl_->RenewLeases());
+  // Outcomes of earlier rounds' effects are recorded even when nothing else is due.
+  auto finish = [&]() -> Result<TickStats> {
+    KEEL_RETURN_IF_ERROR(impl_->RecordDone(&stats));
+    stats.in_flight = static_cast<int>(impl_->in_flight.size());
+    return stats;
+  };
   if (!impl_->busy) {
     // Nothing due: no transaction (an idle worker costs no fsync). A busy worker reads the
     // pauses inside its write transaction instead: one SQLite read transaction less per
     // round, and no switch can land between the read and the steps it governs.
     KEEL_RETURN_IF_ERROR(read_pauses());
-    if (pauses.count({"global", ""})) return stats;  // everything waits
+    if (pauses.count({"global", ""})) return finish();  // everything waits
     int64_t now = clock->NowMicros();
     int64_t back = impl_->offset0 - (now - clock->MonotonicMicros());
     KEEL_ASSIGN_OR_RETURN(
-        auto due, store::DueRuns(*ws_, now + std::max<int64_t>(0, back), now, opts_.worker_id, 1));
-    bool any = !due.empty();
+        auto due, store::DueRuns(*ws_, now + std::max<int64_t>(0, back), now, opts_.worker_id,
+                                 1 + static_cast<int>(impl_->in_flight.size())));
+    bool any = false;
+    for (const auto& id : due) any = any || !impl_->in_flight.count(id);
     if (!any) {
       KEEL_ASSIGN_OR_RETURN(auto scheds, store::ListSchedules(*ws_));
       for (const auto& sc : scheds) any = any || sc.next_us <= now;
     }
-    if (!any) return stats;
+    if (!any) return finish();
   }
   std::vector<Impl::Io> io;
   std::unordered_map<std::string, std::pair<std::string, State>> advanced;
@@ -1416,6 +1661,10 @@ Result<TickStats> Engine::Tick() {
   // fsync; nothing leaves the process on its strength before WaitDurable (below, before
   // any I/O; RunUntilIdle and the worker before they report or sleep).
   Status s = ws_->WritePipelined([&](store::Txn& txn) -> Status {
+    io.clear();
+    advanced.clear();
+    impl_->claimed_round = impl_->deferred_round = 0;
+    impl_->round_lanes.clear();
     KEEL_RETURN_IF_ERROR(read_pauses());
     if (pauses.count({"global", ""})) return OkStatus();  // nothing written: no commit I/O
     int64_t now = clock->NowMicros();
@@ -1447,8 +1696,15 @@ Result<TickStats> Engine::Tick() {
     // When the wall clock went back, monotonic deadlines of this process are looked at too.
     int64_t back = impl_->offset0 - (now - clock->MonotonicMicros());
     int64_t bound = now + std::max<int64_t>(0, back);
-    KEEL_ASSIGN_OR_RETURN(auto ids, store::DueRuns(*ws_, bound, now, opts_.worker_id, opts_.batch));
+    // Runs whose effect is in flight may come back (a lease that ran out before its
+    // renewal): they are skipped, and the query asks for that many more.
+    KEEL_ASSIGN_OR_RETURN(auto ids,
+                          store::DueRuns(*ws_, bound, now, opts_.worker_id,
+                                         opts_.batch + static_cast<int>(impl_->in_flight.size())));
+    int taken = 0;
     for (const auto& id : ids) {
+      if (impl_->in_flight.count(id) || taken == opts_.batch) continue;
+      ++taken;
       KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, id));
       if (!rr) continue;
       store::RunRow& r = *rr;
@@ -1492,67 +1748,21 @@ Result<TickStats> Engine::Tick() {
   KEEL_RETURN_IF_ERROR(s);
   impl_->parsed = std::move(advanced);
   impl_->busy = stats.steps > 0 || stats.timers > 0 || stats.schedules > 0;
+  stats.deferred = impl_->deferred_round;
   if (outbox_written) {
     KEEL_CRASH_POINT("outbox.insert.after_commit");
     KEEL_CRASH_POINT("outbox.claim.after_commit");
   }
   if (stats.timers > 0) KEEL_CRASH_POINT("timer.fired.before_step_start");
   if (comp_progress) KEEL_CRASH_POINT("compensation.mid");
-  if (io.empty()) return stats;
-  // No effect starts before its outbox row and lease are durable.
-  KEEL_RETURN_IF_ERROR(ws_->WaitDurable());
-
-  // Phase B: the I/O, outside any transaction.
-  struct Done {
-    Outcome oc;
-    json out;
-  };
-  std::vector<Done> results(io.size());
-  std::vector<char> lost(io.size(), 0);
-  int64_t lease_until = clock->NowMicros() + opts_.lease_us;
-  for (size_t i = 0; i < io.size(); ++i) {
-    const auto& it = io[i];
-    // A long batch renews the leases of the steps still to do before half of the lease
-    // is gone, so another worker does not take them over while this one is alive.
-    if (clock->NowMicros() >= lease_until - opts_.lease_us / 2) {
-      int64_t until = clock->NowMicros() + opts_.lease_us;
-      KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
-        for (size_t j = i; j < io.size(); ++j) {
-          // Only a lease still ours is renewed: ClaimLease would also take a lease another
-          // worker took over and released after finishing the step, and the effect would
-          // then happen a second time. A lost step's I/O is not started (store/leases.h).
-          KEEL_ASSIGN_OR_RETURN(bool held,
-                                store::RenewLease(txn, io[j].run_id, opts_.worker_id, until));
-          if (!held) lost[j] = 1;
-        }
-        KEEL_CRASH_POINT("lease.renew");
-        return OkStatus();
-      }));
-      lease_until = until;
-    }
-    if (lost[i]) continue;
-    CallContext ctx{it.run_id, it.key, it.attempt, clock->NowMicros()};
-    if (it.is_action) {
-      ActionAdapter* ad = reg_.adapters.at(it.step->adapter);
-      KEEL_CRASH_POINT("send.before_io");
-      results[i].oc = ad->Perform(it.token, it.step->action, it.input, ctx, &results[i].out);
-      KEEL_CRASH_POINT("send.after_io_before_record");
-    } else {
-      results[i].oc = reg_.agents->Invoke(it.step->agent, it.input, ctx, &results[i].out);
-    }
-    ++stats.io;
+  if (!io.empty()) {
+    // No effect starts before its outbox row and lease are durable.
+    KEEL_RETURN_IF_ERROR(ws_->WaitDurable());
+    // Phase B: the effects, off this thread (or here, with an inline executor).
+    KEEL_RETURN_IF_ERROR(impl_->SubmitAll(&io));
   }
-  // Phase C: all outcomes in one transaction.
-  return ws_->Write([&](store::Txn& txn) -> Status {
-              for (size_t i = 0; i < io.size(); ++i) {
-                if (lost[i]) continue;
-                KEEL_RETURN_IF_ERROR(impl_->Record(txn, io[i], results[i].oc, results[i].out));
-              }
-              KEEL_CRASH_POINT("send.after_record_before_commit");
-              return OkStatus();
-            }).ok()
-             ? Result<TickStats>(stats)
-             : Result<TickStats>(Unavailable("recording step outcomes failed"));
+  // Phase C: the outcomes performed by now, in one transaction.
+  return finish();
 }
 
 Result<int64_t> Engine::RunUntilIdle(int64_t max_ticks) {
@@ -1560,10 +1770,41 @@ Result<int64_t> Engine::RunUntilIdle(int64_t max_ticks) {
   for (int64_t i = 0; i < max_ticks; ++i) {
     KEEL_ASSIGN_OR_RETURN(TickStats t, Tick());
     total += t.steps;
-    if (t.steps == 0 && t.timers == 0 && t.schedules == 0 && t.io == 0) break;
+    if (t.progressed()) continue;
+    if (impl_->in_flight.empty()) break;
+    // Only effects in flight: wait for one to end (or for a lease to need renewing).
+    KEEL_ASSIGN_OR_RETURN(int64_t wake, NextWakeUs());
+    Sleep(std::clamp<int64_t>(wake - ws_->env().clock->NowMicros(), 0, 100000));
   }
   KEEL_RETURN_IF_ERROR(WaitDurable());
   return total;
+}
+
+Status Engine::Drain() {
+  while (!impl_->in_flight.empty()) {
+    TickStats unused;
+    KEEL_RETURN_IF_ERROR(impl_->RenewLeases());
+    KEEL_RETURN_IF_ERROR(impl_->RecordDone(&unused));
+    if (impl_->in_flight.empty()) break;
+    KEEL_ASSIGN_OR_RETURN(int64_t wake, NextWakeUs());
+    Sleep(std::clamp<int64_t>(wake - ws_->env().clock->NowMicros(), 0, 100000));
+  }
+  return WaitDurable();
+}
+
+int Engine::InFlight() const {
+  return static_cast<int>(impl_->in_flight.size());
+}
+
+void Engine::Sleep(int64_t us) {
+  if (us <= 0) return;
+  if (impl_->in_flight.empty()) {
+    ws_->env().clock->SleepMicros(us);
+    return;
+  }
+  Impl::Done& d = *impl_->done;
+  std::unique_lock<std::mutex> l(d.mu);
+  d.cv.wait_for(l, std::chrono::microseconds(us), [&] { return !d.effects.empty(); });
 }
 
 Status Engine::WaitDurable() {
@@ -1574,6 +1815,7 @@ Result<int64_t> Engine::NextWakeUs() {
   KEEL_ASSIGN_OR_RETURN(int64_t due, store::NextDueUs(*ws_));
   KEEL_ASSIGN_OR_RETURN(auto scheds, store::ListSchedules(*ws_));
   for (const auto& s : scheds) due = std::min(due, s.next_us);
+  for (const auto& [id, fx] : impl_->in_flight) due = std::min(due, impl_->RenewAt(*fx));
   return due;
 }
 

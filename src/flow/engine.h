@@ -18,10 +18,26 @@
 //   WaitDurable() first. RunUntilIdle() does.
 // - Time comes only from the Env's Clock; backoff jitter only from its Random.
 //
+// - Effects (agent calls and adapter actions) run on an EffectExecutor (flow/executor.h),
+//   several at once within the keel.yaml limits, so a slow call never stalls the steps of
+//   other runs. Tick() claims a step's effect (outbox row "sending", lease, the run due
+//   again only when the lease ends), waits until that round is durable, submits the
+//   effect and returns; a later Tick() records the outcome (fenced by the lease) once the
+//   executor has performed it. Leases of effects in flight are renewed by Tick() before
+//   half of them is gone. A run whose effect is in flight is not advanced meanwhile.
+//   A lane (one adapter, one agent) never has more than its limit plus one batch claimed:
+//   the rest of its runs wait, due, for a later round.
+//
 // Ownership: the engine borrows the workspace and the registered agents/adapters; they must
-// outlive it.
-// Thread-safety: one thread drives an engine; operator calls (Decide, SendEvent, Pause...)
-// may come from other processes: the store serialises them.
+// outlive it (the engine waits for effects that are running when it is destroyed).
+//
+// Thread-safety: one thread drives the worker calls (Tick, RunUntilIdle, Drain, Sleep,
+// NextWakeUs, WaitDurable). While it does, any other thread may call Start, StartInTxn,
+// SendEvent, Decide, Cancel, Retry, Pause, Resume, Check, Resolve, LoadFile, ListWorkflows,
+// Upcoming and PurgeExpiredEvents: they touch no worker state, and the Workspace serialises
+// their transactions with the worker's. Other processes may do the same through their own
+// Engine (the store serialises them across processes; docs/architecture.md "Concurrency").
+// Registered agents and adapters are called from the executor's threads, several at once.
 #pragma once
 
 #include <cstdint>
@@ -33,6 +49,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "flow/executor.h"
 #include "flow/interfaces.h"
 #include "flow/workflow.h"
 #include "store/runs.h"
@@ -51,12 +68,21 @@ struct EngineOptions {
   // How long a received event is kept (for runs that reach their wait_event later, and to
   // deduplicate its id); keel.yaml `events.retention` (flow/config.h). Default 7 days.
   int64_t event_retention_us = 7LL * 24 * 3600 * 1000000;
+  // How many effects run at once (keel.yaml `effects:` and `adapters.NAME.concurrency`).
+  EffectLimits effects;
+  // Where effects run. Null: a thread pool with the `effects` limits, owned by the engine.
+  // Tests pass an InlineExecutor: each round then performs and records its effects itself.
+  std::shared_ptr<EffectExecutor> executor;
 };
 
 // What Tick() did.
 struct TickStats {
   int steps = 0;      // steps completed or started (I/O) this round
-  int io = 0;         // agent calls and adapter actions performed
+  int io = 0;         // outcomes of agent calls and adapter actions recorded this round
+  int in_flight = 0;  // effects submitted and not yet recorded after this round
+  int deferred = 0;   // runs whose next effect waits for room in its lane (not counted above)
+  // Anything moved: a caller that loops should tick again at once.
+  bool progressed() const { return steps || io || timers || schedules; }
   int timers = 0;     // timers, reminders and timeouts that fired
   int schedules = 0;  // cron schedules that started a run
 };
@@ -125,14 +151,27 @@ class Engine {
   Result<std::string> StartInTxn(store::Txn& txn, const Workflow& wf, const nlohmann::json& input);
 
   // --- worker ---
+  // One round (see the top of this file). Errors: those of the store (Unavailable for a
+  // full disk, DataLoss once writes stopped); a round that failed to record outcomes keeps
+  // them and records them on the next call.
   Result<TickStats> Tick();
-  // Ticks until nothing is due now (timers in the future do not count), then waits until
-  // every round is durable. Returns steps done.
+  // Ticks until nothing is due now (timers in the future do not count) and no effect is in
+  // flight, then waits until every round is durable. Returns steps done.
   Result<int64_t> RunUntilIdle(int64_t max_ticks = 100000000);
+  // Waits for the effects in flight to end and records their outcomes; submits nothing new.
+  // A worker that is asked to stop calls it, so that no effect it performed is left for an
+  // operator to judge.
+  Status Drain();
+  // Effects submitted and not yet recorded.
+  int InFlight() const;
+  // Sleeps `us` microseconds, less if an effect in flight ends meanwhile. With nothing in
+  // flight it is the Env's clock that sleeps (a simulated clock advances).
+  void Sleep(int64_t us);
   // Returns once every round this engine committed is durable. DataLoss if the fsync
   // failed (the workspace then refuses writes until reopened).
   Status WaitDurable();
-  // Wall time at which something is next due (store::kNeverUs if nothing).
+  // Wall time at which something is next due, or a lease of an effect in flight must be
+  // renewed (store::kNeverUs if nothing).
   Result<int64_t> NextWakeUs();
   // What remains scheduled after now: runs waiting for a retry, a timer, an event timeout,
   // an approval reminder or deadline, a lease to end; cron schedules; and runs due now.

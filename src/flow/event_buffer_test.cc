@@ -216,6 +216,7 @@ TEST(EventBuffer, RetentionComesFromKeelYaml) {
   f.AddWorkflow("late", kLate);
   EngineOptions o;
   o.worker_id = "w9";
+  o.executor = std::make_shared<InlineExecutor>();
   o.event_retention_us = 30 * kMin;
   Engine e(f.ws.get(), f.registry(), o);
   auto id = e.Start("late", {{"lead", "L1"}});

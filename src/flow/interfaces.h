@@ -7,8 +7,9 @@
 // engine's retry, compensation and uncertainty rules are written against.
 //
 // Ownership: the engine does not own registered objects; they must outlive it.
-// Thread-safety: the engine calls Invoke/Perform from its worker thread only; an
-// implementation shared by several engines must be thread-safe itself.
+// Thread-safety: the engine calls Invoke/Perform from its effect executor's threads
+// (flow/executor.h), several at once, for different steps: implementations must be
+// thread-safe. HasAgent and the other queries may be called from any thread.
 #pragma once
 
 #include <cstdint>

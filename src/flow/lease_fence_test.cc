@@ -51,6 +51,7 @@ TEST(LeaseFence, StalledWorkerDoesNotRedoAStepTakenOverAndFinished) {
   oa.worker_id = "A";
   ob.worker_id = "B";
   oa.lease_us = ob.lease_us = 30 * kSec;
+  oa.executor = ob.executor = std::make_shared<InlineExecutor>();
   Engine a(f.ws.get(), reg, oa), b(f.ws.get(), reg, ob);
   auto r1 = a.Start("one", json::object());
   auto r2 = a.Start("one", json::object());

@@ -29,6 +29,7 @@ Registry FlowFixture::registry() {
 std::unique_ptr<Engine> FlowFixture::NewEngine(const std::string& worker, int64_t lease_us) {
   EngineOptions o;
   o.worker_id = worker;
+  o.executor = std::make_shared<InlineExecutor>();  // a round records its own effects
   if (lease_us) o.lease_us = lease_us;
   return std::make_unique<Engine>(ws.get(), registry(), o);
 }
