@@ -6,19 +6,25 @@
 //   W2  2,000 runs of 3 no-op steps, 16 in flight: runs/s, end-to-end latency p50
 //   W3  10,000 runs waiting on a durable timer in a real `keel worker` child process that
 //       is SIGKILLed; time from the restart of `keel worker --until-idle` until all are done
+//   W4  200 runs whose one step calls an adapter that sleeps 200 ms, 16 effects in flight
+//       (the effect executor, flow/executor.h): wall time and runs/s; serial would need 40 s
+//   reads  W2 again while 4 threads list runs (store::ListRuns, 20 rows) on the same
+//       Workspace, as API requests would: the list's latency p50/p99
 //
 // W1 and W2 drive the engine in this process (one loop: start runs, Tick(), notice
 // completions), as DBOS does in its benchmark; W3 uses the real binary. Everything runs in
 // $KEEL_BENCH_DIR (default: bench-tmp/ beside this binary, on the repo's disk).
 // KEEL_BENCH_W3_CALLGRIND=FILE runs the restarted W3 worker under callgrind.
 // Flags: --w1-steps N --w2-runs N --w2-inflight N --w3-runs N --w3-wait-ms N --w3-batch N
-//        --fsyncs N --only w1,w2,w3 (--help: what each does)
+//        --w4-runs N --w4-sleep-ms N --w4-inflight N --readers N --fsyncs N
+//        --only w1,w2,w3,w4,reads (--help: what each does)
 #include <fcntl.h>
 #include <signal.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -94,7 +100,28 @@ struct EngineSet {
   std::unique_ptr<keel::flow::Engine> engine;
 };
 
-std::unique_ptr<EngineSet> NewWorkspace(const std::string& dir, const keel::Env& env, int batch) {
+// The W4 adapter: every action takes `sleep_ms` of wall time (a slow SMTP or payment call)
+// and succeeds. Safe from several threads.
+class SleepAdapter final : public keel::flow::ActionAdapter {
+ public:
+  explicit SleepAdapter(int sleep_ms) : sleep_ms_(sleep_ms) {}
+  std::string name() const override { return "slow"; }
+  std::vector<std::string> actions() const override { return {"call"}; }
+  bool honours_idempotency_key() const override { return true; }
+  keel::Outcome Perform(const std::string&, const std::string&, const json&,
+                        const keel::flow::CallContext&, json* result) override {
+    std::this_thread::sleep_for(std::chrono::milliseconds(sleep_ms_));
+    *result = json::object();
+    return keel::Outcome::Success();
+  }
+
+ private:
+  int sleep_ms_;
+};
+
+std::unique_ptr<EngineSet> NewWorkspace(const std::string& dir, const keel::Env& env, int batch,
+                                        keel::flow::ActionAdapter* extra = nullptr,
+                                        keel::flow::EffectLimits limits = {}) {
   std::filesystem::remove_all(dir);
   Must(keel::store::Workspace::Init(dir, {}, env), "init " + dir);
   auto e = std::make_unique<EngineSet>();
@@ -102,8 +129,10 @@ std::unique_ptr<EngineSet> NewWorkspace(const std::string& dir, const keel::Env&
   keel::flow::Registry reg;
   reg.agents = &e->agents;
   reg.adapters = {{"log", &e->log}};
+  if (extra) reg.adapters[extra->name()] = extra;
   keel::flow::EngineOptions o;
   o.batch = batch;
+  o.effects = limits;
   e->engine = std::make_unique<keel::flow::Engine>(e->ws.get(), reg, o);
   return e;
 }
@@ -146,8 +175,35 @@ struct W2Result {
   double runs_per_s = 0, p50_ms = 0, p99_ms = 0, total_s = 0;
 };
 
-W2Result RunW2(const std::string& dir, const keel::Env& env, int runs, int inflight) {
+struct ReadResult {
+  double p50_ms = 0, p99_ms = 0, max_ms = 0;
+  int64_t reads = 0;
+};
+
+// `readers` threads list the newest 20 runs back to back while W2 runs (0: none).
+W2Result RunW2(const std::string& dir, const keel::Env& env, int runs, int inflight,
+               int readers = 0, ReadResult* reads = nullptr) {
   auto e = NewWorkspace(dir, env, 64);
+  std::atomic<bool> stop{false};
+  std::vector<std::vector<double>> read_lat(static_cast<size_t>(readers));
+  std::vector<std::thread> threads;
+  for (int i = 0; i < readers; ++i) {
+    threads.emplace_back([&, i] {
+      while (!stop.load()) {
+        auto a = Clock::now();
+        Must(keel::store::ListRuns(*e->ws, "", 20, {}), "list runs");
+        read_lat[static_cast<size_t>(i)].push_back(Secs(a, Clock::now()));
+      }
+    });
+  }
+  struct Joiner {
+    std::atomic<bool>* stop;
+    std::vector<std::thread>* threads;
+    ~Joiner() {
+      stop->store(true);
+      for (auto& t : *threads) t.join();
+    }
+  } joiner{&stop, &threads};
   auto wf = Must(keel::flow::ParseWorkflow(NoopWorkflow("w2", 3), "w2.yaml"), "parse w2");
   std::map<std::string, Clock::time_point> flying;
   std::vector<double> lat;
@@ -192,7 +248,59 @@ W2Result RunW2(const std::string& dir, const keel::Env& env, int runs, int infli
     acked += acks.Observe(&lat);
   }
   double el = Secs(t0, Clock::now());
+  stop.store(true);
+  for (auto& t : threads) t.join();
+  threads.clear();
+  if (reads) {
+    std::vector<double> all;
+    for (auto& v : read_lat) all.insert(all.end(), v.begin(), v.end());
+    reads->reads = static_cast<int64_t>(all.size());
+    reads->p50_ms = Pct(all, 0.5) * 1e3;
+    reads->p99_ms = Pct(all, 0.99) * 1e3;
+    reads->max_ms = Pct(all, 1.0) * 1e3;
+  }
   return {runs / el, Pct(lat, 0.5) * 1e3, Pct(lat, 0.99) * 1e3, el};
+}
+
+// ---- W4: slow effects, several in flight --------------------------------------------
+
+struct W4Result {
+  double wall_s = 0, runs_per_s = 0;
+};
+
+W4Result RunW4(const std::string& dir, const keel::Env& env, int runs, int sleep_ms, int inflight) {
+  SleepAdapter slow(sleep_ms);
+  keel::flow::EffectLimits lim;
+  lim.global = inflight;
+  lim.per_lane = inflight;
+  auto e = NewWorkspace(dir, env, 64, &slow, lim);
+  auto wf = Must(keel::flow::ParseWorkflow(
+                     "name: w4\nsteps:\n  - id: call\n    action: slow.call\n", "w4.yaml"),
+                 "parse w4");
+  auto t0 = Clock::now();
+  Must(e->ws->Write([&](keel::store::Txn& txn) -> keel::Status {
+    for (int i = 0; i < runs; ++i) {
+      KEEL_RETURN_IF_ERROR(e->engine->StartInTxn(txn, *wf, json::object()).status());
+    }
+    return keel::OkStatus();
+  }),
+       "start w4 runs");
+  // The worker's loop (app::RunWorker): tick while something moves, else sleep until an
+  // effect ends.
+  for (;;) {
+    auto t = Must(e->engine->Tick(), "tick");
+    if (t.progressed()) continue;
+    if (e->engine->InFlight() == 0 && t.deferred == 0) break;
+    e->engine->Sleep(200000);
+  }
+  Must(e->engine->WaitDurable(), "wait durable");
+  double el = Secs(t0, Clock::now());
+  int64_t done = 0;
+  for (auto& [k, v] : Must(keel::store::CountRuns(*e->ws), "count runs")) {
+    if (k == "completed") done = v;
+  }
+  if (done != runs) Die("w4: only " + std::to_string(done) + " runs completed");
+  return {el, runs / el};
 }
 
 // ---- W3: a real worker process, SIGKILLed ------------------------------------------
@@ -323,7 +431,8 @@ std::string LoadAverage() {
 int main(int argc, char** argv) {
   int w1_steps = 1000, w2_runs = 2000, w2_inflight = 16, w3_runs = 10000, w3_wait_ms = 5000;
   int w3_batch = 1000, fsyncs = 2000;
-  std::string only = "w1,w2,w3";
+  int w4_runs = 200, w4_sleep_ms = 200, w4_inflight = 16, readers = 4;
+  std::string only = "w1,w2,w3,w4,reads";
   keel::bench::Flags flags("engine bench", "scripts/bench engine");
   flags.Int("--w1-steps", &w1_steps, 1, 100000000, "W1: sequential steps in the one run");
   flags.Int("--w2-runs", &w2_runs, 1, 100000000, "W2: runs of 3 steps");
@@ -331,15 +440,24 @@ int main(int argc, char** argv) {
   flags.Int("--w3-runs", &w3_runs, 1, 100000000, "W3: runs waiting on a timer");
   flags.Int("--w3-wait-ms", &w3_wait_ms, 1, 100000000, "W3: the timer's wait");
   flags.Int("--w3-batch", &w3_batch, 1, 100000000, "W3: the worker's --batch");
+  flags.Int("--w4-runs", &w4_runs, 1, 100000000, "W4: runs of one slow action");
+  flags.Int("--w4-sleep-ms", &w4_sleep_ms, 0, 100000, "W4: how long each action takes");
+  flags.Int("--w4-inflight", &w4_inflight, 1, 256, "W4: effects in flight (1: serial)");
+  flags.Int("--readers", &readers, 1, 64, "reads: threads listing runs during W2");
   flags.Int("--fsyncs", &fsyncs, 2, 100000000, "fsync probe calls per mode, half before W1");
-  flags.Str("--only", &only, "LIST", "comma-separated workloads to run: w1, w2, w3");
+  flags.Str("--only", &only, "LIST",
+            "comma-separated workloads to run: w1, w2, w3, w4, reads (default: all)");
   flags.Parse(argc, argv);
+  std::set<std::string> chosen;
   for (size_t start = 0; start <= only.size();) {
     size_t comma = std::min(only.find(',', start), only.size());
     std::string w = only.substr(start, comma - start);
-    if (w != "w1" && w != "w2" && w != "w3") flags.Fail("--only: unknown workload '" + w + "'");
+    if (w != "w1" && w != "w2" && w != "w3" && w != "w4" && w != "reads")
+      flags.Fail("--only: unknown workload '" + w + "'");
+    chosen.insert(w);
     start = comma + 1;
   }
+  auto run = [&](const std::string& w) { return chosen.count(w) > 0; };
 
   std::string root;
   if (const char* d = std::getenv("KEEL_BENCH_DIR"); d && *d) {
@@ -364,7 +482,7 @@ int main(int argc, char** argv) {
   char buf[256];
   std::printf("%-4s %-46s %14s %12s %12s\n", "", "workload", "throughput", "p50", "p99");
   std::optional<W1Result> w1;
-  if (only.find("w1") != std::string::npos) {
+  if (run("w1")) {
     W1Result r = RunW1(root + "/w1", env, w1_steps);
     std::printf("%-4s %-46s %9.0f st/s %9.3f ms %9.3f ms\n", "W1",
                 (std::to_string(w1_steps) + " sequential no-op steps, one run").c_str(),
@@ -384,7 +502,7 @@ int main(int argc, char** argv) {
                   w1->steps_per_s, w1->steps_per_s / fsync_per_s, w1->p50_ms, w1->p99_ms);
     kv << buf;
   }
-  if (only.find("w2") != std::string::npos) {
+  if (run("w2")) {
     W2Result r = RunW2(root + "/w2", env, w2_runs, w2_inflight);
     std::printf("%-4s %-46s %9.0f wf/s %9.3f ms %9.3f ms\n", "W2",
                 (std::to_string(w2_runs) + " runs of 3 no-op steps, " +
@@ -395,7 +513,7 @@ int main(int argc, char** argv) {
                   r.runs_per_s, r.p50_ms, r.p99_ms);
     kv << buf;
   }
-  if (only.find("w3") != std::string::npos) {
+  if (run("w3")) {
     W3Result r = RunW3(root + "/w3", env, w3_runs, w3_wait_ms, w3_batch);
     std::printf("%-4s %-46s %11.3f s to recover (all %lld done; %lld s1 twice)\n", "W3",
                 (std::to_string(w3_runs) + " runs on a timer, worker SIGKILLed").c_str(),
@@ -404,6 +522,30 @@ int main(int argc, char** argv) {
     if (r.completed != w3_runs) Die("w3: only " + std::to_string(r.completed) + " runs completed");
     std::snprintf(buf, sizeof buf, " w3_runs=%d w3_recover_s=%.3f w3_s1_twice=%lld", w3_runs,
                   r.recover_s, static_cast<long long>(r.s1_twice));
+    kv << buf;
+  }
+  if (run("w4")) {
+    W4Result r = RunW4(root + "/w4", env, w4_runs, w4_sleep_ms, w4_inflight);
+    double serial = w4_runs * w4_sleep_ms / 1000.0;
+    std::printf("%-4s %-46s %9.1f wf/s %9.3f s wall (serial: %.1f s)\n", "W4",
+                (std::to_string(w4_runs) + " runs, one " + std::to_string(w4_sleep_ms) +
+                 " ms action, " + std::to_string(w4_inflight) + " in flight")
+                    .c_str(),
+                r.runs_per_s, r.wall_s, serial);
+    std::snprintf(buf, sizeof buf, " w4_runs=%d w4_inflight=%d w4_wall_s=%.3f w4_runs_per_s=%.1f",
+                  w4_runs, w4_inflight, r.wall_s, r.runs_per_s);
+    kv << buf;
+  }
+  if (run("reads")) {
+    ReadResult rr;
+    W2Result r = RunW2(root + "/reads", env, w2_runs, w2_inflight, readers, &rr);
+    std::printf("%-4s %-46s %9.0f wf/s %9.3f ms %9.3f ms (max %.3f ms, %lld lists)\n", "R",
+                ("run list (20) from " + std::to_string(readers) + " threads during W2").c_str(),
+                r.runs_per_s, rr.p50_ms, rr.p99_ms, rr.max_ms, static_cast<long long>(rr.reads));
+    std::snprintf(buf, sizeof buf,
+                  " reads_threads=%d reads_p50_ms=%.3f reads_p99_ms=%.3f reads_max_ms=%.3f "
+                  "reads_w2_workflows_per_s=%.0f",
+                  readers, rr.p50_ms, rr.p99_ms, rr.max_ms, r.runs_per_s);
     kv << buf;
   }
   std::string load_after = LoadAverage();

@@ -213,8 +213,11 @@ TEST_F(AppRunsTest, AdapterModesComeFromTheFileUntilASwitchIsOnTheLedger) {
 
 TEST_F(AppRunsTest, ABadAdaptersSectionIsRefusedWithItsLine) {
   rt_.reset();
-  for (const char* bad : {"adapters:\n  smtp: {mode: live}\n", "adapters:\n  log: {mode: on}\n",
-                          "adapters:\n  log: {mood: live}\n", "adapters: [log]\n"}) {
+  for (const char* bad :
+       {"adapters:\n  smtp: {mode: live}\n", "adapters:\n  log: {mode: on}\n",
+        "adapters:\n  log: {mood: live}\n", "adapters: [log]\n",
+        "adapters:\n  log: {concurrency: 0}\n", "adapters:\n  log: {concurrency: 257}\n",
+        "adapters:\n  log: {concurrency: many}\n"}) {
     std::string cfg = keel::testing::ReadFileOrDie(dir() + "/keel.yaml");
     keel::testing::WriteFile(dir() + "/keel.yaml", cfg + bad);
     RuntimeOptions o;
@@ -225,6 +228,29 @@ TEST_F(AppRunsTest, ABadAdaptersSectionIsRefusedWithItsLine) {
     EXPECT_NE(rt.status().message().find("line"), std::string::npos) << rt.status().message();
     keel::testing::WriteFile(dir() + "/keel.yaml", cfg);
   }
+}
+
+TEST_F(AppRunsTest, EffectLimitsComeFromKeelYaml) {
+  rt_.reset();
+  std::string cfg = keel::testing::ReadFileOrDie(dir() + "/keel.yaml");
+  keel::testing::WriteFile(
+      dir() + "/keel.yaml",
+      cfg + "adapters:\n  log: {concurrency: 2}\neffects:\n  concurrency: 3\n");
+  Open();
+  auto list = ListAdapters(*rt_);
+  ASSERT_TRUE(list.ok());
+  for (const auto& a : *list) {
+    EXPECT_EQ(a.entry.concurrency, a.name == "log" ? 2 : 0) << a.name;
+  }
+  EXPECT_TRUE(rt_->engine().ok());
+  // A bad effects section is refused when the engine is first needed, naming the line.
+  rt_.reset();
+  keel::testing::WriteFile(dir() + "/keel.yaml", cfg + "effects:\n  concurrency: 0\n");
+  Open();
+  auto e = rt_->engine();
+  EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(e.status().message().find("effects.concurrency"), std::string::npos)
+      << e.status().message();
 }
 
 TEST_F(AppRunsTest, LocateWorkspaceTakesTheFlagThenTheEnvironmentThenTheFolders) {

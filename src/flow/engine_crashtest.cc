@@ -62,5 +62,9 @@ TEST(EngineCrash, RandomKillsOfABusyWorker) {
   RunRandomKillScenario(12, 6, 42);
 }
 
+TEST(EngineCrash, KilledWithSeveralEffectsInFlight) {
+  RunInFlightKillScenario(8, 5);
+}
+
 }  // namespace
 }  // namespace keel::flow::testing

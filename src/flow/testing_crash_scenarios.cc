@@ -508,4 +508,35 @@ void RunRandomKillScenario(int runs, int max_kills, uint64_t seed) {
   CheckFinal(h, s, label, abandoned);
 }
 
+void RunInFlightKillScenario(int pipelines, uint64_t seed) {
+  std::string label = "in-flight kills seed " + std::to_string(seed);
+  std::mt19937_64 rng(seed);
+  CrashHarness h;
+  Started s = StartMix(h, pipelines, 2);
+  int most_in_flight = 0, kills = 0;
+  for (int round = 0; round < 12; ++round) {
+    // Every fake effect takes 300 ms, so a round's charges and sends overlap on the
+    // executor; the kill lands 150..650 ms after the start.
+    auto w = h.SpawnWorker({{"KEEL_FAKE_DELAY_MS", "300"}}, {});
+    auto code = w->Wait(150 + static_cast<int64_t>(rng() % 500));
+    if (code) {
+      ASSERT_EQ(*code, 0) << label << ": " << keel::testing::ReadFileOrDie(h.log_file());
+      break;
+    }
+    w->Kill();
+    ++kills;
+    Observed o = h.Observe();
+    int sending = 0;
+    for (const auto& [token, state] : o.outbox_state) sending += state == "sending";
+    most_in_flight = std::max(most_in_flight, sending);
+    h.CheckInvariants(o, label + " after kill " + std::to_string(kills), false);
+    if (kills >= 4) break;
+  }
+  EXPECT_GE(most_in_flight, 2) << label << ": no kill caught several effects in flight";
+  EXPECT_TRUE(h.Settle()) << label;
+  h.CheckInvariants(h.Observe(), label + " after " + std::to_string(kills) + " kills");
+  auto abandoned = ResolveAsOperator(h, label);
+  CheckFinal(h, s, label, abandoned);
+}
+
 }  // namespace keel::flow::testing

@@ -39,5 +39,10 @@ void RunWebhookScenario(int runs, uint64_t seed);
 void RunCancelSagaScenario(const std::string& point, int hit, uint64_t seed);
 // A busy worker (`runs` pipeline runs) SIGKILLed at random moments until it finishes.
 void RunRandomKillScenario(int runs, int max_kills, uint64_t seed);
+// A worker whose fake effects each take a while, SIGKILLed at random moments while several
+// of them are in flight on the effect executor (flow/executor.h). Asserts that some kill
+// caught at least two effects in flight, then the same final state as the other scenarios:
+// no keyed effect twice, every unknown outcome an operator item.
+void RunInFlightKillScenario(int pipelines, uint64_t seed);
 
 }  // namespace keel::flow::testing
