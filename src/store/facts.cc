@@ -1,6 +1,6 @@
 #include "store/facts.h"
 
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {

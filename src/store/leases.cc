@@ -2,7 +2,7 @@
 
 #include <sqlite3.h>
 
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 

@@ -12,7 +12,7 @@
 #include "core/random.h"
 #include "store/artifacts.h"
 #include "store/csv.h"
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {

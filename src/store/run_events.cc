@@ -4,7 +4,7 @@
 
 #include <mutex>
 
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {

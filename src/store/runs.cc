@@ -7,7 +7,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {

@@ -17,8 +17,8 @@
 #include "core/json.h"
 #include "store/artifacts.h"
 #include "store/ledger.h"
-#include "store/schema.h"
-#include "store/sql.h"
+#include "store/sqlite/schema.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {

@@ -10,7 +10,7 @@
 #include "core/testing_util.h"
 #include "store/artifacts.h"
 #include "store/ledger.h"
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store::testing {
 

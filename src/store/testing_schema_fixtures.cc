@@ -17,8 +17,8 @@
 #include "store/records.h"
 #include "store/run_events.h"
 #include "store/runs.h"
-#include "store/schema.h"
-#include "store/sql.h"
+#include "store/sqlite/schema.h"
+#include "store/sqlite/sql.h"
 #include "store/vault.h"
 
 namespace keel::store::testing {

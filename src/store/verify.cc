@@ -14,7 +14,7 @@
 #include "store/artifacts.h"
 #include "store/checkpoint.h"
 #include "store/merkle.h"
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 #include "store/workspace.h"
 
 namespace keel::store {

@@ -8,8 +8,8 @@
 #include "core/crash_point.h"
 #include "core/json.h"
 #include "store/checkpoint.h"
-#include "store/schema.h"
-#include "store/sql.h"
+#include "store/sqlite/schema.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {

@@ -1,4 +1,4 @@
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -17,7 +17,7 @@
 #include <unordered_map>
 
 #include "core/fs.h"
-#include "store/wal_vfs.h"
+#include "store/sqlite/wal_vfs.h"
 
 namespace keel::store::sql {
 

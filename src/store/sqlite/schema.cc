@@ -1,9 +1,9 @@
-#include "store/schema.h"
+#include "store/sqlite/schema.h"
 
 #include <string>
 #include <vector>
 
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {
