@@ -1,7 +1,5 @@
 #include "store/leases.h"
 
-#include <sqlite3.h>
-
 #include "store/sqlite/sql.h"
 
 namespace keel::store {
@@ -12,9 +10,10 @@ Result<bool> RenewLease(Txn& txn, const std::string& run_id, const std::string& 
                                                    "id = ? AND lease_owner = ?"));
   st->Bind(1, until_us).Bind(2, run_id).Bind(3, owner);
   Status s = st->Run();
+  int64_t changed = st->changes();
   st->Reset();
   KEEL_RETURN_IF_ERROR(s);
-  return sqlite3_changes(txn.db()->raw()) == 1;
+  return changed == 1;
 }
 
 }  // namespace keel::store
