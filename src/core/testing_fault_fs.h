@@ -15,7 +15,7 @@
 //    both folders were synced after it.
 //  - Not modelled: torn or reordered writes inside a file's unsynced tail (the tail is
 //    dropped whole), partial metadata (modes), hard links, SQLite's files (they do not go
-//    through this seam; see store/testing_fault_vfs.h).
+//    through this seam; see store/sqlite/testing_fault_vfs.h).
 //
 // Knobs:
 //  - SetDiskFullAfterWrites(n): the first n Appends succeed, every later Append, new file

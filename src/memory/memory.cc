@@ -485,9 +485,10 @@ namespace {
 struct Reader {
   store::Workspace* ws;
   store::Txn* txn;
-  Result<std::vector<int64_t>> Match(const std::string& m, int limit, int64_t min_row = 0) {
-    return txn != nullptr ? store::MatchFactRows(*txn, m, limit, min_row)
-                          : store::MatchFactRows(*ws, m, limit, min_row);
+  Result<std::vector<int64_t>> Match(const store::FactTextSearch& s, int limit,
+                                     int64_t min_row = 0) {
+    return txn != nullptr ? store::SearchFactRows(*txn, s, limit, min_row)
+                          : store::SearchFactRows(*ws, s, limit, min_row);
   }
   Result<int64_t> MaxRow() {
     return txn != nullptr ? store::MaxFactRow(*txn) : store::MaxFactRow(*ws);
@@ -500,14 +501,15 @@ struct Reader {
   }
 };
 
-// Rowids read from the index per query term: bounds the work for common words (docs/memory.md).
+// Fact numbers read from the index per query term: bounds the work for common words
+// (docs/memory.md).
 constexpr int kTermCap = 1000;
 // Okapi BM25 parameters (the usual defaults, as FTS5's bm25()).
 constexpr double kK1 = 1.2;
 constexpr double kB = 0.75;
 
 // Finds candidates with the FTS5 index and scores them with BM25 (docs/memory.md, "Ranking"):
-//  1. Per term, the first kTermCap matching rowids. A shorter list is complete and gives the
+//  1. Per term, the first kTermCap matching fact numbers. A shorter list is complete and gives the
 //     exact document frequency; a full one gives an estimate from how far it reaches.
 //  2. Candidates: with a subject, every fact of the subject matching any term (up to
 //     kTermCap); without one, the facts of the complete ("rare") terms' lists, or when every
@@ -525,7 +527,7 @@ Result<std::vector<store::FactHit>> Candidates(Reader& rd, const ParsedQuery& pq
   std::vector<bool> complete(nt);
   bool any_rare = false;
   for (size_t t = 0; t < nt; ++t) {
-    KEEL_ASSIGN_OR_RETURN(lists[t], rd.Match(BuildTermMatch(pq.terms[t], ""), kTermCap));
+    KEEL_ASSIGN_OR_RETURN(lists[t], rd.Match({{pq.terms[t]}, store::TermJoin::kAny, ""}, kTermCap));
     complete[t] = static_cast<int>(lists[t].size()) < kTermCap;
     double df = static_cast<double>(lists[t].size());
     if (!complete[t]) {
@@ -537,10 +539,10 @@ Result<std::vector<store::FactHit>> Candidates(Reader& rd, const ParsedQuery& pq
     idf[t] = std::log(1.0 + (n_docs - df + 0.5) / (df + 0.5));
     any_rare = any_rare || complete[t];
   }
-  std::vector<int64_t> cand;  // candidate rowids (sorted and made unique below)
+  std::vector<int64_t> cand;  // candidate fact numbers (sorted and made unique below)
   std::vector<int64_t> all;   // facts known to hold every term
   if (!q.subject.empty()) {
-    KEEL_ASSIGN_OR_RETURN(cand, rd.Match(BuildMatch(pq, q.subject), kTermCap));
+    KEEL_ASSIGN_OR_RETURN(cand, rd.Match({pq.terms, store::TermJoin::kAny, q.subject}, kTermCap));
   } else if (any_rare) {
     for (size_t t = 0; t < nt; ++t) {
       if (complete[t]) cand.insert(cand.end(), lists[t].begin(), lists[t].end());
@@ -550,7 +552,8 @@ Result<std::vector<store::FactHit>> Candidates(Reader& rd, const ParsedQuery& pq
     double window = static_cast<double>(opts.and_window_facts) * n_docs / std::max(df_min, 1.0);
     int64_t min_row =
         opts.and_window_facts <= 0 || window >= n_docs ? 0 : max_row - static_cast<int64_t>(window);
-    KEEL_ASSIGN_OR_RETURN(all, rd.Match(BuildAllMatch(pq, ""), opts.candidate_window, min_row));
+    KEEL_ASSIGN_OR_RETURN(
+        all, rd.Match({pq.terms, store::TermJoin::kAll, ""}, opts.candidate_window, min_row));
     cand = all;
     for (size_t t = 0; t < nt; ++t) cand.insert(cand.end(), lists[t].begin(), lists[t].end());
   }

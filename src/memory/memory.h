@@ -17,8 +17,8 @@
 //    into it: one fact, several sources (RememberResult::merged).
 //
 // Ranking (Recall). Candidates come from the SQLite FTS5 index (porter + unicode61) through
-// bounded rowid scans; keel scores them with Okapi BM25 (k1 1.2, b 0.75, IDF from FTS5
-// document counts) and, with relevance = bm25 / the best bm25 of the query, in (0, 1]:
+// bounded scans in fact-number order; keel scores them with Okapi BM25 (k1 1.2, b 0.75, IDF from
+// FTS5 document counts) and, with relevance = bm25 / the best bm25 of the query, in (0, 1]:
 //     recency   = 0.5 ^ (age / recency_half_life)               age from the fact's valid_from
 //     score     = relevance * (0.5 + 0.3 * confidence + 0.2 * recency)
 //                 (+ embedding_weight * similarity when an EmbeddingHook is set)

@@ -11,17 +11,6 @@ bool WordByte(unsigned char c) {
          c >= 0x80;
 }
 
-// A quoted FTS5 string: double quotes inside are doubled.
-std::string Quote(std::string_view s) {
-  std::string out = "\"";
-  for (char c : s) {
-    if (c == '"') out += '"';
-    out += c;
-  }
-  out += '"';
-  return out;
-}
-
 }  // namespace
 
 bool IsStopWord(std::string_view w) {
@@ -52,7 +41,7 @@ ParsedQuery ParseQuery(std::string_view text) {
     }
     t.prefix = j < text.size() && text[j] == '*';
     i = j;
-    // A word of only underscores tokenises to nothing in FTS5.
+    // A word of only underscores tokenises to nothing in the index.
     if (t.word.find_first_not_of('_') == std::string::npos) continue;
     if (!t.prefix && IsStopWord(t.word)) continue;
     bool dup = std::any_of(q.terms.begin(), q.terms.end(), [&](const QueryTerm& o) {
@@ -61,37 +50,6 @@ ParsedQuery ParseQuery(std::string_view text) {
     if (!dup) q.terms.push_back(std::move(t));
   }
   return q;
-}
-
-std::string BuildMatch(const ParsedQuery& q, const std::string& subject) {
-  std::string terms;
-  for (const auto& t : q.terms) {
-    if (!terms.empty()) terms += " OR ";
-    terms += Quote(t.word);
-    if (t.prefix) terms += '*';
-  }
-  std::string out = "text : (" + terms + ")";
-  if (!subject.empty()) out = "subject : " + Quote(subject) + " AND " + out;
-  return out;
-}
-
-std::string BuildTermMatch(const QueryTerm& t, const std::string& subject) {
-  std::string out = "text : " + Quote(t.word);
-  if (t.prefix) out += '*';
-  if (!subject.empty()) out = "subject : " + Quote(subject) + " AND " + out;
-  return out;
-}
-
-std::string BuildAllMatch(const ParsedQuery& q, const std::string& subject) {
-  std::string terms;
-  for (const auto& t : q.terms) {
-    if (!terms.empty()) terms += " AND ";
-    terms += Quote(t.word);
-    if (t.prefix) terms += '*';
-  }
-  std::string out = "text : (" + terms + ")";
-  if (!subject.empty()) out = "subject : " + Quote(subject) + " AND " + out;
-  return out;
 }
 
 std::string Stem(std::string_view w) {

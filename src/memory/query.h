@@ -1,9 +1,11 @@
-// INTERNAL to src/memory: turns operator or agent text into a safe FTS5 MATCH expression.
+// INTERNAL to src/memory: turns operator or agent text into search terms for the store's
+// full-text search (store::FactTextSearch).
 //
-// Nothing of the input's syntax reaches FTS5: the text is cut into words (ASCII letters and
-// digits, '_' and any byte >= 0x80), stop words are dropped, each word becomes a quoted
-// phrase, and a word written with a trailing '*' becomes a prefix query. So `"`, `AND(`,
-// `NEAR(a b)` or `col:x` are plain words or nothing, never an FTS5 syntax error.
+// Nothing of the input's syntax reaches the index: the text is cut into words (ASCII
+// letters and digits, '_' and any byte >= 0x80), stop words are dropped, and a word written
+// with a trailing '*' becomes a prefix term. The store quotes each term when it builds the
+// index's query (store/sqlite/fts.h), so `"`, `AND(`, `NEAR(a b)` or `col:x` are plain
+// words or nothing, never a query syntax error.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -12,12 +14,12 @@
 #include <string_view>
 #include <vector>
 
+#include "store/search_terms.h"
+
 namespace keel::memory {
 
-struct QueryTerm {
-  std::string word;  // lowercase
-  bool prefix = false;
-};
+// A word (lowercase) and whether it is a prefix.
+using QueryTerm = store::SearchTerm;
 
 struct ParsedQuery {
   std::vector<QueryTerm> terms;  // at most kMaxQueryTerms, duplicates removed
@@ -26,13 +28,6 @@ struct ParsedQuery {
 inline constexpr size_t kMaxQueryTerms = 16;
 
 ParsedQuery ParseQuery(std::string_view text);
-
-// `text : ("a" OR "b"*)`, and `subject : "<subject>" AND (...)` when a subject is given.
-std::string BuildMatch(const ParsedQuery& q, const std::string& subject);
-// One term: `text : "a"` (or `"a"*`), restricted to a subject when given.
-std::string BuildTermMatch(const QueryTerm& t, const std::string& subject);
-// All terms AND-ed: `text : ("a" AND "b")`.
-std::string BuildAllMatch(const ParsedQuery& q, const std::string& subject);
 
 // A light suffix-stripping stemmer used when keel scores candidates ("invoices" -> "invoice",
 // "meetings" -> "meeting" -> "meet"). The index itself uses FTS5's Porter stemmer; this one only

@@ -5,7 +5,7 @@
 
 #include "core/crash_point.h"
 #include "core/json.h"
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {

@@ -7,7 +7,7 @@
 
 #include "core/crash_point.h"
 #include "core/json.h"
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 #include "store/workspace.h"
 
 namespace keel::store {

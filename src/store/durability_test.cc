@@ -1,5 +1,5 @@
 // Durability rules (issue 3): a full disk, a failed fsync and a power loss, injected through
-// the fault-injecting SQLite VFS (store/testing_fault_vfs.h) and file system
+// the fault-injecting SQLite VFS (store/sqlite/testing_fault_vfs.h) and file system
 // (core/testing_fault_fs.h). Each test states the rule it checks.
 #include <gtest/gtest.h>
 
@@ -14,8 +14,8 @@
 #include "core/testing_util.h"
 #include "store/artifacts.h"
 #include "store/ledger.h"
-#include "store/sql.h"
-#include "store/testing_fault_vfs.h"
+#include "store/sqlite/sql.h"
+#include "store/sqlite/testing_fault_vfs.h"
 #include "store/testing_ledger_check.h"
 #include "store/workspace.h"
 

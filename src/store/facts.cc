@@ -1,6 +1,8 @@
 #include "store/facts.h"
 
-#include "store/sql.h"
+#include "store/sqlite/database.h"
+#include "store/sqlite/fts.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {
@@ -71,7 +73,7 @@ Result<std::vector<FactSourceRow>> FactSourcesDb(sql::Db* db, int64_t fact_n) {
   KEEL_ASSIGN_OR_RETURN(auto* st,
                         db->Cached("SELECT fact_n, artifact, span_begin, span_end, agent, "
                                    "run_id, step_id, confidence, added_us, ledger_seq FROM "
-                                   "fact_sources WHERE fact_n = ? ORDER BY rowid"));
+                                   "fact_sources WHERE fact_n = ? ORDER BY n"));
   st->Bind(1, fact_n);
   std::vector<FactSourceRow> out;
   for (;;) {
@@ -129,12 +131,7 @@ Result<std::optional<std::string>> FindOriginDb(sql::Db* db, const std::string& 
 }
 
 Status DeleteFromIndex(sql::Db* db, const FactRow& r) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached("INSERT INTO facts_fts(facts_fts, rowid, subject, "
-                                             "text) VALUES ('delete', ?, ?, ?)"));
-  st->Bind(1, r.n).Bind(2, r.subject).Bind(3, r.text);
-  Status s = st->Run();
-  st->Reset();
-  return s;
+  return sql::FtsUnindexFact(db, r.n, r.subject, r.text);
 }
 
 }  // namespace
@@ -148,7 +145,7 @@ Status InsertFact(Txn& txn, FactRow* r) {
       db->Cached("INSERT INTO facts(id, subject, text, key, value, norm, confidence, scope, "
                  "expires_us, valid_from_us, valid_to_us, superseded_by, supersedes, "
                  "source_artifact, span_begin, span_end, agent, run_id, step_id, created_us, "
-                 "ledger_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,?,?,?,?,?,?,?,?,?)"));
+                 "ledger_seq) VALUES (?,?,?,?,?,?,?,?,?,?,?,NULL,?,?,?,?,?,?,?,?,?) RETURNING n"));
   st->Bind(1, r->id)
       .Bind(2, r->subject)
       .Bind(3, r->text)
@@ -173,20 +170,11 @@ Status InsertFact(Txn& txn, FactRow* r) {
       .Bind(18, r->step_id)
       .Bind(19, r->created_us)
       .Bind(20, r->ledger_seq);
-  Status s = st->Run();
-  st->Reset();
-  KEEL_RETURN_IF_ERROR(s);
-  KEEL_ASSIGN_OR_RETURN(auto* rid, db->Cached("SELECT last_insert_rowid()"));
-  KEEL_ASSIGN_OR_RETURN(bool row, rid->Step());
-  if (!row) return Internal("no rowid after inserting a fact");
-  r->n = rid->Int(0);
-  rid->Reset();
-  KEEL_ASSIGN_OR_RETURN(auto* fts,
-                        db->Cached("INSERT INTO facts_fts(rowid, subject, text) VALUES (?, ?, ?)"));
-  fts->Bind(1, r->n).Bind(2, r->subject).Bind(3, r->text);
-  s = fts->Run();
-  fts->Reset();
-  return s;
+  KEEL_ASSIGN_OR_RETURN(auto n,
+                        sql::FirstRow<int64_t>(st, [](const sql::Stmt& s) { return s.Int(0); }));
+  if (!n) return Internal("no number returned for the inserted fact");
+  r->n = *n;
+  return sql::FtsIndexFact(db, r->n, r->subject, r->text);
 }
 
 Status InsertFactSource(Txn& txn, const FactSourceRow& src) {
@@ -304,14 +292,6 @@ Result<std::vector<FactRow>> ExpiredFacts(Txn& txn, int64_t now_us) {
 }
 
 namespace {
-Result<std::vector<int64_t>> MatchRowsDb(sql::Db* db, const std::string& match, int limit,
-                                         int64_t min_row) {
-  KEEL_ASSIGN_OR_RETURN(auto* st, db->Cached("SELECT rowid FROM facts_fts WHERE facts_fts MATCH ? "
-                                             "AND rowid >= ? ORDER BY rowid LIMIT ?"));
-  st->Bind(1, match).Bind(2, min_row).Bind(3, static_cast<int64_t>(limit));
-  return sql::CollectRows<int64_t>(st, [](const sql::Stmt& s) { return s.Int(0); });
-}
-
 Result<std::optional<FactRow>> FactByRowDb(sql::Db* db, int64_t n) {
   static const std::string kSql =
       std::string("SELECT ") + kFactColumns + " FROM facts f WHERE f.n = ?";
@@ -323,15 +303,15 @@ Result<std::optional<FactRow>> FactByRowDb(sql::Db* db, int64_t n) {
 }
 }  // namespace
 
-Result<std::vector<int64_t>> MatchFactRows(Workspace& ws, const std::string& match, int limit,
-                                           int64_t min_row) {
+Result<std::vector<int64_t>> SearchFactRows(Workspace& ws, const FactTextSearch& search, int limit,
+                                            int64_t min_row) {
   std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  return MatchRowsDb(ws.db(), match, limit, min_row);
+  return sql::FtsMatchFacts(ws.db(), search.terms, search.join, search.subject, limit, min_row);
 }
 
-Result<std::vector<int64_t>> MatchFactRows(Txn& txn, const std::string& match, int limit,
-                                           int64_t min_row) {
-  return MatchRowsDb(txn.db(), match, limit, min_row);
+Result<std::vector<int64_t>> SearchFactRows(Txn& txn, const FactTextSearch& search, int limit,
+                                            int64_t min_row) {
+  return sql::FtsMatchFacts(txn.db(), search.terms, search.join, search.subject, limit, min_row);
 }
 
 namespace {
@@ -507,8 +487,7 @@ Result<std::vector<DecisionRow>> DecisionRows(Workspace& ws, const std::string& 
   KEEL_ASSIGN_OR_RETURN(auto* st,
                         ws.db()->Cached("SELECT id, subject, decision, decided_by, reason, "
                                         "fact_ids, run_id, step_id, time_us, ledger_seq FROM "
-                                        "memory_decisions WHERE subject = ? ORDER BY time_us, "
-                                        "rowid"));
+                                        "memory_decisions WHERE subject = ? ORDER BY time_us, n"));
   st->Bind(1, subject);
   std::vector<DecisionRow> out;
   for (;;) {
@@ -663,12 +642,8 @@ Result<std::optional<std::string>> FindArtifactOrigin(Txn& txn, const std::strin
 Result<MemoryFootprint> MeasureFootprint(Workspace& ws) {
   std::lock_guard<std::recursive_mutex> lock(ws.mu());
   MemoryFootprint f;
-  KEEL_ASSIGN_OR_RETURN(int64_t pages, ws.db()->QueryInt("PRAGMA page_count"));
-  KEEL_ASSIGN_OR_RETURN(int64_t size, ws.db()->QueryInt("PRAGMA page_size"));
-  f.db_bytes = pages * size;
-  auto fts =
-      ws.db()->QueryInt("SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name LIKE 'facts_fts%'");
-  if (fts.ok()) f.fts_bytes = *fts;
+  KEEL_ASSIGN_OR_RETURN(f.db_bytes, sql::DatabaseBytes(ws.db()));
+  f.fts_bytes = sql::FtsIndexBytes(ws.db());
   return f;
 }
 

@@ -18,12 +18,13 @@
 #include <vector>
 
 #include "core/status.h"
+#include "store/search_terms.h"
 #include "store/workspace.h"
 
 namespace keel::store {
 
 struct FactRow {
-  int64_t n = 0;  // internal row number (the FTS rowid)
+  int64_t n = 0;  // internal row number (also the fact's key in the full-text index)
   std::string id;
   std::string subject;
   std::string text;
@@ -85,16 +86,23 @@ Result<std::vector<FactRow>> FactsBySubject(Workspace& ws, const std::string& su
 // Short-term facts with 0 < expires_us <= now.
 Result<std::vector<FactRow>> ExpiredFacts(Txn& txn, int64_t now_us);
 
-// Candidate generation for recall: rowids (FactRow::n) of indexed facts matching an FTS5
-// MATCH expression (already sanitised by the caller), in ascending order, at most `limit`.
-// No ranking happens here: ascending rowid order lets FTS5 stop after `limit` rows instead of
-// scoring every match (descending order would make it load each term's whole doclist).
-// With `min_row` > 0, only rows >= min_row: FTS5 seeks there in each doclist, so a window of
-// the newest facts costs what the window holds, not what the whole doclists hold.
-Result<std::vector<int64_t>> MatchFactRows(Workspace& ws, const std::string& match, int limit,
-                                           int64_t min_row = 0);
-Result<std::vector<int64_t>> MatchFactRows(Txn& txn, const std::string& match, int limit,
-                                           int64_t min_row = 0);
+// A full-text search of indexed (active) facts' text: plain words, never index syntax (the
+// backend quotes them; store/sqlite/fts.h builds the FTS5 expression).
+struct FactTextSearch {
+  std::vector<SearchTerm> terms;  // no terms: nothing matches
+  TermJoin join = TermJoin::kAny;
+  std::string subject;  // empty: every subject
+};
+// Candidate generation for recall: numbers (FactRow::n) of indexed facts matching `search`,
+// in ascending order, at most `limit`. No ranking happens here: ascending order lets the
+// index stop after `limit` rows instead of scoring every match (descending order would make
+// it load each term's whole doclist). With `min_row` > 0, only rows >= min_row: the index
+// seeks there in each doclist, so a window of the newest facts costs what the window holds,
+// not what the whole doclists hold.
+Result<std::vector<int64_t>> SearchFactRows(Workspace& ws, const FactTextSearch& search, int limit,
+                                            int64_t min_row = 0);
+Result<std::vector<int64_t>> SearchFactRows(Txn& txn, const FactTextSearch& search, int limit,
+                                            int64_t min_row = 0);
 // Runs `fn` inside one read transaction (one consistent snapshot, one lock acquisition for
 // all the reads `fn` makes through the Workspace forms below), holding the workspace lock.
 // Runs `fn` directly when a transaction is already open on this connection.

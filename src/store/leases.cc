@@ -1,9 +1,7 @@
 #include "store/leases.h"
 
-#include <sqlite3.h>
-
 #include "store/runs.h"
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 
@@ -14,9 +12,10 @@ Result<bool> RenewLease(Txn& txn, const std::string& run_id, const std::string& 
                                          "WHERE id = ?2 AND lease_owner = ?3"));
   st->Bind(1, until_us).Bind(2, run_id).Bind(3, owner);
   Status s = st->Run();
+  int64_t changed = st->changes();
   st->Reset();
   KEEL_RETURN_IF_ERROR(s);
-  return sqlite3_changes(txn.db()->raw()) == 1;
+  return changed == 1;
 }
 
 namespace {

@@ -1,6 +1,6 @@
 // Crash safety with real processes (issue 3): the real `keel` binary appends to the ledger
 // and is SIGKILLed at random moments or at named crash points; after each kill the
-// workspace is reopened and checked: the hash chain (recomputed here), PRAGMA
+// workspace is reopened and checked: the hash chain (recomputed here), SQLite's
 // integrity_check, the artifacts referenced by committed entries, and every append the
 // process acknowledged (printed) is present. Label "crash"; the long variant is
 // ledger_slowtest.cc.

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 

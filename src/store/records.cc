@@ -12,7 +12,7 @@
 #include "core/random.h"
 #include "store/artifacts.h"
 #include "store/csv.h"
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {
@@ -887,9 +887,9 @@ Result<std::vector<Record>> ListRecords(Workspace& ws, const RecordQuery& q) {
   std::lock_guard<std::recursive_mutex> lock(ws.mu());
   std::string sql = kRecordColumns;
   if (spec) sql += " WHERE type = ?";
-  // Rows of one transaction share created_us; rowid keeps them in insertion order (file
-  // order for an import). A PostgreSQL backend uses an identity column for the same.
-  sql += " ORDER BY created_us, rowid";
+  // Rows of one transaction share created_us; the integer key n keeps them in insertion
+  // order (file order for an import; schema migration 7).
+  sql += " ORDER BY created_us, n";
   KEEL_ASSIGN_OR_RETURN(auto st, ws.db()->Prepare(sql));
   if (spec) st->Bind(1, spec->type);
   std::vector<Record> out;

@@ -1,10 +1,8 @@
 #include "store/run_events.h"
 
-#include <sqlite3.h>
-
 #include <mutex>
 
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {
@@ -64,9 +62,10 @@ Result<int64_t> PurgeEventsBefore(Txn& txn, int64_t before_us) {
   KEEL_ASSIGN_OR_RETURN(auto* ev, txn.db()->Cached("DELETE FROM events WHERE received_us < ?"));
   ev->Bind(1, before_us);
   s = ev->Run();
+  int64_t purged = ev->changes();
   ev->Reset();
   KEEL_RETURN_IF_ERROR(s);
-  return static_cast<int64_t>(sqlite3_changes(txn.db()->raw()));
+  return purged;
 }
 
 Result<std::vector<std::string>> ActiveChildRuns(Workspace& ws, const std::string& parent_run) {

@@ -1,13 +1,11 @@
 #include "store/runs.h"
 
-#include <sqlite3.h>
-
 #include <algorithm>
 #include <mutex>
 #include <string>
 #include <unordered_map>
 
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {
@@ -104,10 +102,6 @@ constexpr char kApprovalCols[] =
     "id, run_id, step_key, kind, status, summary, recommend, context, decision, deadline_us, "
     "remind_us, reminded, created_us, decided_us";
 
-int Changes(Txn& txn) {
-  return sqlite3_changes(txn.db()->raw());
-}
-
 std::string Q(const char* head, const char* cols, const char* tail) {
   return std::string(head) + cols + tail;
 }
@@ -117,8 +111,8 @@ std::string Q(const char* head, const char* cols, const char* tail) {
 Status PutWorkflowVersion(Txn& txn, const std::string& hash, const std::string& name,
                           const std::string& path, const std::string& content) {
   KEEL_ASSIGN_OR_RETURN(
-      auto* st, txn.db()->Cached("INSERT OR IGNORE INTO workflow_versions(hash, name, path, "
-                                 "content, created_us) VALUES (?,?,?,?,?)"));
+      auto* st, txn.db()->Cached("INSERT INTO workflow_versions(hash, name, path, content, "
+                                 "created_us) VALUES (?,?,?,?,?) ON CONFLICT(hash) DO NOTHING"));
   st->Bind(1, hash).Bind(2, name).Bind(3, path).Bind(4, content).Bind(5, txn.now_us());
   Status s = st->Run();
   st->Reset();
@@ -228,9 +222,10 @@ Status UpdateRun(Txn& txn, const RunRow& r, const RunRow* before) {
   st->Bind(i++, txn.now_us());
   st->Bind(i++, r.id);
   Status s = st->Run();
+  int64_t changed = st->changes();
   st->Reset();
   KEEL_RETURN_IF_ERROR(s);
-  if (Changes(txn) != 1) return NotFound("run " + r.id + " not found");
+  if (changed != 1) return NotFound("run " + r.id + " not found");
   return OkStatus();
 }
 
@@ -302,9 +297,10 @@ Result<bool> ClaimLease(Txn& txn, const std::string& run_id, const std::string& 
                                  "WHERE id = ? AND (lease_until_us <= ? OR lease_owner = ?)"));
   st->Bind(1, owner).Bind(2, until_us).Bind(3, run_id).Bind(4, now_us).Bind(5, owner);
   Status s = st->Run();
+  int64_t changed = st->changes();
   st->Reset();
   KEEL_RETURN_IF_ERROR(s);
-  return Changes(txn) == 1;
+  return changed == 1;
 }
 
 Result<std::vector<std::pair<std::string, int64_t>>> CountRuns(Workspace& ws) {
@@ -375,7 +371,11 @@ Result<DueNow> CountDueNow(Workspace& ws, int64_t now_us) {
 
 Status PutJournal(Txn& txn, const JournalRow& j) {
   static const std::string q =
-      Q("INSERT OR REPLACE INTO steps(", kJournalCols, ") VALUES (?,?,?,?,?,?,?,?,?,?)");
+      Q("INSERT INTO steps(", kJournalCols,
+        ") VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(run_id, step_key) DO UPDATE SET "
+        "step_id = excluded.step_id, kind = excluded.kind, status = excluded.status, "
+        "attempts = excluded.attempts, output = excluded.output, error = excluded.error, "
+        "finished_us = excluded.finished_us, seq = excluded.seq");
   KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(q.c_str()));
   st->Bind(1, j.run_id).Bind(2, j.step_key).Bind(3, j.step_id).Bind(4, j.kind).Bind(5, j.status);
   st->Bind(6, j.attempts).Bind(7, j.output).Bind(8, j.error).Bind(9, j.finished_us);
@@ -512,17 +512,20 @@ Result<std::vector<ApprovalRow>> ListApprovals(Workspace& ws, const std::string&
 Result<bool> InsertEvent(Txn& txn, const std::string& id, const std::string& type,
                          const std::string& key, const std::string& data, int64_t delivered) {
   KEEL_ASSIGN_OR_RETURN(auto* st,
-                        txn.db()->Cached("INSERT OR IGNORE INTO events(id, type, key, data, "
-                                         "received_us, delivered) VALUES (?,?,?,?,?,?)"));
+                        txn.db()->Cached("INSERT INTO events(id, type, key, data, received_us, "
+                                         "delivered) VALUES (?,?,?,?,?,?) "
+                                         "ON CONFLICT(id) DO NOTHING"));
   st->Bind(1, id).Bind(2, type).Bind(3, key).Bind(4, data).Bind(5, txn.now_us()).Bind(6, delivered);
   Status s = st->Run();
+  int64_t changed = st->changes();
   st->Reset();
   KEEL_RETURN_IF_ERROR(s);
-  return Changes(txn) == 1;
+  return changed == 1;
 }
 
 Status SetPause(Txn& txn, const std::string& scope, const std::string& name, bool paused) {
-  const char* q = paused ? "INSERT OR IGNORE INTO pauses(scope, name, since_us) VALUES (?,?,?)"
+  const char* q = paused ? "INSERT INTO pauses(scope, name, since_us) VALUES (?,?,?) "
+                           "ON CONFLICT(scope, name) DO NOTHING"
                          : "DELETE FROM pauses WHERE scope = ? AND name = ?";
   KEEL_ASSIGN_OR_RETURN(auto* st, txn.db()->Cached(q));
   st->Bind(1, scope).Bind(2, name);
@@ -542,8 +545,11 @@ Result<std::vector<std::pair<std::string, std::string>>> ListPauses(Workspace& w
 
 Status UpsertSchedule(Txn& txn, const ScheduleRow& s) {
   KEEL_ASSIGN_OR_RETURN(
-      auto* st, txn.db()->Cached("INSERT OR REPLACE INTO schedules(workflow, path, cron, tz, "
-                                 "next_us, last_us) VALUES (?,?,?,?,?,?)"));
+      auto* st, txn.db()->Cached("INSERT INTO schedules(workflow, path, cron, tz, next_us, "
+                                 "last_us) VALUES (?,?,?,?,?,?) ON CONFLICT(workflow) DO UPDATE "
+                                 "SET path = excluded.path, cron = excluded.cron, "
+                                 "tz = excluded.tz, next_us = excluded.next_us, "
+                                 "last_us = excluded.last_us"));
   st->Bind(1, s.workflow).Bind(2, s.path).Bind(3, s.cron).Bind(4, s.tz).Bind(5, s.next_us);
   st->Bind(6, s.last_us);
   Status r = st->Run();

@@ -17,8 +17,8 @@
 #include <fstream>
 
 #include "core/testing_util.h"
-#include "store/schema.h"
-#include "store/sql.h"
+#include "store/sqlite/schema.h"
+#include "store/sqlite/sql.h"
 #include "store/testing_schema_fixtures.h"
 #include "store/verify.h"
 #include "store/workspace.h"

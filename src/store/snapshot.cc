@@ -1,7 +1,6 @@
 #include "store/snapshot.h"
 
 #include <fcntl.h>
-#include <sqlite3.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -17,8 +16,9 @@
 #include "core/json.h"
 #include "store/artifacts.h"
 #include "store/ledger.h"
-#include "store/schema.h"
-#include "store/sql.h"
+#include "store/sqlite/database.h"
+#include "store/sqlite/schema.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {
@@ -189,7 +189,7 @@ Result<DbFacts> ReadDbFacts(const std::string& path, const std::string& what) {
   o.read_only = true;
   KEEL_ASSIGN_OR_RETURN(auto db, sql::Db::Open(path, o));
   DbFacts f;
-  KEEL_ASSIGN_OR_RETURN(f.schema_version, db->QueryInt("PRAGMA user_version"));
+  KEEL_ASSIGN_OR_RETURN(f.schema_version, StoredSchemaVersion(db.get()));
   {
     KEEL_ASSIGN_OR_RETURN(auto st, db->Prepare("SELECT value FROM meta WHERE key = "
                                                "'workspace_id'"));
@@ -207,29 +207,10 @@ Result<DbFacts> ReadDbFacts(const std::string& path, const std::string& what) {
   return f;
 }
 
-// Copies the live database with the online backup API, in one step: the source is read in
-// one read transaction, so the copy is one committed state even while others write (WAL
-// readers do not block writers, nor writers readers).
+// Copies the live database as one committed state even while others write
+// (store/sqlite/database.h), then makes the copy durable.
 Status BackupDatabase(const std::string& src_path, const std::string& dst_path) {
-  KEEL_ASSIGN_OR_RETURN(auto src, sql::Db::Open(src_path, sql::OpenOptions{}));
-  sql::OpenOptions o;
-  o.create = true;
-  KEEL_ASSIGN_OR_RETURN(auto dst, sql::Db::Open(dst_path, o));
-  for (int attempt = 0;; ++attempt) {
-    sqlite3_backup* b = sqlite3_backup_init(dst->raw(), "main", src->raw(), "main");
-    if (b == nullptr) return dst->Error(sqlite3_errcode(dst->raw()), "starting the backup");
-    int rc = sqlite3_backup_step(b, -1);
-    int fin = sqlite3_backup_finish(b);
-    if (rc == SQLITE_DONE && fin == SQLITE_OK) break;
-    if ((rc == SQLITE_BUSY || rc == SQLITE_LOCKED) && attempt < 100) {
-      ::usleep(100000);
-      continue;
-    }
-    return dst->Error(rc == SQLITE_DONE ? fin : rc, "backing up " + src_path);
-  }
-  // One self-contained file: no -wal beside it in the snapshot.
-  KEEL_RETURN_IF_ERROR(dst->Exec("PRAGMA journal_mode = DELETE"));
-  dst.reset();
+  KEEL_RETURN_IF_ERROR(sql::BackupDatabase(src_path, dst_path));
   return SyncFile(dst_path);
 }
 

@@ -10,7 +10,8 @@
 #include "core/testing_util.h"
 #include "store/artifacts.h"
 #include "store/ledger.h"
-#include "store/sql.h"
+#include "store/sqlite/database.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store::testing {
 
@@ -39,11 +40,9 @@ Result<int64_t> CheckLedgerChain(Workspace& ws) {
 
 Status CheckIntegrity(Workspace& ws) {
   std::lock_guard<std::recursive_mutex> l(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(auto st, ws.db()->Prepare("PRAGMA integrity_check"));
-  KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
-  if (!row) return DataLoss("integrity_check returned nothing");
-  std::string r = st->Text(0);
-  if (r != "ok") return DataLoss("integrity_check: " + r);
+  auto r = sql::IntegrityCheck(ws.db());
+  if (!r.ok()) return r.status();
+  if (*r != "ok") return DataLoss("integrity_check: " + *r);
   return OkStatus();
 }
 

@@ -14,7 +14,7 @@ namespace keel::store::testing {
 // entry's hash (zeros for the first), each hash equal to ComputeEntryHash. Returns N, or
 // DataLoss naming the first bad seq.
 Result<int64_t> CheckLedgerChain(Workspace& ws);
-// PRAGMA integrity_check returns "ok".
+// SQLite's integrity check of the file returns "ok".
 Status CheckIntegrity(Workspace& ws);
 // Every artifact referenced by a ledger entry has a row and a file whose content matches
 // its hash. Returns how many distinct artifacts were checked.

@@ -17,8 +17,8 @@
 #include "store/records.h"
 #include "store/run_events.h"
 #include "store/runs.h"
-#include "store/schema.h"
-#include "store/sql.h"
+#include "store/sqlite/schema.h"
+#include "store/sqlite/sql.h"
 #include "store/vault.h"
 
 namespace keel::store::testing {
@@ -434,9 +434,12 @@ Status CheckV3(Workspace& ws, int) {
   KEEL_ASSIGN_OR_RETURN(auto sources, FactSources(ws, f->n));
   FIXTURE_EXPECT(sources.size() == 1 && sources[0].span_begin == 10, "the fact's extra source");
   // The full-text index survived the migration: the active fact is found, the old one not.
-  KEEL_ASSIGN_OR_RETURN(auto email_rows, MatchFactRows(ws, "email", 10));
+  FactTextSearch email, phone;
+  email.terms = {{"email"}};
+  phone.terms = {{"phone"}};
+  KEEL_ASSIGN_OR_RETURN(auto email_rows, SearchFactRows(ws, email, 10));
   FIXTURE_EXPECT(email_rows == std::vector<int64_t>{f->n}, "the fact found by full-text search");
-  KEEL_ASSIGN_OR_RETURN(auto phone_rows, MatchFactRows(ws, "phone", 10));
+  KEEL_ASSIGN_OR_RETURN(auto phone_rows, SearchFactRows(ws, phone, 10));
   FIXTURE_EXPECT(phone_rows.empty(), "the superseded fact left out of the index");
   KEEL_ASSIGN_OR_RETURN(auto summaries, SummaryRows(ws, f->subject));
   FIXTURE_EXPECT(summaries.size() == 1 && summaries[0].artifact == Sha256Hex(kSummaryText),
@@ -558,6 +561,25 @@ Status CheckV6(Workspace& ws, int) {
   return OkStatus();
 }
 
+// ---- Version 7: an explicit integer key keeps insertion order --------------------------
+
+// Two companies created at the same microsecond: only the key orders them.
+Status FillV7(Workspace& ws, FillState&) {
+  KEEL_RETURN_IF_ERROR(CreateRecord(ws, "company", {{"name", "Zeta Ltd"}}).status());
+  return CreateRecord(ws, "company", {{"name", "Alpha Ltd"}}).status();
+}
+
+Status CheckV7(Workspace& ws, int) {
+  RecordQuery rq;
+  rq.type = "company";
+  KEEL_ASSIGN_OR_RETURN(auto companies, ListRecords(ws, rq));
+  FIXTURE_EXPECT(companies.size() == 3 && companies[0].Get("name") == "Acme GmbH" &&
+                     companies[1].Get("name") == "Zeta Ltd" &&
+                     companies[2].Get("name") == "Alpha Ltd",
+                 "the companies in the order they were created");
+  return OkStatus();
+}
+
 struct Step {
   int version;
   std::function<Status(Workspace&, FillState&)> fill;
@@ -567,8 +589,8 @@ struct Step {
 // One step per migration, in order. A new migration adds its step here.
 const std::vector<Step>& Steps() {
   static const std::vector<Step> steps = {
-      {1, FillV1, CheckV1}, {2, FillV2, CheckV2}, {3, FillV3, CheckV3},
-      {4, FillV4, CheckV4}, {5, FillV5, CheckV5}, {6, FillV6, CheckV6},
+      {1, FillV1, CheckV1}, {2, FillV2, CheckV2}, {3, FillV3, CheckV3}, {4, FillV4, CheckV4},
+      {5, FillV5, CheckV5}, {6, FillV6, CheckV6}, {7, FillV7, CheckV7},
   };
   return steps;
 }

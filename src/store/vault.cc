@@ -9,7 +9,7 @@
 #include <optional>
 
 #include "core/json.h"
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {

@@ -4,7 +4,7 @@
 #include <sys/stat.h>
 
 #include "core/testing_util.h"
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {

@@ -14,7 +14,8 @@
 #include "store/artifacts.h"
 #include "store/checkpoint.h"
 #include "store/merkle.h"
-#include "store/sql.h"
+#include "store/sqlite/database.h"
+#include "store/sqlite/sql.h"
 #include "store/workspace.h"
 
 namespace keel::store {
@@ -23,8 +24,6 @@ namespace {
 // Below this many entries one thread scans everything; above, two threads each scan a range
 // on their own connection.
 constexpr int64_t kParallelFrom = 8192;
-// Verify reads the whole file once, sequentially: mapping it saves a copy per page.
-constexpr char kMmapPragma[] = "PRAGMA mmap_size = 4294967296";
 
 inline void PutU32(std::string* out, uint32_t v) {
   char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
@@ -213,7 +212,7 @@ class Verifier {
       Problem("checkpoints.log cannot be read: " + log.status().message());
     }
     sql::Db* db = ws_.db();
-    db->Exec(kMmapPragma).IgnoreError();
+    sql::PreferMappedReads(db);  // verify reads the whole file once
     Status s = db->Exec("BEGIN");
     if (!s.ok()) {
       Problem("the database cannot be read: " + s.message());
@@ -292,7 +291,7 @@ class Verifier {
           b.error = db.status().message();
           return;
         }
-        (*db)->Exec(kMmapPragma).IgnoreError();
+        sql::PreferMappedReads(db->get());
         // Entries are append-only, so a second read transaction sees the same entries up
         // to n as the main one (anything newer is outside the range).
         if (Status s = (*db)->Exec("BEGIN"); !s.ok()) {
@@ -596,30 +595,14 @@ class Verifier {
   }
 
   void IntegrityCheck() {
-    auto st = ws_.db()->Prepare("PRAGMA integrity_check");
-    if (!st.ok()) {
-      r_.integrity = st.status().message();
+    auto check = sql::IntegrityCheck(ws_.db());
+    if (!check.ok()) {
+      r_.integrity = check.status().message();
       Problem("SQLite integrity check could not run: " + r_.integrity);
       return;
     }
-    std::string first;
-    for (;;) {
-      auto row = (*st)->Step();
-      if (!row.ok()) {
-        first = row.status().message();
-        break;
-      }
-      if (!*row) break;
-      std::string msg = (*st)->Text(0);
-      if (msg == "ok") continue;
-      if (first.empty()) first = msg;
-    }
-    if (first.empty()) {
-      r_.integrity = "ok";
-    } else {
-      r_.integrity = first;
-      Problem("SQLite integrity check: " + first);
-    }
+    r_.integrity = *check;
+    if (r_.integrity != "ok") Problem("SQLite integrity check: " + r_.integrity);
   }
 
   Workspace& ws_;

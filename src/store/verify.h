@@ -9,7 +9,7 @@
 // - signed checkpoints (table and checkpoints.log): signature by the workspace key, Merkle
 //   root recomputed over the first tree_size entries, tree_size not beyond the ledger's end
 //   (a truncated tail or an older database put back), table and log agreeing;
-// - SQLite's own PRAGMA integrity_check.
+// - SQLite's own integrity check (store/sqlite/database.h).
 //
 // The database is opened read-only and read in one read transaction (a consistent snapshot
 // while other processes write). Hashing runs on a second thread beside the SQLite scan.
@@ -30,7 +30,7 @@
 namespace keel::store {
 
 struct VerifyOptions {
-  bool integrity_check = true;  // PRAGMA integrity_check: O(database size)
+  bool integrity_check = true;  // SQLite's integrity check: O(database size)
   bool artifacts = true;        // re-hash artifact files: O(total artifact bytes)
 };
 

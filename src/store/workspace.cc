@@ -8,32 +8,15 @@
 #include "core/crash_point.h"
 #include "core/json.h"
 #include "store/checkpoint.h"
-#include "store/schema.h"
-#include "store/sql.h"
+#include "store/sqlite/database.h"
+#include "store/sqlite/schema.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {
 
 constexpr char kConfigFile[] = "keel.yaml";
 constexpr char kDbFile[] = "keel.db";
-
-// Settings applied on every open. synchronous=FULL: with NORMAL a commit that was
-// acknowledged can roll back after a power loss (docs/architecture.md, "Durability").
-Status ApplyPragmas(sql::Db* db, bool read_only) {
-  KEEL_RETURN_IF_ERROR(db->Exec("PRAGMA foreign_keys = ON"));
-  // The ledger's indexes (kind, time, subject) take inserts all over their b-trees; with
-  // SQLite's default 2 MiB page cache a large ledger re-reads index pages on every batch.
-  // Memory-mapped reads skip a copy per page. Both are upper bounds, not allocations.
-  KEEL_RETURN_IF_ERROR(db->Exec("PRAGMA cache_size = -65536"));
-  KEEL_RETURN_IF_ERROR(db->Exec("PRAGMA mmap_size = 268435456"));
-  if (read_only) return OkStatus();
-  KEEL_RETURN_IF_ERROR(db->Exec("PRAGMA journal_mode = WAL"));
-  KEEL_RETURN_IF_ERROR(db->Exec("PRAGMA synchronous = FULL"));
-  // 32 MiB of page cache (default 2 MiB): a worker advancing thousands of runs per round
-  // otherwise re-reads the same pages from the file in every transaction.
-  KEEL_RETURN_IF_ERROR(db->Exec("PRAGMA cache_size = -32768"));
-  return OkStatus();
-}
 
 bool ValidText(const std::string& s) {
   return s.find('\0') == std::string::npos;
@@ -170,9 +153,8 @@ Status Workspace::Init(const std::string& dir_in, const InitOptions& opts, const
     // "Page size") that made single appends about 15 % and workflow steps about 30 %
     // faster. Bulk work pays a little: memory ingest about 20 % slower, recall about 5 %.
     // Workspaces created before keep their 4 KiB pages (SQLite fixes it per file).
-    KEEL_RETURN_IF_ERROR(db->Exec("PRAGMA page_size = " + std::to_string(kPageSize) +
-                                  "; PRAGMA auto_vacuum = INCREMENTAL"));
-    KEEL_RETURN_IF_ERROR(ApplyPragmas(db.get(), false));
+    KEEL_RETURN_IF_ERROR(sql::InitNewDatabase(db.get(), kPageSize));
+    KEEL_RETURN_IF_ERROR(sql::ApplyConnectionSettings(db.get(), false));
     KEEL_RETURN_IF_ERROR(Migrate(db.get()));
     KEEL_RETURN_IF_ERROR(db->Begin());
     auto st = db->Prepare("INSERT INTO meta(key, value) VALUES ('workspace_id', ?)");
@@ -232,7 +214,7 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const std::string& dir_in,
   if (!db.ok()) return db.status().WithContext("opening workspace " + dir);
   ws->db_ = std::move(*db);
   // Reading the schema catches a file that is not a database before anything else runs.
-  auto version = ws->db_->QueryInt("PRAGMA user_version");
+  auto version = StoredSchemaVersion(ws->db_.get());
   if (!version.ok()) return version.status().WithContext("opening workspace " + dir);
   if (*version == 0) {
     // Init writes keel.yaml only after the schema committed: a workspace's database without
@@ -241,7 +223,7 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const std::string& dir_in,
                     " holds no keel schema (empty or truncated); restore a snapshot with "
                     "`keel restore`");
   }
-  KEEL_RETURN_IF_ERROR(ApplyPragmas(ws->db_.get(), opts.read_only));
+  KEEL_RETURN_IF_ERROR(sql::ApplyConnectionSettings(ws->db_.get(), opts.read_only));
   if (opts.read_only) {
     if (*version > CurrentSchemaVersion()) {
       return FailedPrecondition("workspace " + dir + " has schema version " +

@@ -12,9 +12,9 @@
 #include "store/artifacts.h"
 #include "store/checkpoint.h"
 #include "store/ledger.h"
-#include "store/schema.h"
 #include "store/snapshot.h"
-#include "store/sql.h"
+#include "store/sqlite/schema.h"
+#include "store/sqlite/sql.h"
 #include "store/vault.h"
 
 namespace keel::store {

@@ -1,4 +1,4 @@
-#include "store/testing_fault_vfs.h"
+#include "store/sqlite/testing_fault_vfs.h"
 
 #include <sqlite3.h>
 
@@ -6,7 +6,7 @@
 #include <cstring>
 #include <mutex>
 
-#include "store/vfs_shim.h"
+#include "store/sqlite/vfs_shim.h"
 
 namespace keel::store::testing {
 namespace {

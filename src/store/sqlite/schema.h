@@ -16,6 +16,10 @@ class Db;
 // The schema version this build writes.
 int CurrentSchemaVersion();
 
+// The schema version stored in `db` (0: no keel schema yet). Reading it is also the first
+// read of the file: an error here means the file is not a database (DataLoss).
+Result<int64_t> StoredSchemaVersion(sql::Db* db);
+
 // Brings `db` to CurrentSchemaVersion().
 Status Migrate(sql::Db* db);
 

@@ -11,8 +11,8 @@
 
 #include "core/testing_util.h"
 #include "store/checkpoint.h"
-#include "store/sql.h"
-#include "store/testing_fault_vfs.h"
+#include "store/sqlite/sql.h"
+#include "store/sqlite/testing_fault_vfs.h"
 #include "store/workspace.h"
 
 namespace keel::store {

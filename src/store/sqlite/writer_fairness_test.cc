@@ -18,7 +18,7 @@
 
 #include "core/testing_process.h"
 #include "core/testing_util.h"
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 #include "store/testing_ledger_check.h"
 #include "store/workspace.h"
 

@@ -1,4 +1,4 @@
-#include "store/wal_vfs.h"
+#include "store/sqlite/wal_vfs.h"
 
 #include <sqlite3.h>
 
@@ -7,7 +7,7 @@
 #include <new>
 #include <vector>
 
-#include "store/vfs_shim.h"
+#include "store/sqlite/vfs_shim.h"
 
 namespace keel::store::sql {
 namespace {

@@ -1,9 +1,9 @@
-#include "store/schema.h"
+#include "store/sqlite/schema.h"
 
 #include <string>
 #include <vector>
 
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 namespace keel::store {
 namespace {
@@ -388,6 +388,70 @@ CREATE INDEX events_received ON events(received_us);
 DROP INDEX ledger_run;
 CREATE INDEX ledger_run ON ledger(run_id) WHERE run_id <> '' AND run_id <> subject;
 )sql"},
+      // 7: an explicit integer key for the tables read in insertion order. They had only
+      // SQLite's implicit rowid, which SQL shared with PostgreSQL cannot name and VACUUM may
+      // renumber. Each is rebuilt with `n INTEGER PRIMARY KEY` holding its old rowid, so
+      // existing rows keep their order; `id` stays unique.
+      {7, R"sql(
+CREATE TABLE records_v7 (
+  n          INTEGER PRIMARY KEY,
+  id         TEXT NOT NULL UNIQUE,
+  type       TEXT NOT NULL,
+  data       TEXT NOT NULL,
+  email      TEXT,
+  version    INTEGER NOT NULL,
+  created_us INTEGER NOT NULL,
+  updated_us INTEGER NOT NULL
+) STRICT;
+INSERT INTO records_v7(n, id, type, data, email, version, created_us, updated_us)
+  SELECT rowid, id, type, data, email, version, created_us, updated_us FROM records;
+DROP TABLE records;
+ALTER TABLE records_v7 RENAME TO records;
+CREATE INDEX records_type ON records(type, created_us);
+CREATE UNIQUE INDEX records_type_email ON records(type, email) WHERE email IS NOT NULL;
+
+CREATE TABLE fact_sources_v7 (
+  n          INTEGER PRIMARY KEY,
+  fact_n     INTEGER NOT NULL REFERENCES facts(n) ON DELETE CASCADE,
+  artifact   TEXT NOT NULL DEFAULT '',
+  span_begin INTEGER NOT NULL DEFAULT -1,
+  span_end   INTEGER NOT NULL DEFAULT -1,
+  agent      TEXT NOT NULL,
+  run_id     TEXT NOT NULL DEFAULT '',
+  step_id    TEXT NOT NULL DEFAULT '',
+  confidence REAL NOT NULL,
+  added_us   INTEGER NOT NULL,
+  ledger_seq INTEGER NOT NULL
+) STRICT;
+INSERT INTO fact_sources_v7(n, fact_n, artifact, span_begin, span_end, agent, run_id, step_id,
+                            confidence, added_us, ledger_seq)
+  SELECT rowid, fact_n, artifact, span_begin, span_end, agent, run_id, step_id, confidence,
+         added_us, ledger_seq FROM fact_sources;
+DROP TABLE fact_sources;
+ALTER TABLE fact_sources_v7 RENAME TO fact_sources;
+CREATE INDEX fact_sources_fact ON fact_sources(fact_n);
+
+CREATE TABLE memory_decisions_v7 (
+  n          INTEGER PRIMARY KEY,
+  id         TEXT NOT NULL UNIQUE,
+  subject    TEXT NOT NULL,
+  decision   TEXT NOT NULL,
+  decided_by TEXT NOT NULL,
+  reason     TEXT NOT NULL,
+  fact_ids   TEXT NOT NULL,
+  run_id     TEXT NOT NULL DEFAULT '',
+  step_id    TEXT NOT NULL DEFAULT '',
+  time_us    INTEGER NOT NULL,
+  ledger_seq INTEGER NOT NULL
+) STRICT;
+INSERT INTO memory_decisions_v7(n, id, subject, decision, decided_by, reason, fact_ids, run_id,
+                                step_id, time_us, ledger_seq)
+  SELECT rowid, id, subject, decision, decided_by, reason, fact_ids, run_id, step_id, time_us,
+         ledger_seq FROM memory_decisions;
+DROP TABLE memory_decisions;
+ALTER TABLE memory_decisions_v7 RENAME TO memory_decisions;
+CREATE INDEX memory_decisions_subject ON memory_decisions(subject, time_us);
+)sql"},
   };
   return m;
 }
@@ -409,8 +473,12 @@ ScopedSchemaVersionLimit::~ScopedSchemaVersionLimit() {
   g_version_limit = previous_;
 }
 
+Result<int64_t> StoredSchemaVersion(sql::Db* db) {
+  return db->QueryInt("PRAGMA user_version");
+}
+
 Status Migrate(sql::Db* db) {
-  KEEL_ASSIGN_OR_RETURN(int64_t have, db->QueryInt("PRAGMA user_version"));
+  KEEL_ASSIGN_OR_RETURN(int64_t have, StoredSchemaVersion(db));
   int want = CurrentSchemaVersion();
   if (have > want) {
     return FailedPrecondition("the workspace database has schema version " + std::to_string(have) +

@@ -65,6 +65,10 @@ class Stmt {
   Result<bool> Step();
   // Runs a statement that returns no rows (or ignores them).
   Status Run();
+  // Rows inserted, updated or deleted by this statement's last run to completion (the
+  // Step that returned false, or a Run of a statement returning no rows); 0 before that.
+  // Rows changed by triggers and foreign-key actions are not counted.
+  int64_t changes() const { return changes_; }
   // Resets for re-execution with new bindings (bindings are cleared).
   void Reset();
 
@@ -80,6 +84,7 @@ class Stmt {
   sqlite3_stmt* stmt_;
   std::atomic<bool>* poisoned_;
   Status bind_error_;
+  int64_t changes_ = 0;
 };
 
 // Steps a prepared (cached) query to its end, collecting `read(stmt)` of every row; the
@@ -198,7 +203,7 @@ class Db {
   // Thread-safe (the background checkpointer may set it).
   bool poisoned() const { return poisoned_.load(); }
   const std::string& path() const { return path_; }
-  sqlite3* raw() { return db_; }  // for the backup API and tests inside src/store
+  sqlite3* raw() { return db_; }  // for the backup API and tests inside src/store/sqlite/
 
   // Converts the last SQLite error (result code `rc`) into a Status with `context`.
   Status Error(int rc, std::string_view context);

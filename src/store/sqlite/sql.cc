@@ -1,4 +1,4 @@
-#include "store/sql.h"
+#include "store/sqlite/sql.h"
 
 #include <fcntl.h>
 #include <sqlite3.h>
@@ -17,7 +17,7 @@
 #include <unordered_map>
 
 #include "core/fs.h"
-#include "store/wal_vfs.h"
+#include "store/sqlite/wal_vfs.h"
 
 namespace keel::store::sql {
 
@@ -110,7 +110,10 @@ Result<bool> Stmt::Step() {
   if (!bind_error_.ok()) return bind_error_;
   int rc = sqlite3_step(stmt_);
   if (rc == SQLITE_ROW) return true;
-  if (rc == SQLITE_DONE) return false;
+  if (rc == SQLITE_DONE) {
+    changes_ = sqlite3_stmt_readonly(stmt_) ? 0 : sqlite3_changes64(db_);
+    return false;
+  }
   // sqlite3_step returns the extended code when extended codes are enabled.
   Status s = Convert(db_, rc, "sql", poisoned_);
   sqlite3_reset(stmt_);

@@ -1,4 +1,4 @@
-#include "store/vfs_shim.h"
+#include "store/sqlite/vfs_shim.h"
 
 #include <cstring>
 
