@@ -336,6 +336,10 @@ Result<agents::AgentRunner*> Runtime::agents() {
   return agents_.get();
 }
 
+Status Runtime::SyncReads() {
+  return ws_->SyncReads();
+}
+
 Result<flow::Engine*> Runtime::engine(const EngineSettings& settings) {
   if (engine_) return engine_.get();
   KEEL_ASSIGN_OR_RETURN(agents::AgentRunner * runner, agents());

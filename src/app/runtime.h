@@ -121,6 +121,10 @@ class Runtime {
   // The engine over the agents and the adapter registry; `settings` apply on first use.
   Result<flow::Engine*> engine(const EngineSettings& settings = {});
 
+  // Before a face shows what it read: store::Workspace::SyncReads (this Runtime's pipelined
+  // commits, and every process's commits so far, made durable). DataLoss if a sync fails.
+  Status SyncReads();
+
   // Every registered adapter by name with its modes (AdapterEntry): an adapter acts for
   // real only when its own switch is live and keel.yaml's `mode:` is live; the latest switch
   // on the ledger wins over keel.yaml's `adapters:` section.

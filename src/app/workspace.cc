@@ -4,6 +4,10 @@
 
 namespace keel::app {
 
+Status MakeReadsDurable(const std::string& dir) {
+  return store::SyncWorkspaceWal(dir);
+}
+
 Result<std::string> InitWorkspace(const InitRequest& req, const Env& env) {
   store::InitOptions o;
   o.name = req.name;

@@ -28,6 +28,13 @@ struct InitRequest {
 // (inside another workspace without `nested`).
 Result<std::string> InitWorkspace(const InitRequest& req, const Env& env);
 
+// Before a face shows what it read from the workspace in `dir` (a CLI's output, an API's
+// reply): makes durable every commit any process made visible so far, so nothing shown can
+// be undone by a power loss (a worker's rounds are visible a moment before their fsync).
+// Runtime::SyncReads does the same for an open Runtime and also waits for its own
+// pipelined commits. DataLoss if the sync fails.
+Status MakeReadsDurable(const std::string& dir);
+
 struct LedgerRequest {
   store::LedgerQuery query;  // query.limit: 1..100000, or 0 for every entry
   std::string since, until;  // RFC 3339 or YYYY-MM-DD; parsed here

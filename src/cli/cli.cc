@@ -5,6 +5,8 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "app/workspace.h"
+
 namespace keel::cli {
 
 Result<std::string> Context::WorkspaceDir() const {
@@ -20,6 +22,8 @@ Result<std::unique_ptr<app::Runtime>> Context::OpenRuntime(bool read_only) {
   o.env = env;
   o.vault_passphrase = passphrase;
   o.test_adapters = test_adapters;
+  std::string dir = o.workspace_dir;
+  before_output = [dir] { return app::MakeReadsDurable(dir); };
   return app::Runtime::Open(std::move(o));
 }
 

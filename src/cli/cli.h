@@ -27,6 +27,9 @@ struct Context {
   Env env;
   int exit_code = 0;
   std::vector<app::AdapterFactory> test_adapters;  // only a test binary sets these
+  // Run before standard output leaves the process: set by OpenRuntime to make what the
+  // command read durable first (app::MakeReadsDurable). Empty: output passes at once.
+  std::function<Status()> before_output;
 
   // The workspace folder (--workspace, $KEEL_WORKSPACE, the current folder or a parent).
   Result<std::string> WorkspaceDir() const;
@@ -40,8 +43,10 @@ struct MainHooks {
   std::vector<app::AdapterFactory> test_adapters;
   std::function<void(CLI::App&, Context*)> extra_commands;
 };
-// The whole program: parses argv, runs one command, returns the exit code.
+// The whole program: parses argv, runs one command, returns the exit code. Standard output
+// is held until what the command read is durable (Context::before_output).
 int Main(int argc, char** argv, const MainHooks& hooks);
+int MainBody(int argc, char** argv, const MainHooks& hooks, Context& ctx);
 
 // Prints a JSON view (two-space indent; invalid UTF-8 replaced, never an exception).
 void PrintJson(const nlohmann::json& j);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <streambuf>
 
 #include "cli/cli.h"
 
@@ -73,10 +74,70 @@ std::string SuggestCommand(CLI::App& app, int argc, char** argv) {
   return "";
 }
 
+// Standard output of a command that read a workspace: what it shows may come from a
+// worker's round that is committed but not yet fsynced (docs/architecture.md,
+// "Durability"), so nothing leaves the process before `barrier` made it durable. Output is
+// held until a flush (the demo's progress lines), 1 MiB, or the end of the command.
+class DurableStdout final : public std::streambuf {
+ public:
+  DurableStdout(std::streambuf* out, const std::function<Status()>* barrier)
+      : out_(out), barrier_(barrier) {}
+  // Passes what is held on, after the barrier. False (and nothing passed on) if it failed.
+  bool Release() {
+    if (held_.empty()) return failed_.ok();
+    if (failed_.ok() && *barrier_) failed_ = (*barrier_)();
+    if (!failed_.ok()) {
+      held_.clear();
+      return false;
+    }
+    out_->sputn(held_.data(), static_cast<std::streamsize>(held_.size()));
+    out_->pubsync();
+    held_.clear();
+    return true;
+  }
+  const Status& failed() const { return failed_; }
+
+ protected:
+  int_type overflow(int_type c) override {
+    if (c != traits_type::eof()) held_.push_back(static_cast<char>(c));
+    if (held_.size() >= kMaxHeld) Release();
+    return traits_type::not_eof(c);
+  }
+  std::streamsize xsputn(const char* s, std::streamsize n) override {
+    held_.append(s, static_cast<size_t>(n));
+    if (held_.size() >= kMaxHeld) Release();
+    return n;
+  }
+  int sync() override { return Release() ? 0 : -1; }
+
+ private:
+  static constexpr size_t kMaxHeld = 1 << 20;
+  std::streambuf* out_;
+  const std::function<Status()>* barrier_;
+  std::string held_;
+  Status failed_;
+};
+
 }  // namespace
 
 int Main(int argc, char** argv, const MainHooks& hooks) {
   Context ctx;
+  DurableStdout durable(std::cout.rdbuf(), &ctx.before_output);
+  std::streambuf* saved = std::cout.rdbuf(&durable);
+  struct Restore {
+    std::streambuf* saved;
+    ~Restore() { std::cout.rdbuf(saved); }
+  } restore{saved};
+  int code = MainBody(argc, argv, hooks, ctx);
+  if (!durable.Release()) {
+    std::cerr << "keel: error: what was read could not be made durable, so it is not shown: "
+              << durable.failed().ToString() << "\n";
+    return std::max(code, ExitCodeFor(durable.failed()));
+  }
+  return code;
+}
+
+int MainBody(int argc, char** argv, const MainHooks& hooks, Context& ctx) {
   ctx.test_adapters = hooks.test_adapters;
   if (const char* w = std::getenv("KEEL_WORKSPACE")) ctx.workspace_env = w;
   if (const char* p = std::getenv("KEEL_VAULT_PASSPHRASE")) ctx.passphrase = p;

@@ -277,5 +277,46 @@ TEST(EffectsInFlight, ARestartUnderTheSameIdTakesItsRunsBackAtOnce) {
   EXPECT_EQ(gate.calls(), 2);  // retried with the same token (the adapter dedupes by it)
 }
 
+// flow/engine.h: an API thread may start runs, send events, decide and pause while a worker
+// ticks (the Workspace serialises their transactions with the worker's; reads use their
+// own connections).
+TEST(EffectsInFlight, OperatorCallsFromAnotherThreadWhileTheWorkerTicks) {
+  FlowFixture f;
+  f.AddWorkflow("quick", kQuick);
+  f.AddWorkflow("waiter",
+                "name: waiter\nsteps:\n  - id: w\n    wait_event: {type: go, key: "
+                "\"${input.k}\"}\n  - id: after\n    action: log.write\n");
+  Engine e(f.ws.get(), f.registry(), EngineOptions{});
+  std::atomic<bool> stop{false};
+  std::vector<std::string> started;
+  std::thread api([&] {
+    for (int i = 0; i < 40; ++i) {
+      auto q = e.Start("quick", json::object());
+      auto w = e.Start("waiter", json{{"k", std::to_string(i)}});
+      ASSERT_TRUE(q.ok() && w.ok());
+      started.push_back(*q);
+      started.push_back(*w);
+      ASSERT_TRUE(
+          e.SendEvent("go", std::to_string(i), "ev" + std::to_string(i), json::object()).ok());
+      if (i == 20) {
+        ASSERT_TRUE(e.Pause("adapter", "log").ok());
+      }
+      if (i == 25) {
+        ASSERT_TRUE(e.Resume("adapter", "log").ok());
+      }
+      ASSERT_TRUE(store::ListRuns(*f.ws, "", 20, {}).ok());
+    }
+    stop = true;
+  });
+  while (!stop.load()) {
+    auto t = e.Tick();
+    ASSERT_TRUE(t.ok()) << t.status().ToString();
+    if (!t->progressed()) e.Sleep(1000);
+  }
+  api.join();
+  ASSERT_TRUE(e.RunUntilIdle().ok());
+  for (const auto& id : started) EXPECT_EQ(f.Status(id), "completed") << id;
+}
+
 }  // namespace
 }  // namespace keel::flow

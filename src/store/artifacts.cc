@@ -85,8 +85,8 @@ Result<std::string> ResolveArtifactPrefix(Workspace& ws, std::string_view prefix
   }
   std::vector<std::string> found;
   {
-    std::lock_guard<std::recursive_mutex> lock(ws.mu());
-    KEEL_ASSIGN_OR_RETURN(auto st, ws.db()->Prepare(kPrefixLookup));
+    Reader rd(ws);
+    KEEL_ASSIGN_OR_RETURN(auto st, rd.db()->Prepare(kPrefixLookup));
     st->Bind(1, prefix).Bind(2, prefix + "g").Bind(3, int64_t{kShownCandidates + 1});
     for (;;) {
       KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
@@ -113,9 +113,9 @@ Result<std::string> ResolveArtifactPrefix(Workspace& ws, std::string_view prefix
 }
 
 Result<std::string> ExplainArtifactPrefixLookup(Workspace& ws) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
+  Reader rd(ws);
   KEEL_ASSIGN_OR_RETURN(auto st,
-                        ws.db()->Prepare(std::string("EXPLAIN QUERY PLAN ") + kPrefixLookup));
+                        rd.db()->Prepare(std::string("EXPLAIN QUERY PLAN ") + kPrefixLookup));
   st->Bind(1, "abcdef").Bind(2, "abcdefg").Bind(3, int64_t{kShownCandidates + 1});
   return sql::QueryPlanText(st.get());
 }
@@ -215,8 +215,8 @@ Result<std::string> GetArtifact(Workspace& ws, const std::string& hash) {
 
 Result<ArtifactInfo> GetArtifactInfo(Workspace& ws, const std::string& hash) {
   KEEL_RETURN_IF_ERROR(CheckAddress(hash));
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(auto info, FindInfo(ws.db(), hash));
+  Reader rd(ws);
+  KEEL_ASSIGN_OR_RETURN(auto info, FindInfo(rd.db(), hash));
   if (!info) return NotFound("artifact " + hash + " is not stored");
   return *info;
 }
@@ -235,8 +235,8 @@ Result<std::vector<ArtifactInfo>> ArtifactLineage(Workspace& ws, const std::stri
 
 Result<std::vector<ArtifactInfo>> ArtifactChildren(Workspace& ws, const std::string& hash) {
   KEEL_RETURN_IF_ERROR(CheckAddress(hash));
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(auto st, ws.db()->Prepare(std::string(kInfoColumns) +
+  Reader rd(ws);
+  KEEL_ASSIGN_OR_RETURN(auto st, rd.db()->Prepare(std::string(kInfoColumns) +
                                                   " WHERE parent = ? ORDER BY created_us"));
   st->Bind(1, hash);
   std::vector<ArtifactInfo> out;
@@ -249,9 +249,9 @@ Result<std::vector<ArtifactInfo>> ArtifactChildren(Workspace& ws, const std::str
 }
 
 Result<std::vector<ArtifactInfo>> ListArtifacts(Workspace& ws) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
+  Reader rd(ws);
   KEEL_ASSIGN_OR_RETURN(auto st,
-                        ws.db()->Prepare(std::string(kInfoColumns) + " ORDER BY ledger_seq"));
+                        rd.db()->Prepare(std::string(kInfoColumns) + " ORDER BY ledger_seq"));
   std::vector<ArtifactInfo> out;
   for (;;) {
     KEEL_ASSIGN_OR_RETURN(bool row, st->Step());

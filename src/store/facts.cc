@@ -239,8 +239,8 @@ Result<std::optional<FactRow>> FindFact(Txn& txn, const std::string& id) {
 }
 
 Result<std::optional<FactRow>> FindFact(Workspace& ws, const std::string& id) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  return FindFactDb(ws.db(), id);
+  Reader rd(ws);
+  return FindFactDb(rd.db(), id);
 }
 
 Result<std::vector<FactRow>> FindFactsByNorm(Txn& txn, const std::string& subject,
@@ -264,8 +264,8 @@ Result<std::vector<FactRow>> FindFactsByKeyValue(Txn& txn, const std::string& su
 }
 
 Result<std::vector<FactSourceRow>> FactSources(Workspace& ws, int64_t fact_n) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  return FactSourcesDb(ws.db(), fact_n);
+  Reader rd(ws);
+  return FactSourcesDb(rd.db(), fact_n);
 }
 
 Result<std::vector<FactSourceRow>> FactSources(Txn& txn, int64_t fact_n) {
@@ -276,8 +276,8 @@ Result<std::vector<FactRow>> FactsBySubject(Workspace& ws, const std::string& su
   static const std::string kSql = std::string("SELECT ") + kFactColumns +
                                   " FROM facts f WHERE f.subject = ? ORDER BY f.created_us DESC, "
                                   "f.n DESC";
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(kSql.c_str()));
+  Reader rd(ws);
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached(kSql.c_str()));
   st->Bind(1, subject);
   return Rows(st);
 }
@@ -305,8 +305,8 @@ Result<std::optional<FactRow>> FactByRowDb(sql::Db* db, int64_t n) {
 
 Result<std::vector<int64_t>> SearchFactRows(Workspace& ws, const FactTextSearch& search, int limit,
                                             int64_t min_row) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  return sql::FtsMatchFacts(ws.db(), search.terms, search.join, search.subject, limit, min_row);
+  Reader rd(ws);
+  return sql::FtsMatchFacts(rd.db(), search.terms, search.join, search.subject, limit, min_row);
 }
 
 Result<std::vector<int64_t>> SearchFactRows(Txn& txn, const FactTextSearch& search, int limit,
@@ -325,8 +325,8 @@ Result<int64_t> MaxRowDb(sql::Db* db) {
 }  // namespace
 
 Result<int64_t> MaxFactRow(Workspace& ws) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  return MaxRowDb(ws.db());
+  Reader rd(ws);
+  return MaxRowDb(rd.db());
 }
 
 Result<int64_t> MaxFactRow(Txn& txn) {
@@ -334,8 +334,8 @@ Result<int64_t> MaxFactRow(Txn& txn) {
 }
 
 Status ReadSnapshot(Workspace& ws, const std::function<Status()>& fn) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  sql::Db* db = ws.db();
+  Reader rd(ws);
+  sql::Db* db = rd.db();
   if (db->in_transaction()) return fn();
   KEEL_RETURN_IF_ERROR(db->Exec("BEGIN"));
   Status s = fn();
@@ -345,8 +345,8 @@ Status ReadSnapshot(Workspace& ws, const std::function<Status()>& fn) {
 }
 
 Result<std::optional<FactRow>> FactByRow(Workspace& ws, int64_t n) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  return FactByRowDb(ws.db(), n);
+  Reader rd(ws);
+  return FactByRowDb(rd.db(), n);
 }
 
 Result<std::optional<FactRow>> FactByRow(Txn& txn, int64_t n) {
@@ -371,13 +371,13 @@ Result<std::vector<std::pair<int64_t, std::string>>> ActiveNorms(Txn& txn,
 }
 
 Result<std::vector<FactHit>> LatestFacts(Workspace& ws, const FactSearch& q) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  return RunSearch(ws.db(), kLatestSql, q);
+  Reader rd(ws);
+  return RunSearch(rd.db(), kLatestSql, q);
 }
 
 Result<FactCounts> CountFacts(Workspace& ws, int64_t now_us) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  sql::Db* db = ws.db();
+  Reader rd(ws);
+  sql::Db* db = rd.db();
   FactCounts c;
   KEEL_ASSIGN_OR_RETURN(auto st,
                         db->Prepare("SELECT "
@@ -458,8 +458,8 @@ Result<std::optional<SummaryRow>> LatestSummaryRow(Txn& txn, const std::string& 
 }
 
 Result<std::vector<SummaryRow>> SummaryRows(Workspace& ws, const std::string& subject) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  return SummaryRowsDb(ws.db(), subject, false);
+  Reader rd(ws);
+  return SummaryRowsDb(rd.db(), subject, false);
 }
 
 Status InsertDecision(Txn& txn, const DecisionRow& r) {
@@ -483,9 +483,9 @@ Status InsertDecision(Txn& txn, const DecisionRow& r) {
 }
 
 Result<std::vector<DecisionRow>> DecisionRows(Workspace& ws, const std::string& subject) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
+  Reader rd(ws);
   KEEL_ASSIGN_OR_RETURN(auto* st,
-                        ws.db()->Cached("SELECT id, subject, decision, decided_by, reason, "
+                        rd.db()->Cached("SELECT id, subject, decision, decided_by, reason, "
                                         "fact_ids, run_id, step_id, time_us, ledger_seq FROM "
                                         "memory_decisions WHERE subject = ? ORDER BY time_us, n"));
   st->Bind(1, subject);
@@ -599,8 +599,8 @@ Result<std::vector<RetrievalAggregate>> AggregateRetrievals(Workspace& ws,
                     "COALESCE(SUM(used IS NULL AND returned_count > 0), 0), "
                     "COALESCE(SUM(returned_count), 0), COALESCE(SUM(used_count), 0) "
                     "FROM memory_retrievals GROUP BY g ORDER BY g";
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(auto st, ws.db()->Prepare(sql));
+  Reader rd(ws);
+  KEEL_ASSIGN_OR_RETURN(auto st, rd.db()->Prepare(sql));
   std::vector<RetrievalAggregate> out;
   for (;;) {
     KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
@@ -631,8 +631,8 @@ Status InsertArtifactOrigin(Txn& txn, const std::string& artifact, const std::st
 }
 
 Result<std::optional<std::string>> FindArtifactOrigin(Workspace& ws, const std::string& artifact) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  return FindOriginDb(ws.db(), artifact);
+  Reader rd(ws);
+  return FindOriginDb(rd.db(), artifact);
 }
 
 Result<std::optional<std::string>> FindArtifactOrigin(Txn& txn, const std::string& artifact) {
@@ -640,10 +640,10 @@ Result<std::optional<std::string>> FindArtifactOrigin(Txn& txn, const std::strin
 }
 
 Result<MemoryFootprint> MeasureFootprint(Workspace& ws) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
+  Reader rd(ws);
   MemoryFootprint f;
-  KEEL_ASSIGN_OR_RETURN(f.db_bytes, sql::DatabaseBytes(ws.db()));
-  f.fts_bytes = sql::FtsIndexBytes(ws.db());
+  KEEL_ASSIGN_OR_RETURN(f.db_bytes, sql::DatabaseBytes(rd.db()));
+  f.fts_bytes = sql::FtsIndexBytes(rd.db());
   return f;
 }
 

@@ -26,9 +26,9 @@ constexpr const char* kLeasedBy =
 }  // namespace
 
 Result<bool> HasLeasesOf(Workspace& ws, const std::string& owner, int64_t now_us) {
-  std::lock_guard<std::recursive_mutex> l(ws.mu());
+  Reader rd(ws);
   static const std::string q = std::string("SELECT 1") + kLeasedBy + " LIMIT 1";
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached(q.c_str()));
   st->Bind(1, owner).Bind(2, now_us).Bind(3, kNeverUs);
   KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
   st->Reset();

@@ -44,9 +44,9 @@ Status InsertModelCall(Txn& txn, const ModelCall& c) {
 
 Result<std::optional<CachedResponse>> LookupResponseCache(Workspace& ws,
                                                           const std::string& prompt_hash) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
+  Reader rd(ws);
   KEEL_ASSIGN_OR_RETURN(auto* st,
-                        ws.db()->Cached("SELECT response_artifact, provider, model, input_tokens, "
+                        rd.db()->Cached("SELECT response_artifact, provider, model, input_tokens, "
                                         "output_tokens, created_us, hits FROM model_response_cache "
                                         "WHERE prompt_hash = ?"));
   st->Bind(1, prompt_hash);
@@ -142,30 +142,30 @@ Result<std::vector<CostLine>> Group(sql::Db* db, const CostQuery& q, const char*
 }  // namespace
 
 Result<CostReport> QueryCost(Workspace& ws, const CostQuery& q) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
+  Reader rd(ws);
   CostReport r;
   {
     KEEL_ASSIGN_OR_RETURN(
-        auto st, ws.db()->Prepare(std::string("SELECT ") + kSums + " FROM model_calls" + Where(q)));
+        auto st, rd.db()->Prepare(std::string("SELECT ") + kSums + " FROM model_calls" + Where(q)));
     BindWhere(st.get(), q);
     KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
     if (row) r.total = ReadLine(*st, 0);
     r.total.key = "total";
   }
-  KEEL_ASSIGN_OR_RETURN(r.by_agent, Group(ws.db(), q, "agent"));
-  KEEL_ASSIGN_OR_RETURN(r.by_model, Group(ws.db(), q, "model"));
-  KEEL_ASSIGN_OR_RETURN(r.by_record, Group(ws.db(), q, "record_id"));
+  KEEL_ASSIGN_OR_RETURN(r.by_agent, Group(rd.db(), q, "agent"));
+  KEEL_ASSIGN_OR_RETURN(r.by_model, Group(rd.db(), q, "model"));
+  KEEL_ASSIGN_OR_RETURN(r.by_record, Group(rd.db(), q, "record_id"));
   return r;
 }
 
 Result<std::vector<ModelCall>> ListModelCalls(Workspace& ws, const CostQuery& q, int64_t limit) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
+  Reader rd(ws);
   std::string sql =
       "SELECT id, time_us, run_id, step_id, agent, record_id, provider, model, operation, "
       "input_tokens, output_tokens, cost_nanousd, cached, finish_reason, prompt_hash, "
       "prompt_artifact, response_artifact, ledger_seq FROM model_calls" +
       Where(q) + " ORDER BY time_us DESC, ledger_seq DESC LIMIT ?";
-  KEEL_ASSIGN_OR_RETURN(auto st, ws.db()->Prepare(sql));
+  KEEL_ASSIGN_OR_RETURN(auto st, rd.db()->Prepare(sql));
   int i = BindWhere(st.get(), q);
   st->Bind(i, limit > 0 ? limit : int64_t{1} << 40);
   std::vector<ModelCall> out;

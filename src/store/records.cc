@@ -499,8 +499,8 @@ Result<std::optional<Record>> FindOne(sql::Db* db, const std::string& where,
 // to fields that changed (nullptr: all).
 Status CheckAgainstStore(Workspace& ws, const RecordTypeSpec& spec, const Json& data,
                          const std::string& self, const std::set<std::string>* only) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  sql::Db* db = ws.db();
+  Reader rd(ws);
+  sql::Db* db = rd.db();
   for (const auto& f : spec.fields) {
     if (!data.contains(f.name) || (only && !only->count(f.name))) continue;
     std::string v = Str(data, f.name.c_str());
@@ -847,8 +847,8 @@ Result<UpdateResult> UpdateRecord(Workspace& ws, const std::string& id, const Re
 }
 
 Result<Record> GetRecord(Workspace& ws, const std::string& id) {
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(auto r, FindOne(ws.db(), "id = ?", {id}));
+  Reader rd(ws);
+  KEEL_ASSIGN_OR_RETURN(auto r, FindOne(rd.db(), "id = ?", {id}));
   if (!r) {
     const RecordTypeSpec* t = RecordTypeOfId(id);
     return NotFound("no record " + Quote(id) +
@@ -884,13 +884,13 @@ Result<std::vector<Record>> ListRecords(Workspace& ws, const RecordQuery& q) {
     }
     filters.emplace_back(f->name, want);  // "" matches an unset field
   }
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
+  Reader rd(ws);
   std::string sql = kRecordColumns;
   if (spec) sql += " WHERE type = ?";
   // Rows of one transaction share created_us; the integer key n keeps them in insertion
   // order (file order for an import; schema migration 7).
   sql += " ORDER BY created_us, n";
-  KEEL_ASSIGN_OR_RETURN(auto st, ws.db()->Prepare(sql));
+  KEEL_ASSIGN_OR_RETURN(auto st, rd.db()->Prepare(sql));
   if (spec) st->Bind(1, spec->type);
   std::vector<Record> out;
   for (;;) {
@@ -910,8 +910,8 @@ Result<std::optional<Record>> FindByEmail(Workspace& ws, const std::string& type
   KEEL_ASSIGN_OR_RETURN(const RecordTypeSpec* spec, TypeOrError(type));
   if (!spec->Field("email")) return InvalidArgument(spec->type + " records have no email field");
   KEEL_ASSIGN_OR_RETURN(std::string norm, NormalizeEmail(email));
-  std::lock_guard<std::recursive_mutex> lock(ws.mu());
-  return FindOne(ws.db(), "type = ? AND email = ?", {spec->type, norm});
+  Reader rd(ws);
+  return FindOne(rd.db(), "type = ? AND email = ?", {spec->type, norm});
 }
 
 // ----- CSV import -----
@@ -1020,7 +1020,7 @@ Result<ImportReport> ImportLeads(Workspace& ws, std::string_view csv, const Impo
   ImportReport report;
   report.file_hash = Sha256Hex(csv);
   if (opts.dry_run) {
-    std::lock_guard<std::recursive_mutex> lock(ws.mu());
+    Reader rd(ws);
     KEEL_ASSIGN_OR_RETURN(ImportPlan plan, PlanImport(ws, rows));
     FillReport(plan, opts, &report);
     if (report.rows == 0) return InvalidArgument("the file has a header but no rows");

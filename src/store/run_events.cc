@@ -14,9 +14,9 @@ using Lock = std::lock_guard<std::recursive_mutex>;
 Result<std::optional<EventRow>> NextEventForRun(Workspace& ws, const std::string& type,
                                                 const std::string& key, const std::string& run_id,
                                                 int64_t since_us) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   KEEL_ASSIGN_OR_RETURN(
-      auto* st, ws.db()->Cached("SELECT id, type, key, data, received_us FROM events e "
+      auto* st, rd.db()->Cached("SELECT id, type, key, data, received_us FROM events e "
                                 "WHERE type = ?1 AND key = ?2 AND received_us >= ?3 AND NOT EXISTS "
                                 "(SELECT 1 FROM event_deliveries d WHERE d.event_id = e.id AND "
                                 "d.run_id = ?4) ORDER BY received_us, id LIMIT 1"));
@@ -43,8 +43,8 @@ Status RecordEventDelivery(Txn& txn, const std::string& event_id, const std::str
 }
 
 Result<std::optional<int64_t>> OldestEventUs(Workspace& ws) {
-  Lock l(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached("SELECT min(received_us) FROM events"));
+  Reader rd(ws);
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached("SELECT min(received_us) FROM events"));
   KEEL_ASSIGN_OR_RETURN(auto v, sql::FirstRow<std::optional<int64_t>>(st, [](const sql::Stmt& s) {
                           return s.IsNull(0) ? std::nullopt : std::optional<int64_t>(s.Int(0));
                         }));
@@ -69,9 +69,9 @@ Result<int64_t> PurgeEventsBefore(Txn& txn, int64_t before_us) {
 }
 
 Result<std::vector<std::string>> ActiveChildRuns(Workspace& ws, const std::string& parent_run) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   KEEL_ASSIGN_OR_RETURN(auto* st,
-                        ws.db()->Cached("SELECT id FROM runs WHERE parent_run = ? AND status IN "
+                        rd.db()->Cached("SELECT id FROM runs WHERE parent_run = ? AND status IN "
                                         "('running','waiting') ORDER BY created_us, id"));
   st->Bind(1, parent_run);
   return sql::CollectRows<std::string>(st, [](const sql::Stmt& s) { return s.Text(0); });

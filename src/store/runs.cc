@@ -120,9 +120,9 @@ Status PutWorkflowVersion(Txn& txn, const std::string& hash, const std::string& 
 }
 
 Result<std::string> GetWorkflowVersion(Workspace& ws, const std::string& hash) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   KEEL_ASSIGN_OR_RETURN(auto* st,
-                        ws.db()->Cached("SELECT content FROM workflow_versions WHERE hash = ?"));
+                        rd.db()->Cached("SELECT content FROM workflow_versions WHERE hash = ?"));
   st->Bind(1, hash);
   KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
   if (!row) {
@@ -135,9 +135,9 @@ Result<std::string> GetWorkflowVersion(Workspace& ws, const std::string& hash) {
 }
 
 Result<bool> HasWorkflowNamed(Workspace& ws, const std::string& name) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   KEEL_ASSIGN_OR_RETURN(
-      auto* st, ws.db()->Cached("SELECT EXISTS(SELECT 1 FROM workflow_versions WHERE name = ?)"));
+      auto* st, rd.db()->Cached("SELECT EXISTS(SELECT 1 FROM workflow_versions WHERE name = ?)"));
   st->Bind(1, name);
   KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
   bool found = row && st->Int(0) != 0;
@@ -230,9 +230,9 @@ Status UpdateRun(Txn& txn, const RunRow& r, const RunRow* before) {
 }
 
 Result<std::optional<RunRow>> GetRun(Workspace& ws, const std::string& id) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   static const std::string q = Q("SELECT ", kRunCols, " FROM runs WHERE id = ?");
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached(q.c_str()));
   st->Bind(1, id);
   KEEL_ASSIGN_OR_RETURN(auto rows, sql::CollectRows<RunRow>(st, ReadRun));
   if (rows.empty()) return std::optional<RunRow>();
@@ -241,8 +241,8 @@ Result<std::optional<RunRow>> GetRun(Workspace& ws, const std::string& id) {
 
 Result<std::vector<std::string>> DueRuns(Workspace& ws, int64_t bound_us, int64_t now_us,
                                          const std::string& owner, int limit) {
-  Lock l(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached("SELECT id FROM runs WHERE due_us <= ? AND "
+  Reader rd(ws);
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached("SELECT id FROM runs WHERE due_us <= ? AND "
                                                   "(lease_until_us <= ? OR lease_owner = ?) "
                                                   "ORDER BY due_us LIMIT ?"));
   st->Bind(1, bound_us).Bind(2, now_us).Bind(3, owner).Bind(4, limit);
@@ -250,8 +250,8 @@ Result<std::vector<std::string>> DueRuns(Workspace& ws, int64_t bound_us, int64_
 }
 
 Result<int64_t> NextDueUs(Workspace& ws) {
-  Lock l(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached("SELECT min(due_us) FROM runs"));
+  Reader rd(ws);
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached("SELECT min(due_us) FROM runs"));
   KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
   int64_t v = row && !st->IsNull(0) ? st->Int(0) : kNeverUs;
   st->Reset();
@@ -260,22 +260,22 @@ Result<int64_t> NextDueUs(Workspace& ws) {
 
 Result<std::vector<RunRow>> ListRuns(Workspace& ws, const std::string& status, int limit,
                                      const RunListCursor& before) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   // Row values: the page continues strictly after the cursor in (created_us, id) order,
   // so runs created in the same microsecond are neither skipped nor repeated.
   static const std::string q =
       Q("SELECT ", kRunCols,
         " FROM runs WHERE (?1 = '' OR status = ?1) AND (created_us, id) < (?3, ?4) "
         "ORDER BY created_us DESC, id DESC LIMIT ?2");
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached(q.c_str()));
   st->Bind(1, status).Bind(2, limit).Bind(3, before.created_us).Bind(4, before.id);
   return sql::CollectRows<RunRow>(st, ReadRun);
 }
 
 Result<std::vector<std::string>> RunsWaitingForEvent(Workspace& ws, const std::string& type,
                                                      const std::string& key) {
-  Lock l(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached("SELECT id FROM runs WHERE wait_type = ? AND "
+  Reader rd(ws);
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached("SELECT id FROM runs WHERE wait_type = ? AND "
                                                   "wait_key = ? AND status = 'waiting' "
                                                   "ORDER BY created_us"));
   st->Bind(1, type).Bind(2, key);
@@ -283,8 +283,8 @@ Result<std::vector<std::string>> RunsWaitingForEvent(Workspace& ws, const std::s
 }
 
 Result<std::vector<std::string>> RunsWithWaitKind(Workspace& ws, const std::string& wait_kind) {
-  Lock l(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached("SELECT id FROM runs WHERE status = 'waiting' "
+  Reader rd(ws);
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached("SELECT id FROM runs WHERE status = 'waiting' "
                                                   "AND wait_kind = ? ORDER BY created_us"));
   st->Bind(1, wait_kind);
   return sql::CollectRows<std::string>(st, [](const sql::Stmt& s) { return s.Text(0); });
@@ -304,17 +304,17 @@ Result<bool> ClaimLease(Txn& txn, const std::string& run_id, const std::string& 
 }
 
 Result<std::vector<std::pair<std::string, int64_t>>> CountRuns(Workspace& ws) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   KEEL_ASSIGN_OR_RETURN(auto* st,
-                        ws.db()->Cached("SELECT status, count(*) FROM runs GROUP BY status"));
+                        rd.db()->Cached("SELECT status, count(*) FROM runs GROUP BY status"));
   return sql::CollectRows<std::pair<std::string, int64_t>>(
       st, [](const sql::Stmt& s) { return std::make_pair(s.Text(0), s.Int(1)); });
 }
 
 Result<std::vector<DueGroup>> FutureDueGroups(Workspace& ws, int64_t now_us) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   KEEL_ASSIGN_OR_RETURN(
-      auto* st, ws.db()->Cached("SELECT status, wait_kind, count(*), min(due_us) FROM runs "
+      auto* st, rd.db()->Cached("SELECT status, wait_kind, count(*), min(due_us) FROM runs "
                                 "WHERE due_us > ?1 AND due_us < ?2 GROUP BY status, wait_kind"));
   st->Bind(1, now_us).Bind(2, kNeverUs);
   KEEL_ASSIGN_OR_RETURN(auto groups, sql::CollectRows<DueGroup>(st, [](const sql::Stmt& s) {
@@ -327,7 +327,7 @@ Result<std::vector<DueGroup>> FutureDueGroups(Workspace& ws, int64_t now_us) {
                         }));
   // One index seek per group (there are a handful) names the run that comes first.
   KEEL_ASSIGN_OR_RETURN(auto* first,
-                        ws.db()->Cached("SELECT id FROM runs WHERE due_us = ?1 AND status = ?2 AND "
+                        rd.db()->Cached("SELECT id FROM runs WHERE due_us = ?1 AND status = ?2 AND "
                                         "wait_kind = ?3 ORDER BY id LIMIT 1"));
   for (auto& g : groups) {
     first->Bind(1, g.earliest_us).Bind(2, g.status).Bind(3, g.wait_kind);
@@ -343,10 +343,10 @@ Result<std::vector<DueGroup>> FutureDueGroups(Workspace& ws, int64_t now_us) {
 }
 
 Result<DueNow> CountDueNow(Workspace& ws, int64_t now_us) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   KEEL_ASSIGN_OR_RETURN(
       auto* st,
-      ws.db()->Cached("SELECT count(*), "
+      rd.db()->Cached("SELECT count(*), "
                       "coalesce(sum(CASE WHEN lease_until_us > ?1 THEN 1 ELSE 0 END), 0), "
                       "min(CASE WHEN lease_until_us > ?1 THEN lease_until_us END) "
                       "FROM runs WHERE due_us <= ?1"));
@@ -360,7 +360,7 @@ Result<DueNow> CountDueNow(Workspace& ws, int64_t now_us) {
                         }));
   DueNow d = row.value_or(DueNow());
   if (d.leased == 0) return d;
-  KEEL_ASSIGN_OR_RETURN(auto* first, ws.db()->Cached("SELECT id FROM runs WHERE due_us <= ?1 AND "
+  KEEL_ASSIGN_OR_RETURN(auto* first, rd.db()->Cached("SELECT id FROM runs WHERE due_us <= ?1 AND "
                                                      "lease_until_us = ?2 ORDER BY id LIMIT 1"));
   first->Bind(1, now_us).Bind(2, d.first_lease_end_us);
   KEEL_ASSIGN_OR_RETURN(
@@ -387,10 +387,10 @@ Status PutJournal(Txn& txn, const JournalRow& j) {
 
 Result<std::optional<JournalRow>> GetJournal(Workspace& ws, const std::string& run_id,
                                              const std::string& step_key) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   static const std::string q =
       Q("SELECT ", kJournalCols, " FROM steps WHERE run_id = ? AND step_key = ?");
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached(q.c_str()));
   st->Bind(1, run_id).Bind(2, step_key);
   KEEL_ASSIGN_OR_RETURN(auto rows, sql::CollectRows<JournalRow>(st, ReadJournal));
   if (rows.empty()) return std::optional<JournalRow>();
@@ -398,10 +398,10 @@ Result<std::optional<JournalRow>> GetJournal(Workspace& ws, const std::string& r
 }
 
 Result<std::vector<JournalRow>> ListJournal(Workspace& ws, const std::string& run_id) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   static const std::string q =
       Q("SELECT ", kJournalCols, " FROM steps WHERE run_id = ? ORDER BY seq, step_key");
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached(q.c_str()));
   st->Bind(1, run_id);
   return sql::CollectRows<JournalRow>(st, ReadJournal);
 }
@@ -431,9 +431,9 @@ Status UpdateOutbox(Txn& txn, const OutboxRow& o) {
 }
 
 Result<std::optional<OutboxRow>> GetOutbox(Workspace& ws, const std::string& token) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   static const std::string q = Q("SELECT ", kOutboxCols, " FROM outbox WHERE token = ?");
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached(q.c_str()));
   st->Bind(1, token);
   KEEL_ASSIGN_OR_RETURN(auto rows, sql::CollectRows<OutboxRow>(st, ReadOutbox));
   if (rows.empty()) return std::optional<OutboxRow>();
@@ -442,11 +442,11 @@ Result<std::optional<OutboxRow>> GetOutbox(Workspace& ws, const std::string& tok
 
 Result<std::vector<OutboxRow>> ListOutbox(Workspace& ws, const std::string& run_id,
                                           const std::string& state) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   static const std::string q = Q("SELECT ", kOutboxCols,
                                  " FROM outbox WHERE (?1 = '' OR run_id = ?1) AND "
                                  "(?2 = '' OR state = ?2) ORDER BY created_us, token");
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached(q.c_str()));
   st->Bind(1, run_id).Bind(2, state);
   return sql::CollectRows<OutboxRow>(st, ReadOutbox);
 }
@@ -476,9 +476,9 @@ Status UpdateApproval(Txn& txn, const ApprovalRow& a) {
 }
 
 Result<std::optional<ApprovalRow>> GetApproval(Workspace& ws, const std::string& id) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   static const std::string q = Q("SELECT ", kApprovalCols, " FROM approvals WHERE id = ?");
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached(q.c_str()));
   st->Bind(1, id);
   KEEL_ASSIGN_OR_RETURN(auto rows, sql::CollectRows<ApprovalRow>(st, ReadApproval));
   if (rows.empty()) return std::optional<ApprovalRow>();
@@ -488,10 +488,10 @@ Result<std::optional<ApprovalRow>> GetApproval(Workspace& ws, const std::string&
 Result<std::optional<ApprovalRow>> FindApproval(Workspace& ws, const std::string& run_id,
                                                 const std::string& step_key,
                                                 const std::string& kind) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   static const std::string q =
       Q("SELECT ", kApprovalCols, " FROM approvals WHERE run_id = ? AND step_key = ? AND kind = ?");
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached(q.c_str()));
   st->Bind(1, run_id).Bind(2, step_key).Bind(3, kind);
   KEEL_ASSIGN_OR_RETURN(auto rows, sql::CollectRows<ApprovalRow>(st, ReadApproval));
   if (rows.empty()) return std::optional<ApprovalRow>();
@@ -500,11 +500,11 @@ Result<std::optional<ApprovalRow>> FindApproval(Workspace& ws, const std::string
 
 Result<std::vector<ApprovalRow>> ListApprovals(Workspace& ws, const std::string& status,
                                                const std::string& run_id) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   static const std::string q = Q("SELECT ", kApprovalCols,
                                  " FROM approvals WHERE (?1 = '' OR status = ?1) AND "
                                  "(?2 = '' OR run_id = ?2) ORDER BY created_us, id");
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q.c_str()));
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached(q.c_str()));
   st->Bind(1, status).Bind(2, run_id);
   return sql::CollectRows<ApprovalRow>(st, ReadApproval);
 }
@@ -536,9 +536,9 @@ Status SetPause(Txn& txn, const std::string& scope, const std::string& name, boo
 }
 
 Result<std::vector<std::pair<std::string, std::string>>> ListPauses(Workspace& ws) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   KEEL_ASSIGN_OR_RETURN(auto* st,
-                        ws.db()->Cached("SELECT scope, name FROM pauses ORDER BY scope, name"));
+                        rd.db()->Cached("SELECT scope, name FROM pauses ORDER BY scope, name"));
   return sql::CollectRows<std::pair<std::string, std::string>>(
       st, [](const sql::Stmt& s) { return std::make_pair(s.Text(0), s.Text(1)); });
 }
@@ -558,8 +558,8 @@ Status UpsertSchedule(Txn& txn, const ScheduleRow& s) {
 }
 
 Result<std::vector<ScheduleRow>> ListSchedules(Workspace& ws) {
-  Lock l(ws.mu());
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached("SELECT workflow, path, cron, tz, next_us, "
+  Reader rd(ws);
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached("SELECT workflow, path, cron, tz, next_us, "
                                                   "last_us FROM schedules ORDER BY workflow"));
   return sql::CollectRows<ScheduleRow>(st, [](const sql::Stmt& s) {
     ScheduleRow r;
@@ -575,13 +575,13 @@ Result<std::vector<ScheduleRow>> ListSchedules(Workspace& ws) {
 
 Result<std::vector<std::string>> IdsWithPrefix(Workspace& ws, IdTable table,
                                                const std::string& prefix, int limit) {
-  Lock l(ws.mu());
+  Reader rd(ws);
   // A range over the primary key: [prefix, prefix + U+10FFFF) holds exactly the ids that
   // start with `prefix` (ids are ASCII), so the lookup is an index seek, not a scan.
   const char* q = table == IdTable::kRuns
                       ? "SELECT id FROM runs WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3"
                       : "SELECT id FROM approvals WHERE id >= ?1 AND id < ?2 ORDER BY id LIMIT ?3";
-  KEEL_ASSIGN_OR_RETURN(auto* st, ws.db()->Cached(q));
+  KEEL_ASSIGN_OR_RETURN(auto* st, rd.db()->Cached(q));
   st->Bind(1, prefix).Bind(2, prefix + "\xf4\x8f\xbf\xbf").Bind(3, limit);
   return sql::CollectRows<std::string>(st, [](const sql::Stmt& s) { return s.Text(0); });
 }

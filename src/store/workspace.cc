@@ -210,6 +210,7 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const std::string& dir_in,
   o.read_only = opts.read_only;
   o.vfs = opts.sqlite_vfs;
   o.background_checkpoint = opts.background_checkpoint;
+  ws->sqlite_vfs_ = opts.sqlite_vfs;
   auto db = sql::Db::Open(db_path, o);
   if (!db.ok()) return db.status().WithContext("opening workspace " + dir);
   ws->db_ = std::move(*db);
@@ -259,7 +260,68 @@ Result<std::string> Workspace::Find(const std::string& flag, const std::string& 
 
 Workspace::Workspace(std::string dir, Env env)
     : dir_(std::move(dir)), env_(env), checkpoint_state_(std::make_unique<CheckpointState>()) {}
-Workspace::~Workspace() = default;
+Workspace::~Workspace() {
+  std::lock_guard<std::mutex> l(readers_mu_);
+  idle_readers_.clear();  // before the write connection, which may checkpoint on close
+}
+
+std::unique_ptr<sql::Db> Workspace::BorrowReader() {
+  {
+    std::lock_guard<std::mutex> l(readers_mu_);
+    if (!idle_readers_.empty()) {
+      auto db = std::move(idle_readers_.back());
+      idle_readers_.pop_back();
+      return db;
+    }
+  }
+  sql::OpenOptions o;
+  o.read_only = true;
+  o.vfs = sqlite_vfs_;
+  auto db = sql::Db::Open(db_path(), o);
+  if (!db.ok() || !sql::ApplyConnectionSettings(db->get(), true).ok()) return nullptr;
+  return std::move(*db);
+}
+
+void Workspace::ReturnReader(std::unique_ptr<sql::Db> db) {
+  // A connection that failed mid-read (an I/O error) is not kept.
+  if (db->poisoned()) return;
+  db->ResetStatements();
+  std::lock_guard<std::mutex> l(readers_mu_);
+  // As many as threads have read at once; a burst beyond 8 does not keep its connections.
+  if (idle_readers_.size() < 8) idle_readers_.push_back(std::move(db));
+}
+
+Status Workspace::SyncReads() {
+  if (read_only_) return sql::SyncWal(db_path());
+  // Without mu_: a reply must not queue behind a write transaction. The syncer exists, and
+  // may be waited for from any thread, once a pipelined commit has returned (sql.h).
+  if (pipelined_once_.load()) {
+    Status s = db_->WaitDurable();
+    if (!s.ok()) {
+      StopWrites(s);
+      return s;
+    }
+  }
+  return sql::SyncWal(db_path());
+}
+
+Status SyncWorkspaceWal(const std::string& dir) {
+  return sql::SyncWal(JoinPath(AbsolutePath(dir), kDbFile));
+}
+
+Reader::Reader(Workspace& ws) : ws_(ws) {
+  if (!ws.read_only() && !ws.InWriteOnThisThread()) pooled_ = ws.BorrowReader();
+  if (pooled_) {
+    db_ = pooled_.get();
+  } else {
+    lock_ = std::unique_lock<std::recursive_mutex>(ws.mu());
+    db_ = ws.db();
+  }
+}
+
+Reader::~Reader() {
+  if (pooled_) ws_.ReturnReader(std::move(pooled_));
+}
 
 std::string Workspace::db_path() const {
   return JoinPath(dir_, kDbFile);
@@ -343,7 +405,10 @@ Status Workspace::WriteImpl(const std::function<Status(Txn&)>& fn, bool pipeline
   KEEL_RETURN_IF_ERROR(
       db_->Begin(pipelined ? sql::Db::Durability::kPipelined : sql::Db::Durability::kSync));
   Txn txn(this, env_.clock->NowMicros());
+  // Reads inside `fn` on this thread see the transaction (store::Reader).
+  txn_thread_.store(std::this_thread::get_id());
   Status s = fn(txn);
+  txn_thread_.store(std::thread::id());
   tail_cache_.valid = false;  // until this transaction's outcome is known
   if (!s.ok()) {
     db_->Rollback();
@@ -356,6 +421,7 @@ Status Workspace::WriteImpl(const std::function<Status(Txn&)>& fn, bool pipeline
     if (db_->poisoned()) StopWrites(s);
     return s;
   }
+  if (pipelined) pipelined_once_.store(true);
   if (txn.have_tail_) tail_cache_ = {true, db_->DataVersion(), txn.tail_seq_, txn.tail_hash_};
   for (auto& f : txn.on_commit_) f();
   if (txn.appended_ > 0) MaybeAutoCheckpoint(txn.tail_seq_);
@@ -553,8 +619,8 @@ Result<std::unique_ptr<sql::Stmt>> PrepareLedgerQuery(sql::Db* db, const LedgerQ
 }  // namespace
 
 Result<std::vector<LedgerEntry>> Workspace::QueryLedger(const LedgerQuery& q) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
-  KEEL_ASSIGN_OR_RETURN(auto st, PrepareLedgerQuery(db_.get(), q, ""));
+  Reader rd(*this);
+  KEEL_ASSIGN_OR_RETURN(auto st, PrepareLedgerQuery(rd.db(), q, ""));
   std::vector<LedgerEntry> out;
   for (;;) {
     KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
@@ -565,16 +631,16 @@ Result<std::vector<LedgerEntry>> Workspace::QueryLedger(const LedgerQuery& q) {
 }
 
 Result<std::string> Workspace::ExplainLedgerQuery(const LedgerQuery& q) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
-  KEEL_ASSIGN_OR_RETURN(auto st, PrepareLedgerQuery(db_.get(), q, "EXPLAIN QUERY PLAN "));
+  Reader rd(*this);
+  KEEL_ASSIGN_OR_RETURN(auto st, PrepareLedgerQuery(rd.db(), q, "EXPLAIN QUERY PLAN "));
   return sql::QueryPlanText(st.get());
 }
 
 Status Workspace::ScanLedger(int64_t from_seq,
                              const std::function<Status(const LedgerEntry&)>& fn) {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
-  KEEL_ASSIGN_OR_RETURN(auto st,
-                        db_->Prepare(std::string(kEntryColumns) + " WHERE seq >= ? ORDER BY seq"));
+  Reader rd(*this);
+  KEEL_ASSIGN_OR_RETURN(
+      auto st, rd.db()->Prepare(std::string(kEntryColumns) + " WHERE seq >= ? ORDER BY seq"));
   st->Bind(1, from_seq);
   for (;;) {
     KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
@@ -585,8 +651,8 @@ Status Workspace::ScanLedger(int64_t from_seq,
 }
 
 Result<int64_t> Workspace::LedgerSize() {
-  std::lock_guard<std::recursive_mutex> lock(mu_);
-  return db_->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM ledger");
+  Reader rd(*this);
+  return rd.db()->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM ledger");
 }
 
 }  // namespace keel::store

@@ -12,6 +12,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdlib>
+#include <cstring>
 #include <mutex>
 #include <thread>
 #include <unordered_map>
@@ -562,6 +563,24 @@ Result<std::unique_ptr<Stmt>> Db::Prepare(std::string_view sql) {
                               SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
   if (rc != SQLITE_OK) return Error(rc, "preparing SQL");
   return std::make_unique<Stmt>(db_, stmt, &poisoned_);
+}
+
+void Db::ResetStatements() {
+  for (auto& [sql, stmt] : cache_->stmts) stmt->Reset();
+}
+
+Status SyncWal(const std::string& db_path) {
+  std::string wal = db_path + "-wal";
+  int fd = ::open(wal.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return OkStatus();
+    return Unavailable("opening " + wal + " to sync it: " + std::strerror(errno));
+  }
+  int rc = ::fdatasync(fd);
+  int err = errno;
+  ::close(fd);
+  if (rc != 0) return DataLoss("fdatasync of " + wal + " failed: " + std::strerror(err));
+  return OkStatus();
 }
 
 Result<Stmt*> Db::Cached(const char* sql) {

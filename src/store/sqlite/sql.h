@@ -199,6 +199,10 @@ class Db {
   // enough to ask in every transaction.
   uint32_t DataVersion();
 
+  // Resets every cached statement left stepped: a connection kept idle in a pool must not
+  // hold a read snapshot open (it would see stale data, and keep the WAL from restarting).
+  void ResetStatements();
+
   // A failed fsync or I/O error poisons the connection: writes are refused from then on.
   // Thread-safe (the background checkpointer may set it).
   bool poisoned() const { return poisoned_.load(); }
@@ -246,5 +250,10 @@ class Db {
   bool waiting_ = false;         // holding the shared lock on writers_fd_
   uint32_t* waiters_ = nullptr;  // mapped from writers_fd_; null if it could not be mapped
 };
+
+// fdatasyncs `db_path`-wal if it exists: what any process committed to the WAL so far is
+// then durable, pipelined commits included (Workspace::SyncReads). DataLoss if the sync
+// fails; an absent WAL (nothing committed since the last checkpoint removed it) is OK.
+Status SyncWal(const std::string& db_path);
 
 }  // namespace keel::store::sql
