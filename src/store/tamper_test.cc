@@ -6,7 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "core/testing_util.h"
-#include "store/testing_tamper.h"
+#include "store/sqlite/testing_tamper.h"
 
 namespace keel::testing {
 namespace {

@@ -8,7 +8,7 @@
 #include "core/testing_util.h"
 #include "store/checkpoint.h"
 #include "store/sqlite/sql.h"
-#include "store/testing_tamper.h"
+#include "store/sqlite/testing_tamper.h"
 #include "store/workspace.h"
 
 namespace keel::store {

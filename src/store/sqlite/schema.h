@@ -23,7 +23,7 @@ Result<int64_t> StoredSchemaVersion(sql::Db* db);
 // Brings `db` to CurrentSchemaVersion().
 Status Migrate(sql::Db* db);
 
-// Tests only: the schema fixture generator (store/testing_schema_fixtures.h) makes
+// Tests only: the schema fixture generator (store/sqlite/testing_schema_fixtures.h) makes
 // workspaces as an older keel wrote them. While one of these is alive, this process behaves
 // as a keel whose newest migration is `version`: CurrentSchemaVersion() returns it and
 // Migrate stops there. Not for concurrent use with opens on other threads.

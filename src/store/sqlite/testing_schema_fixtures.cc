@@ -1,4 +1,4 @@
-#include "store/testing_schema_fixtures.h"
+#include "store/sqlite/testing_schema_fixtures.h"
 
 #include <algorithm>
 #include <cmath>
@@ -617,7 +617,7 @@ int NewestFixtureVersion() {
 Status WriteSchemaFixture(const std::string& dir, int version) {
   if (version < 1 || version > NewestFixtureVersion()) {
     return InvalidArgument("no fixture steps for schema version " + std::to_string(version) +
-                           " (add them in store/testing_schema_fixtures.cc)");
+                           " (add them in store/sqlite/testing_schema_fixtures.cc)");
   }
   if (version > CurrentSchemaVersion()) {
     return InvalidArgument("schema version " + std::to_string(version) +

@@ -19,7 +19,7 @@
 #include "core/testing_util.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/sql.h"
-#include "store/testing_schema_fixtures.h"
+#include "store/sqlite/testing_schema_fixtures.h"
 #include "store/verify.h"
 #include "store/workspace.h"
 
@@ -75,7 +75,7 @@ TEST(SchemaFixtures, OneFixturePerVersionAndNoOther) {
            "--gtest_filter=SchemaFixtures.Generate";
   }
   EXPECT_EQ(NewestFixtureVersion(), CurrentSchemaVersion())
-      << "each migration needs Fill and Check steps in store/testing_schema_fixtures.cc";
+      << "each migration needs Fill and Check steps in store/sqlite/testing_schema_fixtures.cc";
   for (const auto& e : std::filesystem::directory_iterator(SchemaFixturesDir())) {
     std::string name = e.path().filename().string();
     int v = name.size() > 1 && name[0] == 'v' ? std::atoi(name.c_str() + 1) : 0;
@@ -143,9 +143,10 @@ TEST(SchemaFixtures, EveryFixtureMigratesToTheFreshSchemaAndKeepsItsRows) {
         for (const auto& line : fresh_at_v) existed |= line.rfind("table " + t + ":", 0) == 0;
         if (existed) unexpected.push_back(t);
       }
-      EXPECT_TRUE(unexpected.empty()) << "tables of schema version <= " << v
-                                      << " left empty by the fixture: " << Join(unexpected)
-                                      << "add rows for them in store/testing_schema_fixtures.cc";
+      EXPECT_TRUE(unexpected.empty())
+          << "tables of schema version <= " << v
+          << " left empty by the fixture: " << Join(unexpected)
+          << "add rows for them in store/sqlite/testing_schema_fixtures.cc";
     }
 
     // 5. keel verify: chain, artifacts, signed checkpoints, integrity.

@@ -1,6 +1,6 @@
 // Schema fixtures (tests only; docs/testing.md, "Schema fixtures"): one small workspace per
 // released schema version, as a keel of that version wrote it, kept forever under
-// tests/fixtures/schema/vN/. store/schema_fixtures_test.cc opens each with the current code
+// tests/fixtures/schema/vN/. store/sqlite/schema_fixtures_test.cc opens each with the current code
 // (which migrates it) and checks that nothing was lost.
 //
 // A fixture is made through the normal store code with the schema capped at its version

@@ -1,4 +1,4 @@
-#include "store/testing_tamper.h"
+#include "store/sqlite/testing_tamper.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
