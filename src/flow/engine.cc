@@ -4,6 +4,7 @@
 #include <cmath>
 #include <condition_variable>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <set>
 #include <unordered_map>
 
@@ -14,6 +15,7 @@
 #include "flow/cron.h"
 #include "flow/edit.h"
 #include "flow/expr.h"
+#include "flow/states.h"
 #include "store/leases.h"
 #include "store/run_events.h"
 #include "store/runs.h"
@@ -133,6 +135,137 @@ json LedgerOutput(const std::string& canonical) {
     if (p.ok()) return *p;
   }
   return json{{"sha256", Sha256Hex(canonical)}, {"bytes", canonical.size()}};
+}
+
+// The stored rows the engine reads and writes, with their states as enums (flow/states.h).
+// The enum members hide the rows' words on purpose, so that engine code cannot compare or
+// assign a word. From() reads the words (DataLoss for one this build does not know);
+// Stored() writes the enums back as words and returns the row for the store. Only the
+// Load*/Add*/Write* functions below hand these rows to the store.
+struct Run : store::RunRow {
+  RunStatus status = RunStatus::kRunning;
+  WaitKind wait_kind = WaitKind::kNone;
+
+  static Result<Run> From(store::RunRow row) {
+    auto status = ParseRunStatus(row.status);
+    if (!status.ok()) return status.status().WithContext("run " + row.id);
+    auto wait = ParseWaitKind(row.wait_kind);
+    if (!wait.ok()) return wait.status().WithContext("run " + row.id);
+    Run r;
+    static_cast<store::RunRow&>(r) = std::move(row);
+    r.status = *status;
+    r.wait_kind = *wait;
+    return r;
+  }
+  store::RunRow& Stored() {
+    store::RunRow& row = *this;
+    row.status = Word(status);
+    row.wait_kind = Word(wait_kind);
+    return row;
+  }
+};
+
+struct Outbox : store::OutboxRow {
+  OutboxState state = OutboxState::kPending;
+
+  static Result<Outbox> From(store::OutboxRow row) {
+    auto state = ParseOutboxState(row.state);
+    if (!state.ok()) return state.status().WithContext("outbox row " + row.token);
+    Outbox ob;
+    static_cast<store::OutboxRow&>(ob) = std::move(row);
+    ob.state = *state;
+    return ob;
+  }
+  store::OutboxRow& Stored() {
+    store::OutboxRow& row = *this;
+    row.state = Word(state);
+    return row;
+  }
+};
+
+// An operator item (store: approvals).
+struct Item : store::ApprovalRow {
+  ItemKind kind = ItemKind::kApproval;
+  ItemStatus status = ItemStatus::kPending;
+
+  static Result<Item> From(store::ApprovalRow row) {
+    auto kind = ParseItemKind(row.kind);
+    if (!kind.ok()) return kind.status().WithContext("operator item " + row.id);
+    auto status = ParseItemStatus(row.status);
+    if (!status.ok()) return status.status().WithContext("operator item " + row.id);
+    Item a;
+    static_cast<store::ApprovalRow&>(a) = std::move(row);
+    a.kind = *kind;
+    a.status = *status;
+    return a;
+  }
+  store::ApprovalRow& Stored() {
+    store::ApprovalRow& row = *this;
+    row.kind = Word(kind);
+    row.status = Word(status);
+    return row;
+  }
+};
+
+template <class T, class Row>
+Result<std::optional<T>> Typed(Result<std::optional<Row>> row) {
+  if (!row.ok()) return row.status();
+  if (!*row) return std::optional<T>();
+  KEEL_ASSIGN_OR_RETURN(T t, T::From(std::move(**row)));
+  return std::optional<T>(std::move(t));
+}
+
+template <class T, class Row>
+Result<std::vector<T>> Typed(Result<std::vector<Row>> rows) {
+  if (!rows.ok()) return rows.status();
+  std::vector<T> out;
+  out.reserve(rows->size());
+  for (auto& row : *rows) {
+    KEEL_ASSIGN_OR_RETURN(T t, T::From(std::move(row)));
+    out.push_back(std::move(t));
+  }
+  return out;
+}
+
+Result<std::optional<Run>> LoadRun(store::Workspace& ws, const std::string& id) {
+  return Typed<Run>(store::GetRun(ws, id));
+}
+Status AddRun(store::Txn& txn, Run& r) {
+  return store::InsertRun(txn, r.Stored());
+}
+// `before`: the run as loaded, so that only the columns that changed are written.
+Status WriteRun(store::Txn& txn, Run& r, const Run* before = nullptr) {
+  return store::UpdateRun(txn, r.Stored(), before);
+}
+
+Result<std::optional<Outbox>> LoadOutbox(store::Workspace& ws, const std::string& token) {
+  return Typed<Outbox>(store::GetOutbox(ws, token));
+}
+Result<std::vector<Outbox>> LoadOutboxOf(store::Workspace& ws, const std::string& run_id) {
+  return Typed<Outbox>(store::ListOutbox(ws, run_id, ""));
+}
+Status AddOutbox(store::Txn& txn, Outbox& ob) {
+  return store::InsertOutbox(txn, ob.Stored());
+}
+Status WriteOutbox(store::Txn& txn, Outbox& ob) {
+  return store::UpdateOutbox(txn, ob.Stored());
+}
+
+Result<std::optional<Item>> LoadItem(store::Workspace& ws, const std::string& id) {
+  return Typed<Item>(store::GetApproval(ws, id));
+}
+Result<std::optional<Item>> FindItem(store::Workspace& ws, const std::string& run_id,
+                                     const std::string& step_key, ItemKind kind) {
+  return Typed<Item>(store::FindApproval(ws, run_id, step_key, std::string(Word(kind))));
+}
+Result<std::vector<Item>> PendingItemsOf(store::Workspace& ws, const std::string& run_id) {
+  return Typed<Item>(store::ListApprovals(ws, std::string(Word(ItemStatus::kPending)), run_id));
+}
+Status AddItem(store::Txn& txn, Item& a) {
+  return store::InsertApproval(txn, a.Stored());
+}
+Status WriteItem(store::Txn& txn, Item& a) {
+  return store::UpdateApproval(txn, a.Stored());
 }
 
 }  // namespace
@@ -281,8 +414,8 @@ struct Engine::Impl {
   }
 
   // Completes the step at st.pc with `output` and moves to `next_pc`.
-  Status Complete(store::Txn& txn, store::RunRow& r, State& st, const Step& s,
-                  const std::string& key, const json& output, int next_pc) {
+  Status Complete(store::Txn& txn, Run& r, State& st, const Step& s, const std::string& key,
+                  const json& output, int next_pc) {
     int attempts = std::max(1, st.attempt);
     KEEL_RETURN_IF_ERROR(Journal(txn, r, st, key, s, "completed", attempts, output, ""));
     if (!output.is_null()) st.steps[s.id] = output;
@@ -291,8 +424,8 @@ struct Engine::Impl {
     st.attempt = 0;
     st.waiting.clear();
     st.pc = next_pc;
-    r.status = "running";
-    r.wait_kind.clear();
+    r.status = RunStatus::kRunning;
+    r.wait_kind = WaitKind::kNone;
     r.wait_type.clear();
     r.wait_key.clear();
     // Due again at once. A run already due a moment ago keeps its place in the queue
@@ -308,23 +441,22 @@ struct Engine::Impl {
   }
 
   // A compensation of the saga completed: journaled, and the saga moves to the next one.
-  Status CompleteCompensation(store::Txn& txn, store::RunRow& r, State& st, const Step& s,
+  Status CompleteCompensation(store::Txn& txn, Run& r, State& st, const Step& s,
                               const std::string& key, const json& output) {
     KEEL_RETURN_IF_ERROR(
         Journal(txn, r, st, key, s, "completed", std::max(1, st.attempt), output, ""));
     ++st.ci;
     st.attempt = 0;
-    r.status = "running";
-    r.wait_kind.clear();
+    r.status = RunStatus::kRunning;
+    r.wait_kind = WaitKind::kNone;
     r.due_us = txn.now_us();
     r.lease_owner.clear();
     r.lease_until_us = 0;
     return OkStatus();
   }
 
-  void Wait(store::RunRow& r, State& st, const std::string& key, const std::string& kind,
-            int64_t due_us) {
-    r.status = "waiting";
+  void Wait(Run& r, State& st, const std::string& key, WaitKind kind, int64_t due_us) {
+    r.status = RunStatus::kWaiting;
     r.wait_kind = kind;
     r.due_us = due_us;
     r.lease_owner.clear();
@@ -333,44 +465,47 @@ struct Engine::Impl {
   }
 
   // Ends the run (completed / failed / canceled) and wakes a parent waiting for it.
-  Status Finish(store::Txn& txn, store::RunRow& r, State& st, const std::string& status_in,
-                const std::string& error) {
+  Status Finish(store::Txn& txn, Run& r, State& st, RunStatus status_in, const std::string& error) {
     // The saga of a canceled run ends `canceled` once every compensation is done (Advance
     // finishes a saga as `failed`); a compensation that fails leaves the run `failed`
     // (FailStep clears `compensating` first), so the operator sees it.
-    const std::string status =
-        status_in == "failed" && st.compensating && !st.cancel.empty() ? "canceled" : status_in;
+    const RunStatus status =
+        status_in == RunStatus::kFailed && st.compensating && !st.cancel.empty()
+            ? RunStatus::kCanceled
+            : status_in;
+    const std::string word(Word(status));
     r.status = status;
-    r.wait_kind.clear();
+    r.wait_kind = WaitKind::kNone;
     r.wait_type.clear();
     r.wait_key.clear();
     r.due_us = kNeverUs;
     r.lease_owner.clear();
     r.lease_until_us = 0;
     r.error = error;
-    if (status == "completed") r.output = CanonicalJson(st.vars);
-    json p = {{"status", status}};
+    if (status == RunStatus::kCompleted) r.output = CanonicalJson(st.vars);
+    json p = {{"status", word}};
     if (!error.empty()) p["error"] = error;
-    KEEL_RETURN_IF_ERROR(Ledger(txn, "run." + status, r.id, "", p));
+    KEEL_RETURN_IF_ERROR(Ledger(txn, "run." + word, r.id, "", p));
     if (!r.parent_run.empty()) {
-      KEEL_ASSIGN_OR_RETURN(auto parent, store::GetRun(*e->ws_, r.parent_run));
-      if (parent && parent->status == "waiting" && parent->wait_kind == "child") {
+      KEEL_ASSIGN_OR_RETURN(auto parent, LoadRun(*e->ws_, r.parent_run));
+      if (parent && parent->status == RunStatus::kWaiting &&
+          parent->wait_kind == WaitKind::kChild) {
         KEEL_ASSIGN_OR_RETURN(State pst, State::Parse(parent->state));
         KEEL_ASSIGN_OR_RETURN(auto pwf, Version(parent->version));
         const Op& op = pwf->program[static_cast<size_t>(pst.pc)];
         if (op.step && KeyFor(*op.step, pst) == r.parent_step) {
-          if (status == "completed") {
+          if (status == RunStatus::kCompleted) {
             auto out = ParseJson(r.output, "child output");
             KEEL_RETURN_IF_ERROR(Complete(txn, *parent, pst, *op.step, r.parent_step,
                                           json{{"run", r.id}, {"output", out.ok() ? *out : json()}},
                                           op.next));
           } else {
-            KEEL_RETURN_IF_ERROR(FailStep(
-                txn, *parent, pst, *pwf, *op.step, r.parent_step,
-                "subflow run " + r.id + " " + status + (error.empty() ? "" : ": " + error)));
+            KEEL_RETURN_IF_ERROR(
+                FailStep(txn, *parent, pst, *pwf, *op.step, r.parent_step,
+                         "subflow run " + r.id + " " + word + (error.empty() ? "" : ": " + error)));
           }
           parent->state = pst.Dump();
-          KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, *parent));
+          KEEL_RETURN_IF_ERROR(WriteRun(txn, *parent));
         }
       }
     }
@@ -378,7 +513,7 @@ struct Engine::Impl {
   }
 
   // The step failed for good: compensate what was done, then fail the run.
-  Status FailStep(store::Txn& txn, store::RunRow& r, State& st, const Workflow& wf, const Step& s,
+  Status FailStep(store::Txn& txn, Run& r, State& st, const Workflow& wf, const Step& s,
                   const std::string& key, const std::string& error) {
     KEEL_RETURN_IF_ERROR(
         Journal(txn, r, st, key, s, "failed", std::max(1, st.attempt), json(), error));
@@ -387,33 +522,33 @@ struct Engine::Impl {
     if (st.compensating) {
       // A compensation failed: stop compensating; the operator takes over.
       st.compensating = false;
-      return Finish(txn, r, st, "failed",
+      return Finish(txn, r, st, RunStatus::kFailed,
                     st.failure + "; compensation " + key + " failed: " + error);
     }
     st.failure = "step " + key + " failed: " + error;
     if (!st.comp.empty() && !wf.compensations.empty()) {
       st.compensating = true;
       st.ci = 0;
-      r.status = "running";
-      r.wait_kind.clear();
+      r.status = RunStatus::kRunning;
+      r.wait_kind = WaitKind::kNone;
       r.due_us = txn.now_us();
       r.lease_owner.clear();
       r.lease_until_us = 0;
       return Ledger(txn, "run.compensating", r.id, key,
                     {{"error", error}, {"compensations", st.comp.size()}});
     }
-    return Finish(txn, r, st, "failed", st.failure);
+    return Finish(txn, r, st, RunStatus::kFailed, st.failure);
   }
 
   // ---- phase A: advance one run by one step ----------------------------------------
   // Returns true if a step was completed, started or a wait began.
-  Result<bool> Advance(store::Txn& txn, store::RunRow& r, State& st, const Workflow& wf,
+  Result<bool> Advance(store::Txn& txn, Run& r, State& st, const Workflow& wf,
                        const std::set<std::pair<std::string, std::string>>& pauses,
                        std::vector<Io>* io, bool* outbox_written) {
     if (Paused(pauses, "workflow", r.workflow)) return Park(txn, r, st, "workflow " + r.workflow);
     if (st.compensating) {
       if (st.ci >= static_cast<int64_t>(st.comp.size())) {
-        KEEL_RETURN_IF_ERROR(Finish(txn, r, st, "failed", st.failure));
+        KEEL_RETURN_IF_ERROR(Finish(txn, r, st, RunStatus::kFailed, st.failure));
         return true;
       }
       const json& c = st.comp[st.comp.size() - 1 - static_cast<size_t>(st.ci)];
@@ -430,7 +565,7 @@ struct Engine::Impl {
       const Op& op = wf.program[static_cast<size_t>(st.pc)];
       switch (op.type) {
         case Op::kEnd:
-          KEEL_RETURN_IF_ERROR(Finish(txn, r, st, "completed", ""));
+          KEEL_RETURN_IF_ERROR(Finish(txn, r, st, RunStatus::kCompleted, ""));
           return true;
         case Op::kJump:
           st.pc = op.next;
@@ -452,10 +587,10 @@ struct Engine::Impl {
                                                     st.pc, pauses, io, outbox_written, false));
           // A run whose last step just completed ends in the same transaction: ending is
           // not a step, and a round of its own would cost every run one more commit.
-          if (moved && r.status == "running" && !st.compensating && st.pc >= 0 &&
+          if (moved && r.status == RunStatus::kRunning && !st.compensating && st.pc >= 0 &&
               st.pc < static_cast<int>(wf.program.size()) &&
               wf.program[static_cast<size_t>(st.pc)].type == Op::kEnd) {
-            KEEL_RETURN_IF_ERROR(Finish(txn, r, st, "completed", ""));
+            KEEL_RETURN_IF_ERROR(Finish(txn, r, st, RunStatus::kCompleted, ""));
           }
           return moved;
         }
@@ -464,15 +599,15 @@ struct Engine::Impl {
     return Internal("run " + r.id + ": too many jumps without a step");
   }
 
-  Result<bool> Park(store::Txn& txn, store::RunRow& r, State& st, const std::string& why) {
-    Wait(r, st, st.waiting, "paused", kNeverUs);
+  Result<bool> Park(store::Txn& txn, Run& r, State& st, const std::string& why) {
+    Wait(r, st, st.waiting, WaitKind::kPaused, kNeverUs);
     KEEL_RETURN_IF_ERROR(Ledger(txn, "run.parked", r.id, "", {{"paused", why}}));
     return true;
   }
 
   // Executes (or starts) one step. pc < 0 for a compensation.
-  Result<bool> RunStep(store::Txn& txn, store::RunRow& r, State& st, const Workflow& wf,
-                       const Step& s, const std::string& key, int pc,
+  Result<bool> RunStep(store::Txn& txn, Run& r, State& st, const Workflow& wf, const Step& s,
+                       const std::string& key, int pc,
                        const std::set<std::pair<std::string, std::string>>& pauses,
                        std::vector<Io>* io, bool* outbox_written, bool compensation) {
     const Op* op = pc >= 0 ? &wf.program[static_cast<size_t>(pc)] : nullptr;
@@ -536,11 +671,11 @@ struct Engine::Impl {
           if (!v.ok() || !v->is_string() || !ParseTimeMicros(v->get<std::string>(), &at)) {
             return fail("until: not an RFC 3339 time");
           }
-          Wait(r, st, key, "timer", at);
+          Wait(r, st, key, WaitKind::kTimer, at);
           r.mono_due_us = 0;
           r.epoch.clear();
         } else {
-          Wait(r, st, key, "timer", now + s.duration_us);
+          Wait(r, st, key, WaitKind::kTimer, now + s.duration_us);
           r.mono_due_us = clock()->MonotonicMicros() + s.duration_us;
           r.epoch = epoch;
         }
@@ -558,7 +693,7 @@ struct Engine::Impl {
                                 k->is_string() ? k->get<std::string>() : k->dump(), next));
           if (taken) return true;
         }
-        Wait(r, st, key, "event", s.timeout_us ? txn.now_us() + s.timeout_us : kNeverUs);
+        Wait(r, st, key, WaitKind::kEvent, s.timeout_us ? txn.now_us() + s.timeout_us : kNeverUs);
         r.mono_due_us = s.timeout_us ? clock()->MonotonicMicros() + s.timeout_us : 0;
         r.epoch = epoch;
         r.wait_type = s.event_type;
@@ -578,7 +713,7 @@ struct Engine::Impl {
         if (!in.ok()) return fail(in.status().message());
         auto child = StartRun(txn, *cwf, *in, r.id, key);
         if (!child.ok()) return fail(child.status().message());
-        Wait(r, st, key, "child", kNeverUs);
+        Wait(r, st, key, WaitKind::kChild, kNeverUs);
         return true;
       }
       case StepKind::kAgent:
@@ -588,10 +723,9 @@ struct Engine::Impl {
     return Internal("unknown step kind");
   }
 
-  Result<bool> ApprovalStep(store::Txn& txn, store::RunRow& r, State& st, const Workflow& wf,
-                            const Step& s, const std::string& key, const Op& op,
-                            const json& scope) {
-    KEEL_ASSIGN_OR_RETURN(auto a, store::FindApproval(*e->ws_, r.id, key, "approval"));
+  Result<bool> ApprovalStep(store::Txn& txn, Run& r, State& st, const Workflow& wf, const Step& s,
+                            const std::string& key, const Op& op, const json& scope) {
+    KEEL_ASSIGN_OR_RETURN(auto a, FindItem(*e->ws_, r.id, key, ItemKind::kApproval));
     if (!a) {
       if (s.policy) {
         auto fire = EvalCondition(*s.policy, scope);
@@ -605,12 +739,12 @@ struct Engine::Impl {
           return true;
         }
       }
-      store::ApprovalRow row;
+      Item row;
       row.id = NewId("apv", txn.now_us(), random());
       row.run_id = r.id;
       row.step_key = key;
-      row.kind = "approval";
-      row.status = "pending";
+      row.kind = ItemKind::kApproval;
+      row.status = ItemStatus::kPending;
       auto sum = RenderTemplate(*s.summary, scope);
       row.summary = !sum.ok() ? "(summary failed: " + sum.status().message() + ")"
                               : (sum->is_string() ? sum->get<std::string>() : sum->dump());
@@ -623,10 +757,10 @@ struct Engine::Impl {
       row.context = CanonicalJson(ctx);
       row.deadline_us = s.timeout_us ? txn.now_us() + s.timeout_us : 0;
       row.remind_us = s.remind_after_us ? txn.now_us() + s.remind_after_us : 0;
-      KEEL_RETURN_IF_ERROR(store::InsertApproval(txn, row));
+      KEEL_RETURN_IF_ERROR(AddItem(txn, row));
       KEEL_RETURN_IF_ERROR(Ledger(txn, "approval.requested", r.id, key,
                                   {{"approval", row.id},
-                                   {"kind", row.kind},
+                                   {"kind", Word(row.kind)},
                                    {"summary", row.summary},
                                    {"recommend", row.recommend}}));
       int64_t due = kNeverUs;
@@ -634,17 +768,17 @@ struct Engine::Impl {
         due = row.remind_us;
       else if (row.deadline_us)
         due = row.deadline_us;
-      Wait(r, st, key, "approval", due);
+      Wait(r, st, key, WaitKind::kApproval, due);
       return true;
     }
-    if (a->status == "pending") {
-      Wait(r, st, key, "approval", r.due_us);
+    if (a->status == ItemStatus::kPending) {
+      Wait(r, st, key, WaitKind::kApproval, r.due_us);
       return false;
     }
     json dec = json::object();
     auto d = ParseJson(a->decision, "decision");
     if (d.ok() && d->is_object()) dec = *d;
-    if (a->status == "approved") {
+    if (a->status == ItemStatus::kApproved) {
       json out = {{"decision", "approved"}, {"by", dec.value("by", "operator")}};
       if (dec.contains("edit")) {
         out["edit"] = dec["edit"];
@@ -666,7 +800,7 @@ struct Engine::Impl {
       KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key, out, op.next));
       return true;
     }
-    if (a->status == "expired") {
+    if (a->status == ItemStatus::kExpired) {
       KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key, json{{"decision", "timeout"}}, op.alt));
       return true;
     }
@@ -682,8 +816,8 @@ struct Engine::Impl {
     return true;
   }
 
-  Result<bool> StartIo(store::Txn& txn, store::RunRow& r, State& st, const Step& s,
-                       const std::string& key, int pc, const json& scope,
+  Result<bool> StartIo(store::Txn& txn, Run& r, State& st, const Step& s, const std::string& key,
+                       int pc, const json& scope,
                        const std::set<std::pair<std::string, std::string>>& pauses,
                        std::vector<Io>* io, bool* outbox_written, bool compensation) {
     if (s.kind == StepKind::kAgent && Paused(pauses, "agent", s.agent))
@@ -713,7 +847,7 @@ struct Engine::Impl {
         return true;
       }
       it.token = ActionToken(r.id, key);
-      KEEL_ASSIGN_OR_RETURN(auto ob, store::GetOutbox(*e->ws_, it.token));
+      KEEL_ASSIGN_OR_RETURN(auto ob, LoadOutbox(*e->ws_, it.token));
       if (!ob) {
         auto params = s.params ? RenderTemplate(*s.params, scope) : Result<json>(json::object());
         if (!params.ok()) {
@@ -721,17 +855,17 @@ struct Engine::Impl {
               FailStep(txn, r, st, *CurrentWf(r), s, key, params.status().message()));
           return true;
         }
-        store::OutboxRow row;
+        Outbox row;
         row.token = it.token;
         row.run_id = r.id;
         row.step_key = key;
         row.adapter = s.adapter;
         row.action = s.action;
         row.params = CanonicalJson(*params);
-        row.state = "sending";
+        row.state = OutboxState::kSending;
         row.attempts = 1;
         row.honours_key = ad->second->honours_idempotency_key();
-        KEEL_RETURN_IF_ERROR(store::InsertOutbox(txn, row));
+        KEEL_RETURN_IF_ERROR(AddOutbox(txn, row));
         KEEL_RETURN_IF_ERROR(Ledger(txn, "action.prepared", r.id, key,
                                     {{"token", row.token},
                                      {"adapter", row.adapter},
@@ -741,30 +875,30 @@ struct Engine::Impl {
         *outbox_written = true;
         it.input = *params;
         it.attempt = 1;
-      } else if (ob->state == "done") {
+      } else if (ob->state == OutboxState::kDone) {
         auto out = ParseJson(ob->result, "outbox result");
         st.attempt = static_cast<int>(ob->attempts);
         KEEL_ASSIGN_OR_RETURN(
             bool b, FinishIoOk(txn, r, st, s, key, pc, compensation, out.ok() ? *out : json()));
         return b;
-      } else if (ob->state == "uncertain") {
-        Wait(r, st, key, "uncertain", kNeverUs);
+      } else if (ob->state == OutboxState::kUncertain) {
+        Wait(r, st, key, WaitKind::kUncertain, kNeverUs);
         return false;
-      } else if (ob->state == "failed") {
+      } else if (ob->state == OutboxState::kFailed) {
         KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, *CurrentWf(r), s, key, ob->error));
         return true;
       } else {
         // pending: a retry is due. sending: an attempt started and nobody recorded its
         // outcome (the worker crashed or lost its lease): the outcome is unknown.
-        if (ob->state == "sending" && !ob->honours_key) {
+        if (ob->state == OutboxState::kSending && !ob->honours_key) {
           KEEL_RETURN_IF_ERROR(MarkUncertain(txn, r, st, *ob,
                                              "the worker stopped after the "
                                              "attempt started; the channel cannot deduplicate"));
           return true;
         }
         ob->attempts += 1;
-        ob->state = "sending";
-        KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+        ob->state = OutboxState::kSending;
+        KEEL_RETURN_IF_ERROR(WriteOutbox(txn, *ob));
         KEEL_RETURN_IF_ERROR(Ledger(txn, "action.retrying", r.id, key,
                                     {{"token", ob->token}, {"attempt", ob->attempts}}));
         *outbox_written = true;
@@ -809,7 +943,7 @@ struct Engine::Impl {
   }
 
   // What the operator sees of an action whose outcome is unknown: the outbox row and why.
-  static std::string UncertainContext(const store::OutboxRow& ob, const std::string& run_id,
+  static std::string UncertainContext(const Outbox& ob, const std::string& run_id,
                                       const std::string& why) {
     auto params = ParseJson(ob.params, "params");
     return CanonicalJson(json{{"token", ob.token},
@@ -822,30 +956,29 @@ struct Engine::Impl {
                               {"step", ob.step_key}});
   }
 
-  Status MarkUncertain(store::Txn& txn, store::RunRow& r, State& st, store::OutboxRow ob,
-                       const std::string& why) {
-    ob.state = "uncertain";
+  Status MarkUncertain(store::Txn& txn, Run& r, State& st, Outbox ob, const std::string& why) {
+    ob.state = OutboxState::kUncertain;
     ob.error = why;
-    KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, ob));
-    store::ApprovalRow a;
+    KEEL_RETURN_IF_ERROR(WriteOutbox(txn, ob));
+    Item a;
     a.id = NewId("apv", txn.now_us(), random());
     a.run_id = r.id;
     a.step_key = ob.step_key;
-    a.kind = "uncertain";
-    a.status = "pending";
+    a.kind = ItemKind::kUncertain;
+    a.status = ItemStatus::kPending;
     a.summary = "Did " + ob.adapter + "." + ob.action + " happen? The outcome of attempt " +
                 std::to_string(ob.attempts) + " is unknown: " + why;
     a.recommend = "check";
     a.context = UncertainContext(ob, r.id, why);
-    KEEL_RETURN_IF_ERROR(store::InsertApproval(txn, a));
+    KEEL_RETURN_IF_ERROR(AddItem(txn, a));
     KEEL_RETURN_IF_ERROR(Ledger(txn, "action.uncertain", r.id, ob.step_key,
                                 {{"token", ob.token}, {"approval", a.id}, {"evidence", why}}));
-    Wait(r, st, ob.step_key, "uncertain", kNeverUs);
+    Wait(r, st, ob.step_key, WaitKind::kUncertain, kNeverUs);
     return OkStatus();
   }
 
-  Result<bool> FinishIoOk(store::Txn& txn, store::RunRow& r, State& st, const Step& s,
-                          const std::string& key, int pc, bool compensation, const json& out) {
+  Result<bool> FinishIoOk(store::Txn& txn, Run& r, State& st, const Step& s, const std::string& key,
+                          int pc, bool compensation, const json& out) {
     if (compensation) {
       KEEL_RETURN_IF_ERROR(CompleteCompensation(txn, r, st, s, key, out));
       return true;
@@ -857,8 +990,8 @@ struct Engine::Impl {
     return true;
   }
 
-  Result<store::RunRow> StartRun(store::Txn& txn, const Workflow& wf, const json& input,
-                                 const std::string& parent, const std::string& parent_step) {
+  Result<Run> StartRun(store::Txn& txn, const Workflow& wf, const json& input,
+                       const std::string& parent, const std::string& parent_step) {
     if (!input.is_object()) return InvalidArgument("the run input must be a JSON object");
     for (const auto& req : wf.required_inputs) {
       if (!input.contains(req)) {
@@ -883,17 +1016,17 @@ struct Engine::Impl {
           store::PutWorkflowVersion(txn, sub->version, sub->name, sub->source, sub->content));
       st.subflows[name] = sub->version;
     }
-    store::RunRow r;
+    Run r;
     r.id = NewId("run", txn.now_us(), random());
     r.workflow = wf.name;
     r.version = wf.version;
-    r.status = "running";
+    r.status = RunStatus::kRunning;
     r.due_us = txn.now_us();
     r.state = st.Dump();
     r.input = CanonicalJson(input);
     r.parent_run = parent;
     r.parent_step = parent_step;
-    KEEL_RETURN_IF_ERROR(store::InsertRun(txn, r));
+    KEEL_RETURN_IF_ERROR(AddRun(txn, r));
     json p = {{"workflow", wf.name}, {"version", wf.version}, {"input", LedgerOutput(r.input)}};
     if (!parent.empty()) p["parent"] = parent;
     KEEL_RETURN_IF_ERROR(Ledger(txn, "run.started", r.id, "", p));
@@ -901,7 +1034,7 @@ struct Engine::Impl {
   }
 
   // ---- waiting runs whose deadline came -------------------------------------------
-  Result<bool> Due(store::Txn& txn, store::RunRow& r, State& st, const Workflow& wf, bool* fired) {
+  Result<bool> Due(store::Txn& txn, Run& r, State& st, const Workflow& wf, bool* fired) {
     int64_t now = clock()->NowMicros();
     if (r.epoch == epoch && r.mono_due_us > 0) {
       int64_t mono = clock()->MonotonicMicros();
@@ -919,14 +1052,14 @@ struct Engine::Impl {
     const Step& s = *op.step;
     std::string key = KeyFor(s, st);
     *fired = true;
-    if (r.wait_kind == "timer") {
+    if (r.wait_kind == WaitKind::kTimer) {
       // The wait step's step.completed entry, with the time it fired as its output, is the
       // timer's ledger entry: a separate timer.fired entry said the same thing once more.
       KEEL_RETURN_IF_ERROR(
           Complete(txn, r, st, s, key, json{{"fired", FormatTimeMicros(now)}}, op.next));
       return true;
     }
-    if (r.wait_kind == "event") {
+    if (r.wait_kind == WaitKind::kEvent) {
       KEEL_RETURN_IF_ERROR(Ledger(txn, "event.timeout", r.id, key, json::object()));
       if (!s.on_timeout.empty()) {
         KEEL_RETURN_IF_ERROR(Complete(txn, r, st, s, key, json{{"timed_out", true}}, op.alt));
@@ -936,42 +1069,43 @@ struct Engine::Impl {
       }
       return true;
     }
-    if (r.wait_kind == "approval") {
-      KEEL_ASSIGN_OR_RETURN(auto a, store::FindApproval(*e->ws_, r.id, key, "approval"));
-      if (!a || a->status != "pending") {
-        r.status = "running";
+    if (r.wait_kind == WaitKind::kApproval) {
+      KEEL_ASSIGN_OR_RETURN(auto a, FindItem(*e->ws_, r.id, key, ItemKind::kApproval));
+      if (!a || a->status != ItemStatus::kPending) {
+        r.status = RunStatus::kRunning;
         r.due_us = now;
         return true;
       }
       if (a->remind_us && !a->reminded && (a->deadline_us == 0 || now < a->deadline_us)) {
         a->reminded = true;
-        KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, *a));
+        KEEL_RETURN_IF_ERROR(WriteItem(txn, *a));
         KEEL_RETURN_IF_ERROR(
             Ledger(txn, "approval.reminder", r.id, key,
-                   {{"approval", a->id}, {"kind", a->kind}, {"summary", a->summary}}));
+                   {{"approval", a->id}, {"kind", Word(a->kind)}, {"summary", a->summary}}));
         r.due_us = a->deadline_us ? a->deadline_us : kNeverUs;
         return true;
       }
       if (a->deadline_us && now >= a->deadline_us) {
         if (!s.on_timeout.empty()) {
-          a->status = "expired";
+          a->status = ItemStatus::kExpired;
         } else if (!s.default_decision.empty()) {
-          a->status = s.default_decision == "approve" ? "approved" : "rejected";
+          a->status =
+              s.default_decision == "approve" ? ItemStatus::kApproved : ItemStatus::kRejected;
           a->decision = CanonicalJson(json{{"by", "default"}, {"reason", "timed out"}});
         } else {
-          a->status = "expired";
+          a->status = ItemStatus::kExpired;
         }
         a->decided_us = now;
-        KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, *a));
+        KEEL_RETURN_IF_ERROR(WriteItem(txn, *a));
         KEEL_RETURN_IF_ERROR(
             Ledger(txn, "approval.timeout", r.id, key,
-                   {{"approval", a->id}, {"kind", a->kind}, {"status", a->status}}));
-        if (a->status == "expired" && s.on_timeout.empty()) {
+                   {{"approval", a->id}, {"kind", Word(a->kind)}, {"status", Word(a->status)}}));
+        if (a->status == ItemStatus::kExpired && s.on_timeout.empty()) {
           KEEL_RETURN_IF_ERROR(FailStep(txn, r, st, wf, s, key, "approval timed out"));
           return true;
         }
-        r.status = "running";
-        r.wait_kind.clear();
+        r.status = RunStatus::kRunning;
+        r.wait_kind = WaitKind::kNone;
         r.due_us = now;
         return true;
       }
@@ -986,7 +1120,7 @@ struct Engine::Impl {
   // A run reaching wait_event first takes the earliest event of its (type, key) that arrived
   // at or after the run started, is younger than the retention, and that this run has not
   // consumed yet. True if one was taken (the step completed).
-  Result<bool> TakeBufferedEvent(store::Txn& txn, store::RunRow& r, State& st, const Step& s,
+  Result<bool> TakeBufferedEvent(store::Txn& txn, Run& r, State& st, const Step& s,
                                  const std::string& key, const std::string& event_key, int next) {
     int64_t since = std::max(r.created_us, txn.now_us() - e->opts_.event_retention_us);
     KEEL_ASSIGN_OR_RETURN(auto ev,
@@ -1011,19 +1145,19 @@ struct Engine::Impl {
   // An attempt that had started when the run was canceled (outbox row `sending`): its
   // result will be dropped (the cancel took the lease), so its outcome is unknown. It goes
   // to the operator like any uncertain action; the run does not wait for it.
-  Status SurfaceCanceledAttempt(store::Txn& txn, const store::RunRow& r, store::OutboxRow ob,
+  Status SurfaceCanceledAttempt(store::Txn& txn, const store::RunRow& r, Outbox ob,
                                 const std::string& actor) {
     std::string why = "the run was canceled by " + actor + " while attempt " +
                       std::to_string(ob.attempts) + " was in flight";
-    ob.state = "uncertain";
+    ob.state = OutboxState::kUncertain;
     ob.error = why;
-    KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, ob));
-    KEEL_ASSIGN_OR_RETURN(auto prev, store::FindApproval(*e->ws_, r.id, ob.step_key, "uncertain"));
-    store::ApprovalRow a = prev ? *prev : store::ApprovalRow();
+    KEEL_RETURN_IF_ERROR(WriteOutbox(txn, ob));
+    KEEL_ASSIGN_OR_RETURN(auto prev, FindItem(*e->ws_, r.id, ob.step_key, ItemKind::kUncertain));
+    Item a = prev ? *prev : Item();
     a.run_id = r.id;
     a.step_key = ob.step_key;
-    a.kind = "uncertain";
-    a.status = "pending";
+    a.kind = ItemKind::kUncertain;
+    a.status = ItemStatus::kPending;
     a.summary = "Did " + ob.adapter + "." + ob.action + " happen? The run was canceled while " +
                 "attempt " + std::to_string(ob.attempts) +
                 " was in flight; if it happened, undo it by hand";
@@ -1032,10 +1166,10 @@ struct Engine::Impl {
     a.decision = "null";
     a.decided_us = 0;
     if (prev) {
-      KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, a));
+      KEEL_RETURN_IF_ERROR(WriteItem(txn, a));
     } else {
       a.id = NewId("apv", txn.now_us(), random());
-      KEEL_RETURN_IF_ERROR(store::InsertApproval(txn, a));
+      KEEL_RETURN_IF_ERROR(AddItem(txn, a));
     }
     return Ledger(txn, "action.uncertain", r.id, ob.step_key,
                   {{"token", ob.token}, {"approval", a.id}, {"evidence", why}});
@@ -1045,11 +1179,12 @@ struct Engine::Impl {
   Status CancelInTxn(store::Txn& txn, const std::string& run_id, const std::string& actor,
                      CancelResult* res, int depth) {
     if (depth > 64) return FailedPrecondition("subflows nest deeper than 64 runs");
-    KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*e->ws_, run_id));
+    KEEL_ASSIGN_OR_RETURN(auto rr, LoadRun(*e->ws_, run_id));
     if (!rr) return NotFound("no run " + run_id + " (list runs with `keel runs`)");
-    store::RunRow& r = *rr;
-    if (r.status == "completed" || r.status == "failed" || r.status == "canceled") {
-      return FailedPrecondition("run " + run_id + " is already " + r.status +
+    Run& r = *rr;
+    if (r.status == RunStatus::kCompleted || r.status == RunStatus::kFailed ||
+        r.status == RunStatus::kCanceled) {
+      return FailedPrecondition("run " + run_id + " is already " + std::string(Word(r.status)) +
                                 "; only a running or waiting run can be canceled");
     }
     KEEL_ASSIGN_OR_RETURN(State st, State::Parse(r.state));
@@ -1062,8 +1197,8 @@ struct Engine::Impl {
                                 st.failure + "); it will end failed, not canceled");
     }
     KEEL_ASSIGN_OR_RETURN(auto wf, Version(r.version));
-    json payload = {{"was", r.status}};
-    if (!r.wait_kind.empty()) payload["waiting_for"] = r.wait_kind;
+    json payload = {{"was", Word(r.status)}};
+    if (r.wait_kind != WaitKind::kNone) payload["waiting_for"] = Word(r.wait_kind);
     if (!r.wait_type.empty()) payload["event"] = {{"type", r.wait_type}, {"key", r.wait_key}};
 
     // Child runs (subflows in flight) are canceled too, after this run stopped waiting for
@@ -1074,16 +1209,16 @@ struct Engine::Impl {
     // Operator items: gates and needs-human items are canceled (`keel approvals` no longer
     // lists them); an uncertain action stays, since only the operator can find out whether
     // it happened.
-    KEEL_ASSIGN_OR_RETURN(auto items, store::ListApprovals(*e->ws_, "pending", run_id));
+    KEEL_ASSIGN_OR_RETURN(auto items, PendingItemsOf(*e->ws_, run_id));
     json canceled_items = json::array();
     for (auto& a : items) {
-      if (a.kind == "uncertain") continue;
-      a.status = "canceled";
+      if (a.kind == ItemKind::kUncertain) continue;
+      a.status = ItemStatus::kCanceled;
       a.decision = CanonicalJson(json{{"by", actor}, {"reason", "run canceled"}});
       a.decided_us = txn.now_us();
-      KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, a));
+      KEEL_RETURN_IF_ERROR(WriteItem(txn, a));
       KEEL_RETURN_IF_ERROR(Ledger(txn, "approval.canceled", r.id, a.step_key,
-                                  {{"approval", a.id}, {"kind", a.kind}}));
+                                  {{"approval", a.id}, {"kind", Word(a.kind)}}));
       canceled_items.push_back(a.id);
       if (res) ++res->approvals_canceled;
     }
@@ -1091,18 +1226,18 @@ struct Engine::Impl {
 
     // Outbox: a scheduled retry (`pending`) is never performed; an attempt in flight
     // (`sending`) is put to the operator.
-    KEEL_ASSIGN_OR_RETURN(auto rows, store::ListOutbox(*e->ws_, run_id, ""));
+    KEEL_ASSIGN_OR_RETURN(auto rows, LoadOutboxOf(*e->ws_, run_id));
     json dropped = json::array(), unknown = json::array();
     for (auto& ob : rows) {
-      if (ob.state == "pending") {
-        ob.state = "failed";
+      if (ob.state == OutboxState::kPending) {
+        ob.state = OutboxState::kFailed;
         ob.error = "canceled: the run was canceled by " + actor + " before this retry";
-        KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, ob));
+        KEEL_RETURN_IF_ERROR(WriteOutbox(txn, ob));
         KEEL_RETURN_IF_ERROR(Ledger(txn, "action.canceled", r.id, ob.step_key,
                                     {{"token", ob.token}, {"attempts", ob.attempts}}));
         dropped.push_back(ob.token);
         if (res) ++res->actions_canceled;
-      } else if (ob.state == "sending") {
+      } else if (ob.state == OutboxState::kSending) {
         KEEL_RETURN_IF_ERROR(SurfaceCanceledAttempt(txn, r, ob, actor));
         unknown.push_back(ob.token);
         if (res) ++res->actions_uncertain;
@@ -1113,7 +1248,7 @@ struct Engine::Impl {
 
     // The wait ends: no timer fires, no event is delivered, the lease is taken away (an
     // in-flight worker's result is dropped by the fence in Record).
-    r.wait_kind.clear();
+    r.wait_kind = WaitKind::kNone;
     r.wait_type.clear();
     r.wait_key.clear();
     r.mono_due_us = 0;
@@ -1137,16 +1272,16 @@ struct Engine::Impl {
       st.compensating = true;
       st.ci = 0;
       st.failure = "canceled by " + actor;
-      r.status = "running";
+      r.status = RunStatus::kRunning;
       r.due_us = txn.now_us();
       KEEL_RETURN_IF_ERROR(Ledger(txn, "run.compensating", r.id, "",
                                   {{"reason", "canceled"}, {"compensations", n}}));
       if (res && depth == 0) res->compensations = static_cast<int>(n);
     } else {
-      KEEL_RETURN_IF_ERROR(Finish(txn, r, st, "canceled", "canceled by " + actor));
+      KEEL_RETURN_IF_ERROR(Finish(txn, r, st, RunStatus::kCanceled, "canceled by " + actor));
     }
     r.state = st.Dump();
-    KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, r));
+    KEEL_RETURN_IF_ERROR(WriteRun(txn, r));
     for (const auto& c : children) {
       Status cs = CancelInTxn(txn, c, actor, nullptr, depth + 1);
       // A child already compensating after its own failure goes on; it ends failed.
@@ -1159,7 +1294,7 @@ struct Engine::Impl {
   // A canceled run whose compensation failed: `keel run retry` resumes the saga at that
   // compensation (its outbox row goes back to pending, so the same token is used again);
   // the forward steps never run again, and the run ends `canceled`.
-  Status RetryCancelSaga(store::Txn& txn, store::RunRow& r, State& st, const std::string& actor) {
+  Status RetryCancelSaga(store::Txn& txn, Run& r, State& st, const std::string& actor) {
     // The first compensation (newest first) not journaled as completed is where the saga
     // stopped (the state keeps no index once the saga stopped).
     std::string key;
@@ -1171,15 +1306,15 @@ struct Engine::Impl {
       if (!j || j->status != "completed") st.ci = static_cast<int64_t>(i);
     }
     if (st.ci < 0) return DataLoss("run " + r.id + ": no compensation to resume");
-    KEEL_ASSIGN_OR_RETURN(auto ob, store::GetOutbox(*e->ws_, ActionToken(r.id, key)));
-    if (ob && ob->state == "failed") {
-      ob->state = "pending";
-      KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+    KEEL_ASSIGN_OR_RETURN(auto ob, LoadOutbox(*e->ws_, ActionToken(r.id, key)));
+    if (ob && ob->state == OutboxState::kFailed) {
+      ob->state = OutboxState::kPending;
+      KEEL_RETURN_IF_ERROR(WriteOutbox(txn, *ob));
     }
     st.compensating = true;
     st.attempt = 0;
     st.waiting.clear();
-    r.status = "running";
+    r.status = RunStatus::kRunning;
     r.error.clear();
     r.due_us = txn.now_us();
     r.state = st.Dump();
@@ -1190,7 +1325,7 @@ struct Engine::Impl {
     en.run_id = r.id;
     en.payload = CanonicalJson(json{{"compensation", key}, {"canceled_by", st.cancel}});
     KEEL_RETURN_IF_ERROR(txn.Append(en).status());
-    return store::UpdateRun(txn, r);
+    return WriteRun(txn, r);
   }
 
   // ---- operator decisions -------------------------------------------------------------
@@ -1198,25 +1333,24 @@ struct Engine::Impl {
   // declares an editable value takes one, checked against the run's data now
   // (docs/workflows.md "Editing at an approval").
   // On success `*target` is the path the edit replaces ("steps.draft").
-  Status CheckDecisionEdit(const store::ApprovalRow& a, bool approve, const json& edit,
-                           std::string* target) {
+  Status CheckDecisionEdit(const Item& a, bool approve, const json& edit, std::string* target) {
     if (!approve) {
       return InvalidArgument(
           "a rejection takes no edit (the step does not go ahead); reject "
           "without --edit");
     }
-    if (a.kind == "uncertain") {
+    if (a.kind == ItemKind::kUncertain) {
       return FailedPrecondition(
           "an action of unknown outcome takes no edit: approving "
           "records that it happened as it was sent; approve without "
           "--edit");
     }
-    if (a.kind != "approval") {
+    if (a.kind != ItemKind::kApproval) {
       return FailedPrecondition(
           "a step that needs a person takes no edit: approving tries "
           "it again with the same input; approve without --edit");
     }
-    KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*e->ws_, a.run_id));
+    KEEL_ASSIGN_OR_RETURN(auto rr, LoadRun(*e->ws_, a.run_id));
     if (!rr) return NotFound("its run " + a.run_id + " does not exist");
     KEEL_ASSIGN_OR_RETURN(State st, State::Parse(rr->state));
     KEEL_ASSIGN_OR_RETURN(auto wf, Version(rr->version));
@@ -1391,18 +1525,18 @@ struct Engine::Impl {
   }
 
   Status Record(store::Txn& txn, const Io& it, const Outcome& oc, const json& out) {
-    KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*e->ws_, it.run_id));
+    KEEL_ASSIGN_OR_RETURN(auto rr, LoadRun(*e->ws_, it.run_id));
     if (!rr) return OkStatus();
-    store::RunRow& r = *rr;
+    Run& r = *rr;
     // Fencing: only the lease holder records; a worker whose lease expired and was taken
     // over drops its result (the outbox row tells the new holder what is known).
-    if (r.lease_owner != e->opts_.worker_id || r.status != "running") return OkStatus();
+    if (r.lease_owner != e->opts_.worker_id || r.status != RunStatus::kRunning) return OkStatus();
     KEEL_ASSIGN_OR_RETURN(State st, State::Parse(r.state));
     KEEL_ASSIGN_OR_RETURN(auto wf, Version(r.version));
     const Step& s = *it.step;
-    std::optional<store::OutboxRow> ob;
+    std::optional<Outbox> ob;
     if (it.is_action) {
-      KEEL_ASSIGN_OR_RETURN(ob, store::GetOutbox(*e->ws_, it.token));
+      KEEL_ASSIGN_OR_RETURN(ob, LoadOutbox(*e->ws_, it.token));
       if (!ob) return DataLoss("outbox row " + it.token + " vanished");
     }
     json attempt = {{"key", it.key}, {"attempt", it.attempt}, {"ok", oc.ok}};
@@ -1413,9 +1547,9 @@ struct Engine::Impl {
     KEEL_RETURN_IF_ERROR(Ledger(txn, "step.attempt", r.id, it.key, attempt));
     if (oc.ok) {
       if (ob) {
-        ob->state = "done";
+        ob->state = OutboxState::kDone;
         ob->result = CanonicalJson(out);
-        KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+        KEEL_RETURN_IF_ERROR(WriteOutbox(txn, *ob));
         KEEL_RETURN_IF_ERROR(Ledger(txn, "action.done", r.id, it.key, {{"token", ob->token}}));
       }
       st.attempt = it.attempt;
@@ -1428,16 +1562,16 @@ struct Engine::Impl {
             MarkUncertain(txn, r, st, *ob, oc.evidence.empty() ? oc.message : oc.evidence));
       } else if (c == ErrorClass::kNeedsHuman || (c == ErrorClass::kInDoubt && !ob)) {
         if (ob) {
-          ob->state = "pending";
+          ob->state = OutboxState::kPending;
           ob->error = oc.message;
-          KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+          KEEL_RETURN_IF_ERROR(WriteOutbox(txn, *ob));
         }
-        store::ApprovalRow a;
+        Item a;
         a.id = NewId("apv", txn.now_us(), random());
         a.run_id = r.id;
         a.step_key = it.key;
-        a.kind = "needs_human";
-        a.status = "pending";
+        a.kind = ItemKind::kNeedsHuman;
+        a.status = ItemStatus::kPending;
         a.summary = "Step " + it.key + " needs a person: " + oc.message;
         a.recommend = "retry";
         a.context = CanonicalJson(json{{"run", r.id},
@@ -1445,17 +1579,17 @@ struct Engine::Impl {
                                        {"attempt", it.attempt},
                                        {"error", oc.message},
                                        {"input", it.input}});
-        KEEL_RETURN_IF_ERROR(store::InsertApproval(txn, a));
+        KEEL_RETURN_IF_ERROR(AddItem(txn, a));
         KEEL_RETURN_IF_ERROR(
             Ledger(txn, "approval.requested", r.id, it.key,
-                   {{"approval", a.id}, {"kind", a.kind}, {"summary", a.summary}}));
+                   {{"approval", a.id}, {"kind", Word(a.kind)}, {"summary", a.summary}}));
         st.attempt = it.attempt;
-        Wait(r, st, it.key, "human", kNeverUs);
+        Wait(r, st, it.key, WaitKind::kHuman, kNeverUs);
       } else if (c == ErrorClass::kPermanent || exhausted) {
         if (ob) {
-          ob->state = "failed";
+          ob->state = OutboxState::kFailed;
           ob->error = oc.message;
-          KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+          KEEL_RETURN_IF_ERROR(WriteOutbox(txn, *ob));
         }
         st.attempt = it.attempt;
         std::string why = std::string(ErrorClassName(c)) + ": " + oc.message;
@@ -1465,9 +1599,9 @@ struct Engine::Impl {
       } else {
         // transient, rate_limited, or in_doubt on a channel that dedupes by the token.
         if (ob) {
-          ob->state = "pending";
+          ob->state = OutboxState::kPending;
           ob->error = oc.message;
-          KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+          KEEL_RETURN_IF_ERROR(WriteOutbox(txn, *ob));
         }
         int64_t delay = BackoffUs(s.retry, it.attempt, random());
         if (c == ErrorClass::kRateLimited) delay = std::max(delay, oc.retry_after_us);
@@ -1481,7 +1615,7 @@ struct Engine::Impl {
       }
     }
     r.state = st.Dump();
-    return store::UpdateRun(txn, r);
+    return WriteRun(txn, r);
   }
   // Last, so it goes first: a pool joins its threads before the state they report to.
   std::shared_ptr<EffectExecutor> executor;
@@ -1705,20 +1839,20 @@ Result<TickStats> Engine::Tick() {
     for (const auto& id : ids) {
       if (impl_->in_flight.count(id) || taken == opts_.batch) continue;
       ++taken;
-      KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, id));
+      KEEL_ASSIGN_OR_RETURN(auto rr, LoadRun(*ws_, id));
       if (!rr) continue;
-      store::RunRow& r = *rr;
-      const store::RunRow before = r;
+      Run& r = *rr;
+      const Run before = r;
       KEEL_ASSIGN_OR_RETURN(State st, impl_->ParseState(r));
       KEEL_ASSIGN_OR_RETURN(auto wf, impl_->Version(r.version));
       bool changed = false;
-      if (r.status == "running") {
+      if (r.status == RunStatus::kRunning) {
         bool was_comp = st.compensating;
         KEEL_ASSIGN_OR_RETURN(changed,
                               impl_->Advance(txn, r, st, *wf, pauses, &io, &outbox_written));
         if (was_comp && st.compensating && st.ci > 0) comp_progress = true;
         if (changed) ++stats.steps;
-      } else if (r.status == "waiting") {
+      } else if (r.status == RunStatus::kWaiting) {
         bool fired = false;
         int64_t before = r.due_us;
         KEEL_ASSIGN_OR_RETURN(changed, impl_->Due(txn, r, st, *wf, &fired));
@@ -1726,7 +1860,7 @@ Result<TickStats> Engine::Tick() {
         changed = changed || r.due_us != before;
         // A run its deadline woke takes its next step in this same round: one commit and
         // one read of the run instead of two. I/O still waits for this commit.
-        if (fired && r.status == "running") {
+        if (fired && r.status == RunStatus::kRunning) {
           KEEL_ASSIGN_OR_RETURN(bool moved,
                                 impl_->Advance(txn, r, st, *wf, pauses, &io, &outbox_written));
           if (moved) ++stats.steps;
@@ -1737,9 +1871,10 @@ Result<TickStats> Engine::Tick() {
       }
       if (changed) {
         r.state = st.Dump();
-        KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, r, &before));
+        KEEL_RETURN_IF_ERROR(WriteRun(txn, r, &before));
         // Exactly the text just written (a state left unwritten may differ from its text).
-        if (r.status == "running") advanced.emplace(r.id, std::make_pair(r.state, std::move(st)));
+        if (r.status == RunStatus::kRunning)
+          advanced.emplace(r.id, std::make_pair(r.state, std::move(st)));
       }
     }
     KEEL_CRASH_POINT("step.result.before_commit");
@@ -1836,10 +1971,12 @@ Result<UpcomingWork> Engine::Upcoming() {
   for (const auto& g : groups) {
     // A running run with a future due time waits for its next attempt (Record); the wait
     // kinds with a deadline are set by Wait().
-    std::string kind = g.status == "running"    ? "retry"
-                       : g.wait_kind == "event" ? "event_timeout"
-                       : g.wait_kind.empty()    ? g.status
-                                                : g.wait_kind;
+    KEEL_ASSIGN_OR_RETURN(RunStatus status, ParseRunStatus(g.status));
+    KEEL_ASSIGN_OR_RETURN(WaitKind wait, ParseWaitKind(g.wait_kind));
+    std::string kind = status == RunStatus::kRunning ? "retry"
+                       : wait == WaitKind::kEvent
+                           ? "event_timeout"
+                           : std::string(wait == WaitKind::kNone ? Word(status) : Word(wait));
     add(kind, g.count, g.earliest_us, g.earliest_run);
   }
   KEEL_ASSIGN_OR_RETURN(store::DueNow dn, store::CountDueNow(*ws_, now));
@@ -1917,7 +2054,7 @@ Result<EventResult> Engine::SendEvent(const std::string& type, const std::string
                                         {"data", LedgerOutput(CanonicalJson(data))},
                                         {"runs", waiting.size()}}));
     for (const auto& rid : waiting) {
-      KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, rid));
+      KEEL_ASSIGN_OR_RETURN(auto rr, LoadRun(*ws_, rid));
       if (!rr) continue;
       KEEL_ASSIGN_OR_RETURN(State st, State::Parse(rr->state));
       KEEL_ASSIGN_OR_RETURN(auto wf, impl_->Version(rr->version));
@@ -1930,7 +2067,7 @@ Result<EventResult> Engine::SendEvent(const std::string& type, const std::string
           impl_->Complete(txn, *rr, st, *op.step, skey,
                           json{{"event", data}, {"id", res.id}, {"timed_out", false}}, op.next));
       rr->state = st.Dump();
-      KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, *rr));
+      KEEL_RETURN_IF_ERROR(WriteRun(txn, *rr));
       ++res.delivered;
     }
     return OkStatus();
@@ -1958,10 +2095,11 @@ Result<int64_t> Engine::PurgeExpiredEvents() {
 Status Engine::Decide(const std::string& approval_id, bool approve, const json* edit,
                       const std::string& reason, const std::string& actor) {
   KEEL_RETURN_IF_ERROR(ws_->Write([&](store::Txn& txn) -> Status {
-    KEEL_ASSIGN_OR_RETURN(auto a, store::GetApproval(*ws_, approval_id));
+    KEEL_ASSIGN_OR_RETURN(auto a, LoadItem(*ws_, approval_id));
     if (!a) return NotFound("no approval " + approval_id + " (list them with `keel approvals`)");
-    if (a->status != "pending") {
-      return FailedPrecondition("approval " + approval_id + " is already " + a->status);
+    if (a->status != ItemStatus::kPending) {
+      return FailedPrecondition("approval " + approval_id + " is already " +
+                                std::string(Word(a->status)));
     }
     // An edit is refused where nothing would use it: it must never be silently dropped.
     std::string edit_target;
@@ -1969,20 +2107,20 @@ Status Engine::Decide(const std::string& approval_id, bool approve, const json* 
       KEEL_RETURN_IF_ERROR(impl_->CheckDecisionEdit(*a, approve, *edit, &edit_target)
                                .WithContext("approval " + approval_id));
     }
-    a->status = approve ? "approved" : "rejected";
+    a->status = approve ? ItemStatus::kApproved : ItemStatus::kRejected;
     json dec = {{"by", actor}};
     if (!reason.empty()) dec["reason"] = reason;
     if (edit != nullptr) dec["edit"] = *edit;
     a->decision = CanonicalJson(dec);
     a->decided_us = txn.now_us();
-    KEEL_RETURN_IF_ERROR(store::UpdateApproval(txn, *a));
+    KEEL_RETURN_IF_ERROR(WriteItem(txn, *a));
     store::NewEntry en;
     en.actor = actor;
     en.kind = "approval.decided";
     en.subject = a->run_id;
     en.run_id = a->run_id;
     en.step_id = a->step_key;
-    json p = {{"approval", a->id}, {"kind", a->kind}, {"decision", a->status}};
+    json p = {{"approval", a->id}, {"kind", Word(a->kind)}, {"decision", Word(a->status)}};
     if (!reason.empty()) p["reason"] = reason;
     if (edit != nullptr) {
       p["edit"] = *edit;
@@ -1990,23 +2128,23 @@ Status Engine::Decide(const std::string& approval_id, bool approve, const json* 
     }
     en.payload = CanonicalJson(p);
     KEEL_RETURN_IF_ERROR(txn.Append(en).status());
-    KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, a->run_id));
-    if (!rr || rr->status != "waiting") return OkStatus();
-    store::RunRow& r = *rr;
+    KEEL_ASSIGN_OR_RETURN(auto rr, LoadRun(*ws_, a->run_id));
+    if (!rr || rr->status != RunStatus::kWaiting) return OkStatus();
+    Run& r = *rr;
     KEEL_ASSIGN_OR_RETURN(State st, State::Parse(r.state));
-    if (a->kind == "uncertain") {
+    if (a->kind == ItemKind::kUncertain) {
       std::string token;
       auto ctx = ParseJson(a->context, "context");
       if (ctx.ok()) token = ctx->value("token", "");
-      KEEL_ASSIGN_OR_RETURN(auto ob, store::GetOutbox(*ws_, token));
+      KEEL_ASSIGN_OR_RETURN(auto ob, LoadOutbox(*ws_, token));
       if (ob) {
-        ob->state = approve ? "done" : "failed";
+        ob->state = approve ? OutboxState::kDone : OutboxState::kFailed;
         ob->error =
             approve ? "" : "operator: did not happen" + (reason.empty() ? "" : ": " + reason);
         if (approve) ob->result = CanonicalJson(json{{"confirmed_by", actor}});
-        KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+        KEEL_RETURN_IF_ERROR(WriteOutbox(txn, *ob));
       }
-    } else if (a->kind == "needs_human") {
+    } else if (a->kind == ItemKind::kNeedsHuman) {
       if (!approve) {
         KEEL_ASSIGN_OR_RETURN(auto wf, impl_->Version(r.version));
         const Op& op = wf->program[static_cast<size_t>(st.pc)];
@@ -2015,16 +2153,16 @@ Status Engine::Decide(const std::string& approval_id, bool approve, const json* 
           KEEL_RETURN_IF_ERROR(impl_->FailStep(txn, r, st, *wf, *s, a->step_key,
                                                "rejected by " + actor + ": " + reason));
           r.state = st.Dump();
-          return store::UpdateRun(txn, r);
+          return WriteRun(txn, r);
         }
       }
       // Approve: try again from the next attempt (the outbox row is pending).
     }
-    r.status = "running";
-    r.wait_kind.clear();
+    r.status = RunStatus::kRunning;
+    r.wait_kind = WaitKind::kNone;
     r.due_us = txn.now_us();
     r.state = st.Dump();
-    return store::UpdateRun(txn, r);
+    return WriteRun(txn, r);
   }));
   KEEL_CRASH_POINT("approval.recorded.before_resume");
   return OkStatus();
@@ -2042,10 +2180,10 @@ Status Engine::Cancel(const std::string& run_id, const std::string& actor, Cance
 
 Status Engine::Retry(const std::string& run_id, const std::string& actor) {
   return ws_->Write([&](store::Txn& txn) -> Status {
-    KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, run_id));
+    KEEL_ASSIGN_OR_RETURN(auto rr, LoadRun(*ws_, run_id));
     if (!rr) return NotFound("no run " + run_id);
-    if (rr->status != "failed") {
-      return FailedPrecondition("run " + run_id + " is " + rr->status +
+    if (rr->status != RunStatus::kFailed) {
+      return FailedPrecondition("run " + run_id + " is " + std::string(Word(rr->status)) +
                                 "; only a failed run can be retried");
     }
     KEEL_ASSIGN_OR_RETURN(State st, State::Parse(rr->state));
@@ -2055,11 +2193,10 @@ Status Engine::Retry(const std::string& run_id, const std::string& actor) {
     // same token is used again.
     const Op& op = wf->program[static_cast<size_t>(st.pc)];
     if (op.step && op.step->kind == StepKind::kAction) {
-      KEEL_ASSIGN_OR_RETURN(auto ob,
-                            store::GetOutbox(*ws_, ActionToken(run_id, KeyFor(*op.step, st))));
-      if (ob && ob->state == "failed") {
-        ob->state = "pending";
-        KEEL_RETURN_IF_ERROR(store::UpdateOutbox(txn, *ob));
+      KEEL_ASSIGN_OR_RETURN(auto ob, LoadOutbox(*ws_, ActionToken(run_id, KeyFor(*op.step, st))));
+      if (ob && ob->state == OutboxState::kFailed) {
+        ob->state = OutboxState::kPending;
+        KEEL_RETURN_IF_ERROR(WriteOutbox(txn, *ob));
       }
     }
     st.compensating = false;
@@ -2068,7 +2205,7 @@ Status Engine::Retry(const std::string& run_id, const std::string& actor) {
     st.attempt = 0;
     st.failure.clear();
     st.waiting.clear();
-    rr->status = "running";
+    rr->status = RunStatus::kRunning;
     rr->error.clear();
     rr->due_us = txn.now_us();
     rr->state = st.Dump();
@@ -2079,7 +2216,7 @@ Status Engine::Retry(const std::string& run_id, const std::string& actor) {
     en.run_id = run_id;
     en.payload = CanonicalJson(json{{"pc", st.pc}});
     KEEL_RETURN_IF_ERROR(txn.Append(en).status());
-    return store::UpdateRun(txn, *rr);
+    return WriteRun(txn, *rr);
   });
 }
 
@@ -2159,21 +2296,24 @@ Status Engine::Resume(const std::string& scope, const std::string& name, const s
     en.payload = CanonicalJson(json{{"scope", scope}, {"name", name}});
     KEEL_RETURN_IF_ERROR(txn.Append(en).status());
     // Parked runs look again; those still covered by another switch park again.
-    KEEL_ASSIGN_OR_RETURN(auto parked, store::RunsWithWaitKind(*ws_, "paused"));
+    KEEL_ASSIGN_OR_RETURN(auto parked,
+                          store::RunsWithWaitKind(*ws_, std::string(Word(WaitKind::kPaused))));
     for (const auto& id : parked) {
-      KEEL_ASSIGN_OR_RETURN(auto rr, store::GetRun(*ws_, id));
+      KEEL_ASSIGN_OR_RETURN(auto rr, LoadRun(*ws_, id));
       if (!rr) continue;
-      rr->status = "running";
-      rr->wait_kind.clear();
+      rr->status = RunStatus::kRunning;
+      rr->wait_kind = WaitKind::kNone;
       rr->due_us = txn.now_us();
-      KEEL_RETURN_IF_ERROR(store::UpdateRun(txn, *rr));
+      KEEL_RETURN_IF_ERROR(WriteRun(txn, *rr));
     }
     return OkStatus();
   });
 }
 
 bool RunIsCanceling(const store::RunRow& r) {
-  if (r.status != "running" && r.status != "waiting") return false;
+  // A word this build does not know is not a run being canceled; views show the word.
+  auto status = ParseRunStatus(r.status);
+  if (!status.ok() || IsTerminal(*status)) return false;
   auto st = State::Parse(r.state);
   return st.ok() && !st->cancel.empty();
 }
