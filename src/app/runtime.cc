@@ -1,11 +1,7 @@
 #include "app/runtime.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
-#include <cerrno>
 #include <nlohmann/json.hpp>
 #include <optional>
 
@@ -186,29 +182,27 @@ Runtime::Runtime(RuntimeOptions opts) : opts_(std::move(opts)) {}
 Runtime::~Runtime() {
   // The engine borrows the agents and adapters; it goes first.
   engine_.reset();
-  if (worker_lock_fd_ >= 0) ::close(worker_lock_fd_);  // releases the worker lock
+  worker_lock_.reset();  // releases the worker lock
 }
 
 bool Runtime::TakeWorkerLock() {
-  if (worker_lock_fd_ >= 0) return true;
-  int fd = ::open(JoinPath(ws_->dir(), ".worker.lock").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return false;
-  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
-    ::close(fd);
-    return false;
-  }
-  worker_lock_fd_ = fd;
+  if (worker_lock_ != nullptr) return true;
+  auto lock = LockFile(opts_.env.fs, JoinPath(ws_->dir(), ".worker.lock"), LockMode::kExclusive,
+                       LockWait::kNoWait);
+  if (!lock.ok() || *lock == nullptr) return false;
+  worker_lock_ = std::move(*lock);
   return true;
 }
 
 bool Runtime::WorkerLockHeldElsewhere() {
-  int fd = ::open(JoinPath(ws_->dir(), ".worker.lock").c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;  // no worker ever ran here
-  // Each open is its own lock holder, so this also sees a lock held by this process's
-  // own worker Runtime; only this Runtime's lock is left out.
-  bool held = worker_lock_fd_ < 0 && ::flock(fd, LOCK_SH | LOCK_NB) != 0 && errno == EWOULDBLOCK;
-  ::close(fd);  // drops the shared lock if it was taken
-  return held;
+  // This Runtime's own lock is left out.
+  if (worker_lock_ != nullptr) return false;
+  auto probe = opts_.env.fs->OpenLockFile(JoinPath(ws_->dir(), ".worker.lock"), /*create=*/false);
+  if (!probe.ok()) return false;  // no worker ever ran here
+  // Each handle is its own lock holder, so this also sees a lock held by this process's
+  // own worker Runtime. The probe's shared lock, if taken, goes with the handle.
+  auto taken = (*probe)->TryLock(LockMode::kShared);
+  return taken.ok() && !*taken;
 }
 
 Result<std::unique_ptr<Runtime>> Runtime::Open(RuntimeOptions opts) {

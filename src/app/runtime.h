@@ -132,8 +132,9 @@ class Runtime {
   // Re-reads the modes after a switch (SetAdapterMode).
   Status ReloadAdapterModes();
 
-  // The workspace's worker lock (.worker.lock, an flock): taken by the first worker and
-  // held until this Runtime is destroyed (or the process dies). False if another holds it.
+  // The workspace's worker lock (.worker.lock, a FileLock through the Env's file system):
+  // taken by the first worker and held until this Runtime is destroyed (or the process
+  // dies). False if another holds it, or if the lock file cannot be opened.
   bool TakeWorkerLock();
   // True if a worker (another Runtime or process) holds the worker lock now.
   bool WorkerLockHeldElsewhere();
@@ -154,7 +155,7 @@ class Runtime {
   std::vector<std::unique_ptr<flow::ActionAdapter>> owned_adapters_;
   std::map<std::string, AdapterEntry> adapters_;
   std::unique_ptr<flow::Engine> engine_;
-  int worker_lock_fd_ = -1;
+  std::unique_ptr<FileLock> worker_lock_;
 };
 
 }  // namespace keel::app

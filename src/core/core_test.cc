@@ -10,6 +10,7 @@
 #include "core/json.h"
 #include "core/random.h"
 #include "core/status.h"
+#include "core/testing_fault_fs.h"
 #include "core/testing_util.h"
 
 namespace keel {
@@ -162,6 +163,93 @@ TEST(FileSystem, RewrittenFilesAreTightenedExistingFoldersKept) {
   // A file where a folder is asked for is refused.
   EXPECT_FALSE(fs->CreateDirs(tmp.Sub("w/sub")).ok());
   EXPECT_FALSE(fs->CreateDirs(tmp.Sub("w")).ok());
+}
+
+// Locks belong to handles: a second handle in the same process conflicts as another process
+// would; "held elsewhere" is a null handle, a real failure an error.
+TEST(FileSystem, LocksConflictBetweenHandles) {
+  FileSystem* fs = DefaultFileSystem();
+  keel::testing::TempDir tmp;
+  const std::string path = tmp.Sub("x.lock");
+  auto a = LockFile(fs, path, LockMode::kExclusive, LockWait::kNoWait);
+  ASSERT_TRUE(a.ok()) << a.status().ToString();
+  ASSERT_NE(*a, nullptr);
+  EXPECT_EQ(*fs->Mode(path), 0600);
+  auto b = LockFile(fs, path, LockMode::kExclusive, LockWait::kNoWait);
+  ASSERT_TRUE(b.ok());
+  EXPECT_EQ(*b, nullptr);
+  auto probe = fs->OpenLockFile(path, /*create=*/false);
+  ASSERT_TRUE(probe.ok());
+  EXPECT_FALSE(*(*probe)->TryLock(LockMode::kShared));
+  ASSERT_TRUE((*a)->Unlock().ok());
+  EXPECT_TRUE(*(*probe)->TryLock(LockMode::kShared));
+  // Shared locks coexist; an exclusive one waits for them all.
+  EXPECT_TRUE(*(*a)->TryLock(LockMode::kShared));
+  auto c = LockFile(fs, path, LockMode::kExclusive, LockWait::kNoWait);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(*c, nullptr);
+  a->reset();
+  probe->reset();
+  c = LockFile(fs, path, LockMode::kExclusive, LockWait::kWait);
+  ASSERT_TRUE(c.ok());
+  EXPECT_NE(*c, nullptr);
+
+  // Real failures are errors, never mistaken for a held lock.
+  auto missing = fs->OpenLockFile(tmp.Sub("none.lock"), /*create=*/false);
+  EXPECT_EQ(missing.status().code(), StatusCode::kNotFound);
+  EXPECT_FALSE(fs->Exists(tmp.Sub("none.lock")));
+  auto nodir = LockFile(fs, tmp.Sub("no/such/dir.lock"), LockMode::kExclusive, LockWait::kNoWait);
+  EXPECT_EQ(nodir.status().code(), StatusCode::kNotFound) << nodir.status().ToString();
+}
+
+TEST(FileSystem, SequentialFileReadsInPieces) {
+  FileSystem* fs = DefaultFileSystem();
+  keel::testing::TempDir tmp;
+  std::string data;
+  for (int i = 0; i < 30000; ++i) data += std::to_string(i);
+  ASSERT_TRUE(WriteFileAtomic(fs, tmp.Sub("f"), data).ok());
+  auto f = fs->NewSequentialFile(tmp.Sub("f"));
+  ASSERT_TRUE(f.ok());
+  std::string got;
+  char buf[4096];
+  for (;;) {
+    auto n = (*f)->Read(buf, sizeof buf);
+    ASSERT_TRUE(n.ok());
+    if (*n == 0) break;
+    got.append(buf, *n);
+  }
+  EXPECT_EQ(got, data);
+  EXPECT_EQ(fs->NewSequentialFile(tmp.Sub("none")).status().code(), StatusCode::kNotFound);
+}
+
+// A crash is the death of the process: its locks go with it and its handles stay dead.
+TEST(FaultInjectionFileSystem, CrashReleasesLocks) {
+  keel::testing::TempDir tmp;
+  keel::testing::FaultInjectionFileSystem ffs;
+  const std::string path = tmp.Sub("x.lock");
+  auto held = LockFile(&ffs, path, LockMode::kExclusive, LockWait::kNoWait);
+  ASSERT_TRUE(held.ok() && *held != nullptr);
+  auto other = LockFile(DefaultFileSystem(), path, LockMode::kShared, LockWait::kNoWait);
+  ASSERT_TRUE(other.ok());
+  EXPECT_EQ(*other, nullptr);
+  ffs.SimulateCrash();
+  other = LockFile(DefaultFileSystem(), path, LockMode::kExclusive, LockWait::kNoWait);
+  ASSERT_TRUE(other.ok());
+  EXPECT_NE(*other, nullptr);
+  EXPECT_EQ((*held)->TryLock(LockMode::kExclusive).status().code(), StatusCode::kUnavailable);
+}
+
+// SyncFile (a file SQLite wrote) is a sync like any other: FailSyncAt reaches it.
+TEST(FaultInjectionFileSystem, SyncFileFailureIsDataLoss) {
+  keel::testing::TempDir tmp;
+  keel::testing::FaultInjectionFileSystem ffs;
+  keel::testing::WriteFile(tmp.Sub("db"), "pages");
+  ASSERT_TRUE(ffs.SyncFile(tmp.Sub("db")).ok());
+  ffs.FailSyncAt(1);
+  Status s = ffs.SyncFile(tmp.Sub("db"));
+  EXPECT_EQ(s.code(), StatusCode::kDataLoss);
+  EXPECT_NE(s.message().find(tmp.Sub("db")), std::string::npos) << s.message();
+  EXPECT_EQ(ffs.SyncFile(tmp.Sub("none")).code(), StatusCode::kNotFound);
 }
 
 }  // namespace

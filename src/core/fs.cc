@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -51,6 +52,58 @@ class PosixWritableFile final : public WritableFile {
   }
 
  private:
+  int fd_;
+  std::string path_;
+};
+
+class PosixSequentialFile final : public SequentialFile {
+ public:
+  PosixSequentialFile(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixSequentialFile() override { ::close(fd_); }
+
+  Result<size_t> Read(char* buf, size_t n) override {
+    for (;;) {
+      ssize_t got = ::read(fd_, buf, n);
+      if (got >= 0) return static_cast<size_t>(got);
+      if (errno != EINTR) return ErrnoStatus(errno, "reading " + path_);
+    }
+  }
+
+ private:
+  int fd_;
+  std::string path_;
+};
+
+class PosixFileLock final : public FileLock {
+ public:
+  PosixFileLock(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  ~PosixFileLock() override { ::close(fd_); }  // closing the last descriptor drops the lock
+
+  Result<bool> TryLock(LockMode mode) override {
+    for (;;) {
+      if (::flock(fd_, Op(mode) | LOCK_NB) == 0) return true;
+      if (errno == EWOULDBLOCK) return false;
+      if (errno != EINTR) return ErrnoStatus(errno, "locking " + path_);
+    }
+  }
+
+  Status Lock(LockMode mode) override {
+    while (::flock(fd_, Op(mode)) != 0) {
+      if (errno != EINTR) return ErrnoStatus(errno, "locking " + path_);
+    }
+    return OkStatus();
+  }
+
+  Status Unlock() override {
+    if (::flock(fd_, LOCK_UN) != 0) return ErrnoStatus(errno, "unlocking " + path_);
+    return OkStatus();
+  }
+
+  const std::string& path() const override { return path_; }
+
+ private:
+  static int Op(LockMode mode) { return mode == LockMode::kShared ? LOCK_SH : LOCK_EX; }
+
   int fd_;
   std::string path_;
 };
@@ -206,6 +259,39 @@ class PosixFileSystem final : public FileSystem {
     if (::stat(path.c_str(), &st) != 0) return ErrnoStatus(errno, "stat " + path);
     return static_cast<int>(st.st_mode & 07777);
   }
+
+  Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "reading " + path);
+    return std::unique_ptr<SequentialFile>(new PosixSequentialFile(fd, path));
+  }
+
+  Status SyncFile(const std::string& path) override {
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return ErrnoStatus(errno, "opening " + path);
+    int rc = ::fsync(fd);
+    int e = errno;
+    ::close(fd);
+    if (rc != 0) {
+      return DataLoss("fsync of " + path + " failed (" + std::strerror(e) +
+                      "); stopping writes: the data may not be on disk");
+    }
+    return OkStatus();
+  }
+
+  Result<std::unique_ptr<FileLock>> OpenLockFile(const std::string& path, bool create,
+                                                 int mode) override {
+    int flags = create ? O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW : O_RDONLY | O_CLOEXEC;
+    int fd = ::open(path.c_str(), flags, mode);
+    if (fd < 0) return ErrnoStatus(errno, "opening lock file " + path);
+    if (create) {
+      if (Status s = EnsureFileMode(fd, mode, path); !s.ok()) {
+        ::close(fd);
+        return s;
+      }
+    }
+    return std::unique_ptr<FileLock>(new PosixFileLock(fd, path));
+  }
 };
 
 }  // namespace
@@ -246,6 +332,18 @@ Status WriteFileAtomic(FileSystem* fs, const std::string& path, std::string_view
   }
   KEEL_CRASH_POINT("file.after_rename_before_dirsync");
   return fs->SyncDir(DirName(path));
+}
+
+Result<std::unique_ptr<FileLock>> LockFile(FileSystem* fs, const std::string& path, LockMode lock,
+                                           LockWait wait, int mode) {
+  KEEL_ASSIGN_OR_RETURN(auto f, fs->OpenLockFile(path, /*create=*/true, mode));
+  if (wait == LockWait::kWait) {
+    KEEL_RETURN_IF_ERROR(f->Lock(lock));
+    return f;
+  }
+  KEEL_ASSIGN_OR_RETURN(bool taken, f->TryLock(lock));
+  if (!taken) return std::unique_ptr<FileLock>();
+  return f;
 }
 
 std::string JoinPath(std::string_view a, std::string_view b) {

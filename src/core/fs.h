@@ -1,16 +1,18 @@
 // FileSystem: the seam through which keel touches files outside SQLite (artifacts, keys,
-// checkpoints, snapshots). Tests substitute a fault-injecting implementation
-// (core/testing_fault_fs.h) that tracks what was synced and can "crash", dropping unsynced
-// bytes and files whose directory entry was never synced, as leveldb's fault-injection Env.
+// checkpoints, snapshots, zone files, lock files). Tests substitute a fault-injecting
+// implementation (core/testing_fault_fs.h) that tracks what was synced and can "crash", dropping
+// unsynced bytes and files whose directory entry was never synced, as leveldb's fault-injection
+// Env.
 //
 // Errors: every method converts errno with context (the path); ENOSPC becomes Unavailable,
 // an fsync failure DataLoss (the caller must stop writing: after a failed fsync the kernel
 // may have dropped the dirty pages, so a later successful fsync proves nothing).
 //
-// Thread-safety: implementations are safe to call from any thread; a WritableFile is used by
-// one thread at a time.
+// Thread-safety: implementations are safe to call from any thread; a WritableFile,
+// SequentialFile or FileLock is used by one thread at a time.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -36,6 +38,35 @@ class WritableFile {
   // Flushes data and metadata needed to read it back after a power loss (fdatasync).
   virtual Status Sync() = 0;
   virtual Status Close() = 0;
+};
+
+// Reads a file front to back in pieces, for files too large to hold whole (a database or
+// an artifact being copied and hashed).
+class SequentialFile {
+ public:
+  virtual ~SequentialFile() = default;
+  // Reads up to `n` bytes into `buf`; returns how many, 0 only at the end of the file.
+  virtual Result<size_t> Read(char* buf, size_t n) = 0;
+};
+
+enum class LockMode { kShared, kExclusive };
+
+// An open lock file: an advisory flock(2) lock. Locks belong to the handle, not the process:
+// two handles on one file conflict even within one process, as two processes would. A lock
+// is released by Unlock, by destroying the handle, or by the process dying (so a lock left
+// by a killed process never needs cleaning up). One handle holds at most one lock; taking the
+// other mode converts it (not atomically: flock may drop the old lock first).
+class FileLock {
+ public:
+  // Releases the lock, if held, and closes the file.
+  virtual ~FileLock() = default;
+  // Takes `mode` without waiting. False when another handle holds a conflicting lock:
+  // "held elsewhere" is an answer, not an error. Errors are real failures only.
+  virtual Result<bool> TryLock(LockMode mode) = 0;
+  // Takes `mode`, waiting as long as another handle holds a conflicting lock.
+  virtual Status Lock(LockMode mode) = 0;
+  virtual Status Unlock() = 0;
+  virtual const std::string& path() const = 0;
 };
 
 class FileSystem {
@@ -67,6 +98,18 @@ class FileSystem {
   virtual Result<std::vector<std::string>> ListDir(const std::string& dir) = 0;
   // The permission bits of `path` (st_mode & 07777).
   virtual Result<int> Mode(const std::string& path) = 0;
+  // Opens `path` for reading in pieces. NotFound when it is missing.
+  virtual Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) = 0;
+  // Makes a file written outside this seam (a database SQLite wrote) durable: fsync(2) of
+  // its data. DataLoss when the fsync fails, as for WritableFile::Sync.
+  virtual Status SyncFile(const std::string& path) = 0;
+  // Opens `path` as a lock file, holding no lock yet. With `create` the file is made if
+  // missing and its bits become exactly `mode` (as NewWritableFile); without, a missing file
+  // is NotFound and the file is opened read-only (a read-only workspace can still test a
+  // lock). The file's content is never read or written here.
+  virtual Result<std::unique_ptr<FileLock>> OpenLockFile(const std::string& path,
+                                                         bool create = true,
+                                                         int mode = kPrivateFileMode) = 0;
 };
 
 // The real POSIX file system. A process-wide instance is returned by DefaultFileSystem().
@@ -80,9 +123,18 @@ FileSystem* DefaultFileSystem();
 Status WriteFileAtomic(FileSystem* fs, const std::string& path, std::string_view data,
                        int mode = kPrivateFileMode);
 
+enum class LockWait { kWait, kNoWait };
+
+// The one way keel takes a file lock for a span of work (snapshots/.lock, .worker.lock):
+// opens `path` (created with `mode` if missing) and takes `lock` on it, held until the
+// returned handle is destroyed. With kNoWait, a lock another handle holds gives a null
+// handle, not an error; errors are real failures (opening the file, flock failing).
+Result<std::unique_ptr<FileLock>> LockFile(FileSystem* fs, const std::string& path, LockMode lock,
+                                           LockWait wait, int mode = kPrivateFileMode);
+
 // Sets the bits of the open file `fd` (named `path` in errors) to exactly `mode` unless they
 // already are: open(2) applies the umask to a new file's mode and keeps an existing file's.
-// For files opened outside FileSystem (lock files, SQLite's database).
+// For files opened outside FileSystem (SQLite's database and its writers' lock file).
 Status EnsureFileMode(int fd, int mode, const std::string& path);
 
 // Joins path parts with '/'.

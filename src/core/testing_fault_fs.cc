@@ -28,6 +28,52 @@ class FaultFile final : public WritableFile {
   std::unique_ptr<WritableFile> real_;
 };
 
+// A FileLock that dies with its "process": a crash releases its real lock.
+class FaultLock final : public FileLock {
+ public:
+  FaultLock(FaultInjectionFileSystem* fs, uint64_t gen, std::unique_ptr<FileLock> real)
+      : fs_(fs), gen_(gen), real_(std::move(real)) {}
+  ~FaultLock() override {
+    std::lock_guard<std::mutex> l(fs_->mu_);
+    fs_->locks_.erase(this);
+  }
+
+  Result<bool> TryLock(LockMode mode) override {
+    std::lock_guard<std::mutex> l(fs_->mu_);
+    KEEL_RETURN_IF_ERROR(Alive());
+    return real_->TryLock(mode);
+  }
+  // Waits without the file system's mutex held: the holder may need it to let go.
+  Status Lock(LockMode mode) override {
+    {
+      std::lock_guard<std::mutex> l(fs_->mu_);
+      KEEL_RETURN_IF_ERROR(Alive());
+    }
+    return real_->Lock(mode);
+  }
+  Status Unlock() override {
+    std::lock_guard<std::mutex> l(fs_->mu_);
+    KEEL_RETURN_IF_ERROR(Alive());
+    return real_->Unlock();
+  }
+  const std::string& path() const override { return real_->path(); }
+
+  // With the file system's mutex held.
+  void ReleaseForCrash() { real_->Unlock().IgnoreError(); }
+
+ private:
+  Status Alive() const {
+    if (gen_ != fs_->generation_ || fs_->crashed_) {
+      return Unavailable("lock handle of " + real_->path() + " died in a crash");
+    }
+    return OkStatus();
+  }
+
+  FaultInjectionFileSystem* fs_;
+  uint64_t gen_;
+  std::unique_ptr<FileLock> real_;
+};
+
 namespace {
 Status DiskFullError(const std::string& what) {
   return ErrnoStatus(ENOSPC, what + " (injected)");
@@ -48,7 +94,7 @@ Status FaultInjectionFileSystem::CountOp() {
     if (crash_power_loss_) {
       CrashLocked();
     } else {
-      ++generation_;
+      KillProcessLocked();
     }
     crashed_ = true;
     crash_after_ = -1;
@@ -245,6 +291,31 @@ Result<int> FaultInjectionFileSystem::Mode(const std::string& path) {
   return base_->Mode(path);
 }
 
+Result<std::unique_ptr<SequentialFile>> FaultInjectionFileSystem::NewSequentialFile(
+    const std::string& path) {
+  return base_->NewSequentialFile(path);
+}
+
+Status FaultInjectionFileSystem::SyncFile(const std::string& path) {
+  std::lock_guard<std::mutex> l(mu_);
+  KEEL_RETURN_IF_ERROR(CountOp());
+  KEEL_RETURN_IF_ERROR(MaybeSyncFault(path));
+  if (real_syncs_) KEEL_RETURN_IF_ERROR(base_->SyncFile(path));
+  auto it = files_.find(path);
+  if (it != files_.end()) it->second.synced_size = it->second.size;
+  return OkStatus();
+}
+
+Result<std::unique_ptr<FileLock>> FaultInjectionFileSystem::OpenLockFile(const std::string& path,
+                                                                         bool create, int mode) {
+  std::lock_guard<std::mutex> l(mu_);
+  KEEL_RETURN_IF_ERROR(CheckAlive());
+  KEEL_ASSIGN_OR_RETURN(auto real, base_->OpenLockFile(path, create, mode));
+  auto lock = std::make_unique<FaultLock>(this, generation_, std::move(real));
+  locks_.insert(lock.get());
+  return std::unique_ptr<FileLock>(std::move(lock));
+}
+
 namespace {
 // Writes `content` to `path` with `mode`, bypassing the bookkeeping (crash recovery only).
 void RestoreFile(FileSystem* base, const std::string& path, const std::string& content, int mode) {
@@ -308,8 +379,14 @@ std::vector<std::string> FaultInjectionFileSystem::CrashLocked() {
   }
   files_.clear();
   ops_.clear();
-  ++generation_;
+  KillProcessLocked();
   return log;
+}
+
+void FaultInjectionFileSystem::KillProcessLocked() {
+  ++generation_;
+  for (FaultLock* l : locks_) l->ReleaseForCrash();
+  locks_.clear();
 }
 
 std::vector<std::string> FaultInjectionFileSystem::SimulateCrash() {

@@ -13,6 +13,11 @@
 //    the file it replaced, whose content is kept in memory, comes back), a removed file
 //    comes back with its durable content. A rename across folders is durable only when
 //    both folders were synced after it.
+//  - Files written outside the seam (SQLite's) are durable once SyncFile succeeds; their
+//    directory entries are not tracked.
+//  - Locks: flock locks held by the real file system. A crash ("the process died") releases
+//    every lock taken through this object, and their handles fail every call after it. A
+//    lock file's own directory entry is not tracked (its content never matters).
 //  - Not modelled: torn or reordered writes inside a file's unsynced tail (the tail is
 //    dropped whole), partial metadata (modes), hard links, SQLite's files (they do not go
 //    through this seam; see store/sqlite/testing_fault_vfs.h).
@@ -20,14 +25,15 @@
 // Knobs:
 //  - SetDiskFullAfterWrites(n): the first n Appends succeed, every later Append, new file
 //    and new folder fails with ENOSPC (-> Unavailable "disk full") until FreeSpace().
-//  - FailSyncAt(n): the n-th Sync or SyncDir from now fails with EIO (-> DataLoss); with
+//  - FailSyncAt(n): the n-th Sync, SyncFile or SyncDir from now fails with EIO (-> DataLoss); with
 //    `sticky`, every later one fails too (a disk that went bad).
 //  - CrashAfterOps(n): after n more mutating operations, the file system crashes on its
 //    own (SimulateCrash) and every later mutating call fails with
 //    Unavailable("simulated crash") until ResetAfterCrash(): the process "died" at that
 //    point. Reads keep working (they see the post-crash state).
 //
-// The base must be a view of real POSIX paths (a crash truncates with truncate(2)).
+// The base must be a view of real POSIX paths (a crash truncates with truncate(2)). Files
+// and lock handles it returns must not outlive it.
 //
 // Thread-safety: all methods are safe from any thread (one mutex). WritableFiles opened
 // before a crash fail every call after it.
@@ -44,6 +50,8 @@
 #include "core/fs.h"
 
 namespace keel::testing {
+
+class FaultLock;
 
 class FaultInjectionFileSystem final : public FileSystem {
  public:
@@ -65,6 +73,10 @@ class FaultInjectionFileSystem final : public FileSystem {
   Status RemoveTree(const std::string& path) override;
   Result<std::vector<std::string>> ListDir(const std::string& dir) override;
   Result<int> Mode(const std::string& path) override;
+  Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& path) override;
+  Status SyncFile(const std::string& path) override;
+  Result<std::unique_ptr<FileLock>> OpenLockFile(const std::string& path, bool create,
+                                                 int mode) override;
 
   // --- crash model ---
   // Drops everything not yet durable (see the header comment). Returns what it did, one
@@ -95,11 +107,12 @@ class FaultInjectionFileSystem final : public FileSystem {
 
   // --- counters (since construction) ---
   int64_t appends() const;
-  int64_t syncs() const;  // file Syncs and SyncDirs
+  int64_t syncs() const;  // file Syncs, SyncFiles and SyncDirs
   int64_t mutating_ops() const;
 
  private:
   friend class FaultFile;
+  friend class FaultLock;
   struct FileState {
     uint64_t size = 0;         // bytes appended so far (as we know them)
     uint64_t synced_size = 0;  // size at the last successful Sync
@@ -124,6 +137,8 @@ class FaultInjectionFileSystem final : public FileSystem {
   bool DiskFull() const { return full_after_ >= 0 && appends_ >= full_after_; }
   std::string DurableContent(const std::string& path);
   std::vector<std::string> CrashLocked();
+  // The process "died": bumps the generation and releases every lock taken through this.
+  void KillProcessLocked();
 
   Status FileAppend(uint64_t gen, const std::string& path, std::string_view data,
                     WritableFile* real);
@@ -133,7 +148,8 @@ class FaultInjectionFileSystem final : public FileSystem {
   mutable std::mutex mu_;
   std::map<std::string, FileState> files_;
   std::vector<DirOp> ops_;
-  uint64_t generation_ = 0;  // bumped by a crash; older WritableFiles are dead
+  std::set<FaultLock*> locks_;  // open lock handles of the current generation
+  uint64_t generation_ = 0;     // bumped by a crash; older WritableFiles are dead
   bool crashed_ = false;
   int64_t crash_after_ = -1;
   bool crash_power_loss_ = true;

@@ -1,7 +1,8 @@
 #include "flow/cron.h"
 
-#include <date/tz.h>
+#include <date/date.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <chrono>
@@ -156,18 +157,25 @@ class PosixRule {
 
 }  // namespace
 
-// The system zone files (TZif) list explicit transitions only up to 2037 and end with a
-// POSIX TZ rule for every later year. The date library in its system-database mode ignores
-// that rule, which would silently drop summer time after 2037, so times from the last
-// listed transition on are resolved with the rule instead.
+// A time zone read from its TZif file (RFC 8536): the UTC offsets it lists, each in force
+// from a transition on, and the POSIX TZ rule the file ends with. Zone files list explicit
+// transitions only up to 2037 and leave every later year to that rule, so times from the
+// last listed transition on are resolved with the rule (summer time keeps working after
+// 2037).
 struct CronZone {
-  const date::time_zone* tz = nullptr;
-  std::optional<PosixRule> rule;  // absent if the file has no readable rule
-  date::sys_seconds rule_from;    // the last transition the zone file lists
+  std::vector<int64_t> transitions;  // UTC seconds, ascending
+  std::vector<uint8_t> types;        // the offset index in force from transitions[i] on
+  std::vector<int32_t> offsets;      // UTC offsets in seconds, by index; offsets[0] before
+                                     // the first transition (RFC 8536, 3.2)
+  std::optional<PosixRule> rule;     // absent if the file has no rule this parser reads
+  date::sys_seconds rule_from;       // the last listed transition (the rule's start)
 
   seconds OffsetAt(date::sys_seconds t) const {
     if (rule && t >= rule_from) return rule->OffsetAt(t);
-    return tz->get_info(t).offset;
+    int64_t s = t.time_since_epoch().count();
+    auto it = std::upper_bound(transitions.begin(), transitions.end(), s);
+    if (it == transitions.begin()) return seconds(offsets[0]);
+    return seconds(offsets[types[static_cast<size_t>(it - transitions.begin()) - 1]]);
   }
 
   // The UTC instant at which local time `l` fires: the first occurrence of a local time
@@ -321,54 +329,148 @@ std::string_view Macro(std::string_view e) {
   return {};
 }
 
-// The POSIX TZ rule at the end of a version 2+ TZif file, or "" if there is none.
-std::string ZoneFileRule(const std::string& name) {
-  // Where Debian's tzdata (and the date library's system mode) keep the zone files.
-  auto data = DefaultFileSystem()->ReadFile("/usr/share/zoneinfo/" + name, 1 << 20);
-  if (!data.ok()) return "";
-  const std::string& d = *data;
-  if (d.size() < 6 || d.compare(0, 4, "TZif") != 0 || d[4] < '2' || d.back() != '\n') return "";
-  size_t start = d.rfind('\n', d.size() - 2);
-  if (start == std::string::npos) return "";
-  return d.substr(start + 1, d.size() - start - 2);
+// A TZif file (RFC 8536) read front to back; every read is bounds-checked.
+class TzifReader {
+ public:
+  explicit TzifReader(std::string_view d) : d_(d) {}
+  bool Skip(uint64_t n) {
+    if (n > d_.size() - pos_) return false;
+    pos_ += static_cast<size_t>(n);
+    return true;
+  }
+  bool Int(int bytes, int64_t* out) {
+    if (static_cast<size_t>(bytes) > d_.size() - pos_) return false;
+    uint64_t v = 0;
+    for (int i = 0; i < bytes; ++i) v = v << 8 | static_cast<uint8_t>(d_[pos_++]);
+    // Sign-extend the big-endian two's complement value.
+    if (bytes < 8 && (v >> (bytes * 8 - 1)) != 0) v |= ~uint64_t{0} << (bytes * 8);
+    *out = static_cast<int64_t>(v);
+    return true;
+  }
+  std::string_view Rest() const { return d_.substr(pos_); }
+
+ private:
+  std::string_view d_;
+  size_t pos_ = 0;
+};
+
+struct TzifHeader {
+  char version = 0;
+  int64_t isutcnt = 0, isstdcnt = 0, leapcnt = 0, timecnt = 0, typecnt = 0, charcnt = 0;
+};
+
+bool ReadHeader(TzifReader* r, TzifHeader* h) {
+  std::string_view rest = r->Rest();
+  if (rest.size() < 44 || rest.compare(0, 4, "TZif") != 0) return false;
+  h->version = rest[4];
+  int64_t* counts[] = {&h->isutcnt, &h->isstdcnt, &h->leapcnt,
+                       &h->timecnt, &h->typecnt,  &h->charcnt};
+  if (!r->Skip(20)) return false;
+  for (int64_t* c : counts) {
+    if (!r->Int(4, c) || *c < 0) return false;
+  }
+  return true;
 }
 
-Result<const CronZone*> LocateZone(const std::string& name) {
+// The bytes of a data block after its header, with `time_bytes` per transition time.
+uint64_t BlockSize(const TzifHeader& h, int time_bytes) {
+  return static_cast<uint64_t>(h.timecnt) * (time_bytes + 1) +
+         static_cast<uint64_t>(h.typecnt) * 6 + static_cast<uint64_t>(h.charcnt) +
+         static_cast<uint64_t>(h.leapcnt) * (time_bytes + 4) + static_cast<uint64_t>(h.isstdcnt) +
+         static_cast<uint64_t>(h.isutcnt);
+}
+
+// Parses a TZif file into `z`; the reason when it is damaged.
+Status ParseTzif(std::string_view data, CronZone* z) {
+  TzifReader r(data);
+  TzifHeader h;
+  if (!ReadHeader(&r, &h)) return DataLoss("no TZif header");
+  int time_bytes = 4;
+  if (h.version >= '2') {
+    // Version 2+ repeats the data with 64-bit times after the version 1 block: skip that.
+    if (!r.Skip(BlockSize(h, 4)) || !ReadHeader(&r, &h)) {
+      return DataLoss("the version 1 data block is cut short");
+    }
+    time_bytes = 8;
+  }
+  if (h.typecnt < 1 || h.typecnt > 256 || h.charcnt < 1 ||
+      (h.isstdcnt != 0 && h.isstdcnt != h.typecnt) || (h.isutcnt != 0 && h.isutcnt != h.typecnt)) {
+    return DataLoss("impossible counts in the header");
+  }
+  if (h.leapcnt != 0) {
+    return InvalidArgument(
+        "leap-second zones (right/...) are not supported; use the zone's own "
+        "name");
+  }
+  if (BlockSize(h, time_bytes) > r.Rest().size()) return DataLoss("the data block is cut short");
+  int64_t v = 0;
+  for (int64_t i = 0; i < h.timecnt; ++i) {
+    if (!r.Int(time_bytes, &v)) return DataLoss("cut short");
+    if (!z->transitions.empty() && v <= z->transitions.back()) {
+      return DataLoss("transition times are not in ascending order");
+    }
+    z->transitions.push_back(v);
+  }
+  for (int64_t i = 0; i < h.timecnt; ++i) {
+    if (!r.Int(1, &v)) return DataLoss("cut short");
+    uint8_t type = static_cast<uint8_t>(v);
+    if (type >= h.typecnt)
+      return DataLoss("a transition names a local time type that is not there");
+    z->types.push_back(type);
+  }
+  for (int64_t i = 0; i < h.typecnt; ++i) {
+    int64_t utoff = 0, isdst = 0, desig = 0;
+    if (!r.Int(4, &utoff) || !r.Int(1, &isdst) || !r.Int(1, &desig)) return DataLoss("cut short");
+    // RFC 8536: offsets within (-25 h, 26 h).
+    if (utoff <= -25 * 3600 || utoff >= 26 * 3600 || (isdst & 0xff) > 1 ||
+        (desig & 0xff) >= h.charcnt) {
+      return DataLoss("a local time type is out of range");
+    }
+    z->offsets.push_back(static_cast<int32_t>(utoff));
+  }
+  if (!r.Skip(static_cast<uint64_t>(h.charcnt + h.isstdcnt + h.isutcnt))) {
+    return DataLoss("cut short");
+  }
+  if (!z->transitions.empty()) {
+    // The rule takes over at the last transition that changes the offset: zic also lists
+    // transitions that change nothing (one at the end of 32-bit time, 2038-01-19).
+    size_t i = z->transitions.size() - 1;
+    while (i > 0 && z->offsets[z->types[i]] == z->offsets[z->types[i - 1]]) --i;
+    z->rule_from = date::sys_seconds(seconds(z->transitions[i]));
+  }
+  if (time_bytes == 8) {
+    // The footer: "\n<POSIX TZ rule>\n", the rule possibly empty.
+    std::string_view f = r.Rest();
+    size_t end = f.size() >= 2 ? f.find('\n', 1) : std::string_view::npos;
+    if (f.empty() || f[0] != '\n' || end == std::string_view::npos) {
+      return DataLoss("no footer after the data block");
+    }
+    PosixRule rule;
+    // A rule this parser cannot read: the listed transitions only, as before 2037.
+    if (end > 1 && rule.Parse(f.substr(1, end - 1))) {
+      z->rule = rule;
+      if (z->transitions.empty()) z->rule_from = date::sys_seconds::min();
+    }
+  }
+  return OkStatus();
+}
+
+Status CheckZoneName(const std::string& name) {
   for (char c : name) {
     bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
               c == '/' || c == '_' || c == '-' || c == '+';
-    if (!ok || name.size() > 64 || name.find("..") != std::string::npos) {
+    if (!ok || name.size() > 64 || name.find("..") != std::string::npos || name.empty() ||
+        name[0] == '/') {
       return InvalidArgument("time zone \"" + name.substr(0, 64) +
                              "\" is not an IANA zone name like Europe/Paris");
     }
   }
-  static std::mutex mu;
-  static auto* zones = new std::map<std::string, std::unique_ptr<const CronZone>>;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = zones->find(name);
-  if (it != zones->end()) return it->second.get();
-  auto zone = std::make_unique<CronZone>();
-  try {
-    zone->tz = date::locate_zone(name);
-  } catch (const std::exception&) {
-    return InvalidArgument("unknown time zone \"" + name +
-                           "\" (an IANA name like Europe/Paris or America/New_York, or UTC)");
-  }
-  try {
-    // The entry in force far in the future starts at the last listed transition.
-    date::sys_info last = zone->tz->get_info(date::sys_days(date::year(2200) / 1 / 1));
-    std::string rule = ZoneFileRule(name);
-    PosixRule parsed;
-    if (!rule.empty() && parsed.Parse(rule)) {
-      zone->rule = parsed;
-      zone->rule_from = last.begin;
-    }
-  } catch (const std::exception&) {
-    zone->rule.reset();  // a rule this library cannot read: keep the listed transitions only
-  }
-  const CronZone* out = zone.get();
-  zones->emplace(name, std::move(zone));
-  return out;
+  return OkStatus();
+}
+
+Status UnknownZone(const std::string& name) {
+  return InvalidArgument("unknown time zone \"" + name +
+                         "\" (an IANA name like Europe/Paris or America/New_York, or UTC)");
 }
 
 Status ParseFields(std::string_view e, CronSchedule* s) {
@@ -497,13 +599,60 @@ constexpr int64_t kMaxMicros = 253402300799LL * 1000000;
 
 }  // namespace
 
-Result<CronSchedule> ParseCron(std::string_view expr, std::string_view time_zone) {
+ZoneDb::ZoneDb(FileSystem* fs, std::string root) : fs_(fs), root_(std::move(root)) {}
+ZoneDb::~ZoneDb() = default;
+
+Result<std::shared_ptr<const CronZone>> ZoneDb::Locate(const std::string& name) {
+  KEEL_RETURN_IF_ERROR(CheckZoneName(name));
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = zones_.find(name);
+  if (it != zones_.end()) return it->second;
+  auto zone = std::make_shared<CronZone>();
+  // Not zones to schedule in: the copies under posix/ and right/ (leap seconds) and the
+  // placeholders Factory and posixrules.
+  if (name.rfind("posix/", 0) == 0 || name.rfind("right/", 0) == 0 || name == "Factory" ||
+      name == "posixrules") {
+    return UnknownZone(name);
+  }
+  if (name == "UTC") {
+    zone->offsets = {0};  // needs no file: a schedule without a zone works anywhere
+  } else {
+    const std::string path = JoinPath(root_, name);
+    auto data = fs_->ReadFile(path, kMaxZoneFileBytes);
+    if (!data.ok()) {
+      // Missing, a folder ("Europe") or far too large: not a zone.
+      StatusCode code = data.status().code();
+      if (code == StatusCode::kNotFound || code == StatusCode::kInvalidArgument) {
+        return UnknownZone(name);
+      }
+      return data.status().WithContext("reading time zone " + name);
+    }
+    // The zone folder holds other files too (zone.tab, leapseconds): not zones.
+    if (data->compare(0, 4, "TZif") != 0) return UnknownZone(name);
+    if (Status st = ParseTzif(*data, zone.get()); !st.ok()) {
+      if (st.code() == StatusCode::kInvalidArgument) {
+        return InvalidArgument("time zone \"" + name + "\": " + st.message());
+      }
+      return DataLoss("time zone file " + path + " is damaged: " + st.message() +
+                      " (reinstall the tzdata package)");
+    }
+  }
+  zones_.emplace(name, zone);
+  return std::shared_ptr<const CronZone>(std::move(zone));
+}
+
+ZoneDb* SystemZoneDb() {
+  static ZoneDb* db = new ZoneDb(DefaultFileSystem());
+  return db;
+}
+
+Result<CronSchedule> ParseCron(std::string_view expr, std::string_view time_zone, ZoneDb* zones) {
   CronSchedule s;
   s.expr = std::string(expr);
   Status st = ParseFields(expr, &s);
   if (!st.ok()) return InvalidArgument("cron \"" + std::string(expr) + "\": " + st.message());
   s.time_zone = time_zone.empty() ? "UTC" : std::string(time_zone);
-  KEEL_ASSIGN_OR_RETURN(s.zone, LocateZone(s.time_zone));
+  KEEL_ASSIGN_OR_RETURN(s.zone, zones->Locate(s.time_zone));
   return s;
 }
 

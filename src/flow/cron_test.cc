@@ -7,7 +7,9 @@
 #include <vector>
 
 #include "core/clock.h"
+#include "core/fs.h"
 #include "core/random.h"
+#include "core/testing_util.h"
 
 namespace keel::flow {
 namespace {
@@ -398,6 +400,164 @@ TEST(Cron, NextFireIsFast) {
   double ms =
       std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   EXPECT_LT(ms, 2000.0) << "4000 NextFire calls took " << ms << " ms";
+}
+
+// ---- zone files through the FileSystem seam ----------------------------------------------
+
+// A FileSystem that records the files read through it.
+class RecordingFs final : public FileSystem {
+ public:
+  Result<std::unique_ptr<WritableFile>> NewWritableFile(const std::string& p, int m) override {
+    return base_->NewWritableFile(p, m);
+  }
+  Result<std::unique_ptr<WritableFile>> NewAppendableFile(const std::string& p, int m) override {
+    return base_->NewAppendableFile(p, m);
+  }
+  Result<std::string> ReadFile(const std::string& p, uint64_t max) override {
+    reads.push_back(p);
+    return base_->ReadFile(p, max);
+  }
+  bool Exists(const std::string& p) override { return base_->Exists(p); }
+  Result<uint64_t> FileSize(const std::string& p) override { return base_->FileSize(p); }
+  Status Rename(const std::string& a, const std::string& b) override { return base_->Rename(a, b); }
+  Status SyncDir(const std::string& d) override { return base_->SyncDir(d); }
+  Status CreateDirs(const std::string& d, int m) override { return base_->CreateDirs(d, m); }
+  Status RemoveFile(const std::string& p) override { return base_->RemoveFile(p); }
+  Status RemoveTree(const std::string& p) override { return base_->RemoveTree(p); }
+  Result<std::vector<std::string>> ListDir(const std::string& d) override {
+    return base_->ListDir(d);
+  }
+  Result<int> Mode(const std::string& p) override { return base_->Mode(p); }
+  Result<std::unique_ptr<SequentialFile>> NewSequentialFile(const std::string& p) override {
+    return base_->NewSequentialFile(p);
+  }
+  Status SyncFile(const std::string& p) override { return base_->SyncFile(p); }
+  Result<std::unique_ptr<FileLock>> OpenLockFile(const std::string& p, bool create,
+                                                 int m) override {
+    return base_->OpenLockFile(p, create, m);
+  }
+
+  std::vector<std::string> reads;
+
+ private:
+  FileSystem* base_ = DefaultFileSystem();
+};
+
+std::string BigEndian(int64_t v, int bytes) {
+  std::string out;
+  for (int i = bytes - 1; i >= 0; --i) out += static_cast<char>((v >> (8 * i)) & 0xff);
+  return out;
+}
+
+// A version 2 zone file (RFC 8536): local time types with `offsets` (seconds east of UTC),
+// `transitions` (UTC second, type index) and the POSIX TZ `footer`.
+std::string Tzif(const std::vector<int32_t>& offsets,
+                 const std::vector<std::pair<int64_t, int>>& transitions,
+                 const std::string& footer) {
+  auto block = [&](int time_bytes) {
+    std::string b = "TZif2" + std::string(15, '\0');
+    for (int64_t count :
+         {int64_t{0}, int64_t{0}, int64_t{0}, static_cast<int64_t>(transitions.size()),
+          static_cast<int64_t>(offsets.size()), int64_t{4}}) {
+      b += BigEndian(count, 4);
+    }
+    for (const auto& t : transitions) b += BigEndian(t.first, time_bytes);
+    for (const auto& t : transitions) b += static_cast<char>(t.second);
+    for (int32_t o : offsets) b += BigEndian(o, 4) + std::string(2, '\0');
+    return b + std::string("TST", 4);
+  };
+  return block(4) + block(8) + "\n" + footer + "\n";
+}
+
+// Zones are read from the ZoneDb's folder through its FileSystem, never past it: a zone
+// that exists only in a test's folder works, and every read is seen by the seam.
+TEST(CronZones, ReadThroughTheInjectedFileSystem) {
+  keel::testing::TempDir tmp;
+  RecordingFs fs;
+  ASSERT_TRUE(fs.CreateDirs(tmp.Sub("Test"), kPrivateDirMode).ok());
+  // India: +05:30 all year, no transitions, only the footer rule.
+  keel::testing::WriteFile(tmp.Sub("Test/Kolkata"), Tzif({19800}, {}, "IST-5:30"));
+  // +01:00, then +02:00 from 2030 on, with no rule: the last listed offset stays.
+  keel::testing::WriteFile(tmp.Sub("Test/Jump"),
+                           Tzif({3600, 7200}, {{T("2030-01-01T00:00:00Z") / 1000000, 1}}, ""));
+  ZoneDb zones(&fs, tmp.path());
+
+  auto s = ParseCron("0 9 * * *", "Test/Kolkata", &zones);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(Utc(*NextFire(*s, T("2026-01-01T00:00:00Z"))), "2026-01-01T03:30:00Z");
+  EXPECT_EQ(Utc(*NextFire(*s, T("2045-07-01T00:00:00Z"))), "2045-07-01T03:30:00Z");
+  s = ParseCron("0 9 * * *", "Test/Jump", &zones);
+  ASSERT_TRUE(s.ok()) << s.status().ToString();
+  EXPECT_EQ(Utc(*NextFire(*s, T("2029-06-01T00:00:00Z"))), "2029-06-01T08:00:00Z");
+  EXPECT_EQ(Utc(*NextFire(*s, T("2031-06-01T00:00:00Z"))), "2031-06-01T07:00:00Z");
+  EXPECT_EQ(fs.reads, (std::vector<std::string>{tmp.Sub("Test/Kolkata"), tmp.Sub("Test/Jump")}));
+
+  // Read once per ZoneDb; UTC needs no file at all.
+  ASSERT_TRUE(ParseCron("0 9 * * *", "Test/Jump", &zones).ok());
+  ASSERT_TRUE(ParseCron("0 9 * * *", "UTC", &zones).ok());
+  ASSERT_TRUE(ParseCron("0 9 * * *", "", &zones).ok());
+  EXPECT_EQ(fs.reads.size(), 2u);
+  // The system's zones are not in this folder.
+  EXPECT_EQ(ParseCron("0 9 * * *", "Europe/Paris", &zones).status().code(),
+            StatusCode::kInvalidArgument);
+
+  // A real zone file copied into the folder behaves as the system's (summer time in 2040,
+  // past its listed transitions, from the footer).
+  ASSERT_TRUE(fs.CreateDirs(tmp.Sub("Europe"), kPrivateDirMode).ok());
+  auto paris = DefaultFileSystem()->ReadFile(JoinPath(kSystemZoneInfo, "Europe/Paris"));
+  ASSERT_TRUE(paris.ok());
+  keel::testing::WriteFile(tmp.Sub("Europe/Paris"), *paris);
+  for (const char* after :
+       {"2026-03-29T00:00:00Z", "2040-03-25T00:30:00Z", "2040-10-28T00:30:00Z"}) {
+    auto mine = ParseCron("30 2 * * *", "Europe/Paris", &zones);
+    ASSERT_TRUE(mine.ok()) << mine.status().ToString();
+    EXPECT_EQ(Utc(*NextFire(*mine, T(after))),
+              Utc(*NextFire(Parse("30 2 * * *", "Europe/Paris"), T(after))))
+        << after;
+  }
+}
+
+// A missing zone, a folder or a file that is not a zone file is an unknown zone
+// (InvalidArgument); a damaged zone file is DataLoss naming the file, and is read again
+// once repaired.
+TEST(CronZones, MissingAndDamagedZoneFiles) {
+  keel::testing::TempDir tmp;
+  FileSystem* fs = DefaultFileSystem();
+  ASSERT_TRUE(fs->CreateDirs(tmp.Sub("Test")).ok());
+  ZoneDb zones(fs, tmp.path());
+  const std::string unknown =
+      "unknown time zone \"Test/None\" (an IANA name like Europe/Paris or America/New_York, "
+      "or UTC)";
+  EXPECT_EQ(ParseCron("0 9 * * *", "Test/None", &zones).status().message(), unknown);
+  EXPECT_EQ(ParseCron("0 9 * * *", "Test", &zones).status().code(), StatusCode::kInvalidArgument);
+  keel::testing::WriteFile(tmp.Sub("Test/Table"), "# a zone.tab, not a zone\n");
+  EXPECT_EQ(ParseCron("0 9 * * *", "Test/Table", &zones).status().code(),
+            StatusCode::kInvalidArgument);
+
+  const std::string good = Tzif({3600, 7200}, {{1900000000, 1}}, "CET-1");
+  struct Damage {
+    const char* what;
+    std::string bytes;
+  };
+  std::string bad_type = good;
+  // The one transition's type index (right after the 64-bit block's header and time).
+  size_t v2 = good.find("TZif2", 4);
+  bad_type[v2 + 44 + 8] = 7;
+  std::string no_footer = good.substr(0, good.rfind("CET-1") - 1);
+  for (const Damage& d : {Damage{"cut in the header", good.substr(0, 30)},
+                          Damage{"cut in the data", good.substr(0, v2 + 50)},
+                          Damage{"bad type index", bad_type}, Damage{"no footer", no_footer}}) {
+    SCOPED_TRACE(d.what);
+    keel::testing::WriteFile(tmp.Sub("Test/Bad"), d.bytes);
+    auto s = ParseCron("0 9 * * *", "Test/Bad", &zones);
+    ASSERT_FALSE(s.ok());
+    EXPECT_EQ(s.status().code(), StatusCode::kDataLoss) << s.status().ToString();
+    EXPECT_NE(s.status().message().find("time zone file " + tmp.Sub("Test/Bad") + " is damaged"),
+              std::string::npos)
+        << s.status().message();
+  }
+  keel::testing::WriteFile(tmp.Sub("Test/Bad"), good);
+  EXPECT_TRUE(ParseCron("0 9 * * *", "Test/Bad", &zones).ok());
 }
 
 }  // namespace

@@ -1,12 +1,9 @@
 #include "store/snapshot.h"
 
-#include <fcntl.h>
-#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -28,73 +25,38 @@ constexpr char kManifestFormat[] = "keel.snapshot";
 constexpr char kTmpPrefix[] = ".tmp-";
 constexpr uint64_t kMaxManifestBytes = 256ull << 20;
 
-// An exclusive advisory lock on snapshots/.lock for the life of the object: two snapshots
-// of one workspace at once would each take the other's temp folder for a crash leftover.
-class LockFile {
- public:
-  ~LockFile() {
-    if (fd_ >= 0) ::close(fd_);
-  }
-  Status Acquire(const std::string& path) {
-    fd_ = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, kPrivateFileMode);
-    if (fd_ < 0) return ErrnoStatus(errno, "opening " + path);
-    KEEL_RETURN_IF_ERROR(EnsureFileMode(fd_, kPrivateFileMode, path));
-    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
-      if (errno == EWOULDBLOCK) {
-        return Unavailable(
-            "another `keel snapshot` of this workspace is running; retry when it "
-            "has finished");
-      }
-      return ErrnoStatus(errno, "locking " + path);
-    }
-    return OkStatus();
-  }
-
- private:
-  int fd_ = -1;
-};
-
 struct FileDigest {
   std::string sha256;
   uint64_t size = 0;
 };
 
 // Streams `src` to `dst` (created with `mode`, synced), hashing on the way; with `dst` empty
-// only hashes. Reads go straight to POSIX: the FileSystem seam has no streaming reader, and
-// only the writes need fault injection.
+// only hashes.
 Result<FileDigest> CopyHashing(FileSystem* fs, const std::string& src, const std::string& dst,
                                int mode) {
-  int fd = ::open(src.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "reading " + src);
+  KEEL_ASSIGN_OR_RETURN(auto in, fs->NewSequentialFile(src));
   std::unique_ptr<WritableFile> out;
   if (!dst.empty()) {
-    auto f = fs->NewWritableFile(dst, mode);
-    if (!f.ok()) {
-      ::close(fd);
-      return f.status();
-    }
-    out = std::move(*f);
+    KEEL_ASSIGN_OR_RETURN(out, fs->NewWritableFile(dst, mode));
   }
   Sha256 sha;
   FileDigest d;
   std::string buf(1 << 20, '\0');
   Status s;
   for (;;) {
-    ssize_t n = ::read(fd, buf.data(), buf.size());
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      s = ErrnoStatus(errno, "reading " + src);
+    Result<size_t> n = in->Read(buf.data(), buf.size());
+    if (!n.ok()) {
+      s = n.status();
       break;
     }
-    if (n == 0) break;
-    sha.Update(buf.data(), static_cast<size_t>(n));
-    d.size += static_cast<uint64_t>(n);
+    if (*n == 0) break;
+    sha.Update(buf.data(), *n);
+    d.size += *n;
     if (out) {
-      s = out->Append(std::string_view(buf.data(), static_cast<size_t>(n)));
+      s = out->Append(std::string_view(buf.data(), *n));
       if (!s.ok()) break;
     }
   }
-  ::close(fd);
   if (out) {
     if (s.ok()) s = out->Sync();
     Status c = out->Close();
@@ -103,16 +65,6 @@ Result<FileDigest> CopyHashing(FileSystem* fs, const std::string& src, const std
   if (!s.ok()) return s;
   d.sha256 = ToHex(sha.Finish());
   return d;
-}
-
-Status SyncFile(const std::string& path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus(errno, "opening " + path);
-  int rc = ::fsync(fd);
-  int e = errno;
-  ::close(fd);
-  if (rc != 0) return DataLoss("fsync of " + path + " failed: " + std::to_string(e));
-  return OkStatus();
 }
 
 // The bits a copied file gets: owner-only, read-only if it was (docs/architecture.md,
@@ -208,10 +160,9 @@ Result<DbFacts> ReadDbFacts(const std::string& path, const std::string& what) {
 }
 
 // Copies the live database as one committed state even while others write
-// (store/sqlite/database.h), then makes the copy durable.
+// (store/sqlite/database.h). The caller syncs the copy through the FileSystem.
 Status BackupDatabase(const std::string& src_path, const std::string& dst_path) {
-  KEEL_RETURN_IF_ERROR(sql::BackupDatabase(src_path, dst_path));
-  return SyncFile(dst_path);
+  return sql::BackupDatabase(src_path, dst_path);
 }
 
 // "2026-11-24T22:15:00.000000Z" -> "20261124T221500Z".
@@ -308,8 +259,14 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
   FileSystem* fs = ws.env().fs;
   const std::string snapdir = ws.snapshots_dir();
   if (!fs->Exists(snapdir)) KEEL_RETURN_IF_ERROR(fs->CreateDirs(snapdir, kPrivateDirMode));
-  LockFile lock;
-  KEEL_RETURN_IF_ERROR(lock.Acquire(JoinPath(snapdir, ".lock")));
+  // Two snapshots of one workspace at once would each take the other's temp folder for a
+  // crash leftover.
+  KEEL_ASSIGN_OR_RETURN(
+      auto lock, LockFile(fs, JoinPath(snapdir, ".lock"), LockMode::kExclusive, LockWait::kNoWait));
+  if (lock == nullptr) {
+    return Unavailable(
+        "another `keel snapshot` of this workspace is running; retry when it has finished");
+  }
 
   // With the lock held, any temp folder is a leftover of a snapshot that died.
   KEEL_ASSIGN_OR_RETURN(auto existing, fs->ListDir(snapdir));
@@ -375,6 +332,7 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
 
   const std::string tmp_db = JoinPath(tmp, "keel.db");
   KEEL_RETURN_IF_ERROR(BackupDatabase(ws.db_path(), tmp_db));
+  KEEL_RETURN_IF_ERROR(fs->SyncFile(tmp_db));
   KEEL_ASSIGN_OR_RETURN(FileDigest db_digest, CopyHashing(fs, tmp_db, "", 0));
   res.bytes += db_digest.size;
   KEEL_ASSIGN_OR_RETURN(DbFacts facts, ReadDbFacts(tmp_db, "the backed-up database"));
@@ -433,8 +391,11 @@ Result<SnapshotResult> CreateSnapshot(Workspace& ws, const SnapshotOptions& opts
   // Everything is written but not published: a crash here leaves only a .tmp- folder.
   KEEL_CRASH_POINT("snapshot.mid");
   KEEL_RETURN_IF_ERROR(fs->Rename(tmp, final_path));
-  guard.published = true;
+  // Published once its entry in snapshots/ is durable: if that fsync fails, the folder goes
+  // too, so a snapshot reported as failed never stays behind looking complete.
+  guard.path = final_path;
   KEEL_RETURN_IF_ERROR(fs->SyncDir(snapdir));
+  guard.published = true;
 
   res.ledger_size = facts.chain.size;
   res.last_hash = ToHex(facts.chain.last);

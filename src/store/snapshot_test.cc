@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "core/json.h"
+#include "core/testing_fault_fs.h"
 #include "core/testing_util.h"
 #include "store/artifacts.h"
 #include "store/ledger.h"
@@ -312,6 +313,73 @@ TEST(Snapshot, ResolveNamesAndPaths) {
   EXPECT_EQ(ResolveSnapshot(f.env.fs, dir + "/.tmp-20260101T000001Z", dir).status().code(),
             StatusCode::kFailedPrecondition);
   EXPECT_EQ(ListSnapshots(f.env.fs, dir)->size(), 1u);
+}
+
+// Every fsync of a snapshot goes through the FileSystem, the copy of keel.db that SQLite
+// wrote included: whichever one fails, the snapshot is DataLoss and nothing that looks
+// like a snapshot is left, neither at once nor after a power loss.
+TEST(Snapshot, FailedFsyncIsDataLossAndLeavesNoSnapshot) {
+  TempDir tmp;
+  SimulatedClock clock;
+  SeededRandom random{12};
+  keel::testing::FaultInjectionFileSystem ffs;
+  ffs.SetRealSyncs(false);
+  Env env;
+  env.clock = &clock;
+  env.random = &random;
+  env.fs = &ffs;
+  ASSERT_TRUE(Workspace::Init(tmp.Sub("ws"), InitOptions{}, env).ok());
+  auto ws = std::move(Workspace::Open(tmp.Sub("ws"), {}, env)).value();
+  ASSERT_TRUE(ws->Write([&](Txn& t) { return PutArtifact(t, "an artifact", {}).status(); }).ok());
+  ffs.MarkAllDurable();
+
+  int64_t before = ffs.syncs();
+  auto first = CreateSnapshot(*ws, {});
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  const int64_t syncs = ffs.syncs() - before;
+  ASSERT_GE(syncs, 6);
+  ffs.MarkAllDurable();
+
+  bool saw_db = false;
+  for (int64_t k = 1; k <= syncs; ++k) {
+    SCOPED_TRACE("failing fsync " + std::to_string(k) + " of " + std::to_string(syncs));
+    ffs.FailSyncAt(k);
+    auto r = CreateSnapshot(*ws, {});
+    ffs.ClearFaults();
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.status().code(), StatusCode::kDataLoss) << r.status().ToString();
+    if (r.status().message().find("/keel.db failed") != std::string::npos) saw_db = true;
+    for (int crashed = 0; crashed < 2; ++crashed) {
+      if (crashed) ffs.SimulateCrash();
+      auto published = ListSnapshots(&ffs, ws->snapshots_dir());
+      ASSERT_TRUE(published.ok());
+      EXPECT_EQ(published.value(), std::vector<std::string>{first->name});
+      auto names = ffs.ListDir(ws->snapshots_dir());
+      ASSERT_TRUE(names.ok());
+      for (const std::string& n : names.value()) {
+        EXPECT_TRUE(n == first->name || n == ".lock") << n << " left behind";
+      }
+    }
+    ffs.MarkAllDurable();
+  }
+  EXPECT_TRUE(saw_db) << "the fsync of the database copy is not injectable";
+  // The disk recovered: the next snapshot is published.
+  ASSERT_TRUE(CreateSnapshot(*ws, {}).ok());
+  EXPECT_EQ(ListSnapshots(&ffs, ws->snapshots_dir())->size(), 2u);
+}
+
+// One snapshot at a time: another holder of snapshots/.lock makes a snapshot Unavailable.
+TEST(Snapshot, ConcurrentSnapshotIsRefused) {
+  SnapFixture f;
+  ASSERT_TRUE(f.env.fs->CreateDirs(f.ws->snapshots_dir()).ok());
+  auto held =
+      LockFile(f.env.fs, f.ws->snapshots_dir() + "/.lock", LockMode::kExclusive, LockWait::kNoWait);
+  ASSERT_TRUE(held.ok() && *held != nullptr);
+  auto r = CreateSnapshot(*f.ws, {});
+  EXPECT_EQ(r.status().code(), StatusCode::kUnavailable);
+  EXPECT_NE(r.status().message().find("another `keel snapshot`"), std::string::npos);
+  held->reset();
+  EXPECT_TRUE(CreateSnapshot(*f.ws, {}).ok());
 }
 
 TEST(Snapshot, ReadOnlyWorkspaceIsRefused) {
