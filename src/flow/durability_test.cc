@@ -503,7 +503,12 @@ TEST(Pipelining, NoEffectBeforeItsRoundIsDurable) {
   DurabilityWitness witness(f.ws.get());
   Registry reg = f.registry();
   reg.adapters["witness"] = &witness;
-  f.engine = std::make_unique<Engine>(f.ws.get(), reg, EngineOptions{});
+  // Inline: the witness checks that every commit so far is durable when an effect starts,
+  // which holds only when no later round commits meanwhile; on the thread pool later rounds
+  // do. The order (commit, WaitDurable, then submit) is the same code for both executors.
+  EngineOptions o;
+  o.executor = std::make_shared<InlineExecutor>();
+  f.engine = std::make_unique<Engine>(f.ws.get(), reg, o);
   f.AddWorkflow("w", R"(
 name: w
 steps:

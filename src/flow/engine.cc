@@ -42,6 +42,7 @@ Engine::Engine(store::Workspace* ws, Registry registry, EngineOptions opts)
   if (opts_.workflows_dir.empty()) opts_.workflows_dir = ws_->dir() + "/workflows";
   if (opts_.batch < 1) opts_.batch = 1;
   impl_->epoch = NewId("ep", c->NowMicros(), ws_->env().random);
+  impl_->zones = std::make_unique<ZoneDb>(ws_->env().fs);
   impl_->offset0 = c->NowMicros() - c->MonotonicMicros();
 }
 

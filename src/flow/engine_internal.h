@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "core/status.h"
+#include "flow/cron.h"
 #include "flow/engine.h"
 #include "flow/states.h"
 #include "flow/workflow.h"
@@ -137,6 +138,8 @@ using Pauses = std::set<std::pair<std::string, std::string>>;
 struct Engine::Impl {
   Engine* e;
   std::mutex cache_mu;
+  // Time zones of cron schedules, read through the workspace's FileSystem (set by Engine).
+  std::unique_ptr<ZoneDb> zones;
   std::map<std::string, std::shared_ptr<const Workflow>> by_version;
   std::string epoch;
   int64_t offset0 = 0;  // wall - mono at start, to notice the wall clock going back

@@ -156,7 +156,8 @@ Status Engine::SyncSchedules() {
           it->second.tz == w.schedule_tz && it->second.path == path) {
         continue;
       }
-      KEEL_ASSIGN_OR_RETURN(auto cron, ParseCron(w.schedule_cron, w.schedule_tz));
+      KEEL_ASSIGN_OR_RETURN(auto cron,
+                            ParseCron(w.schedule_cron, w.schedule_tz, impl_->zones.get()));
       store::ScheduleRow row;
       row.workflow = w.name;
       row.path = path;
@@ -183,7 +184,7 @@ Status Engine::Impl::FireSchedules(store::Txn& txn, const Pauses& pauses, int64_
     if (sc.next_us > now) continue;
     if (pauses.count({"workflow", sc.workflow})) continue;
     auto wf = e->LoadFile(sc.path);
-    KEEL_ASSIGN_OR_RETURN(auto cron, ParseCron(sc.cron, sc.tz));
+    KEEL_ASSIGN_OR_RETURN(auto cron, ParseCron(sc.cron, sc.tz, zones.get()));
     int64_t fired_for = sc.next_us;
     KEEL_ASSIGN_OR_RETURN(sc.next_us, NextFire(cron, now));
     sc.last_us = fired_for;

@@ -1,7 +1,7 @@
-// Typed storage for buffered events and run cancellation (src/flow/engine.cc): events that
-// wait for a run to reach its wait_event step, which run consumed which event, the purge of
-// expired events, and the child runs a cancel reaches. Kept apart from runs.{h,cc} (the
-// engine's hot path) on purpose.
+// Typed storage for buffered events and run cancellation (src/flow/engine_events.cc,
+// engine_saga.cc): events that wait for a run to reach its wait_event step, which run consumed
+// which event, the purge of expired events, and the child runs a cancel reaches. Kept apart from
+// runs.{h,cc} (the engine's hot path) on purpose.
 //
 // Writes take a Txn (inside Workspace::Write, with their ledger entries). Reads take the
 // Workspace and lock it; inside a Write on the same thread they see the transaction's own
