@@ -460,7 +460,8 @@ TEST(CliWithProvider, AgentRunThroughAConfiguredEndpointAndCost) {
   EXPECT_EQ(no_key.exit_code, 1) << no_key.err;
   EXPECT_NE(no_key.err.find("FAKE_KEY"), std::string::npos) << no_key.err;
   // The key goes into the workspace vault through standard input, as an operator would.
-  auto set = keel::testing::RunKeel({"-w", ws, "secret", "set", "FAKE_KEY"}, std::string(kKey) + "\n");
+  auto set =
+      keel::testing::RunKeel({"-w", ws, "secret", "set", "FAKE_KEY"}, std::string(kKey) + "\n");
   ASSERT_EQ(set.exit_code, 0) << set.err;
   auto r = keel::testing::RunKeel(
       {"-w", ws, "agent", "run", "outreach", "--record", "rec_9", "--json", "--input", input});

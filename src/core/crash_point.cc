@@ -48,7 +48,9 @@ CrashConfig& Config() {
 
 }  // namespace
 
-bool CrashPointsEnabled() { return Config().enabled; }
+bool CrashPointsEnabled() {
+  return Config().enabled;
+}
 
 void MaybeCrash(const char* name) {
   CrashConfig& c = Config();

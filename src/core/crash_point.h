@@ -17,7 +17,7 @@ void MaybeCrash(const char* name);
 
 }  // namespace keel
 
-#define KEEL_CRASH_POINT(name)                              \
-  do {                                                      \
+#define KEEL_CRASH_POINT(name)                                  \
+  do {                                                          \
     if (::keel::CrashPointsEnabled()) ::keel::MaybeCrash(name); \
   } while (0)

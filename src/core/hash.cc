@@ -12,7 +12,9 @@ Sha256::Sha256() {
   ctx_ = ctx;
 }
 
-Sha256::~Sha256() { EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_)); }
+Sha256::~Sha256() {
+  EVP_MD_CTX_free(static_cast<EVP_MD_CTX*>(ctx_));
+}
 
 void Sha256::Update(const void* data, size_t n) {
   EVP_DigestUpdate(static_cast<EVP_MD_CTX*>(ctx_), data, n);
@@ -32,7 +34,9 @@ Digest Sha256Of(std::string_view data) {
   return d;
 }
 
-std::string Sha256Hex(std::string_view data) { return ToHex(Sha256Of(data)); }
+std::string Sha256Hex(std::string_view data) {
+  return ToHex(Sha256Of(data));
+}
 
 std::string ToHex(const uint8_t* data, size_t n) {
   static const char kHex[] = "0123456789abcdef";

@@ -30,7 +30,9 @@ Digest Sha256Of(std::string_view data);
 std::string Sha256Hex(std::string_view data);
 
 std::string ToHex(const uint8_t* data, size_t n);
-inline std::string ToHex(const Digest& d) { return ToHex(d.data(), d.size()); }
+inline std::string ToHex(const Digest& d) {
+  return ToHex(d.data(), d.size());
+}
 // Parses exactly 64 lowercase or uppercase hex characters.
 bool ParseDigestHex(std::string_view hex, Digest* out);
 // True for exactly 64 lowercase hex characters: the only accepted artifact address.

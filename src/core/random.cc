@@ -18,7 +18,9 @@ void Random::Fill(void* buf, size_t n) {
   }
 }
 
-double Random::NextDouble() { return static_cast<double>(Next64() >> 11) * 0x1.0p-53; }
+double Random::NextDouble() {
+  return static_cast<double>(Next64() >> 11) * 0x1.0p-53;
+}
 
 uint64_t Random::Uniform(uint64_t n) {
   if (n <= 1) return 0;

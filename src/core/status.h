@@ -18,16 +18,16 @@ namespace keel {
 
 enum class StatusCode : int {
   kOk = 0,
-  kInvalidArgument,    // the caller's input is wrong (user data, flags, file contents)
-  kNotFound,           // a named thing does not exist
-  kAlreadyExists,      // a thing with that identity exists (duplicate record, name)
-  kFailedPrecondition, // the system is not in a state that allows this (paused, newer schema)
-  kPermissionDenied,   // file rights, a refused policy
-  kUnavailable,        // transient: disk full, peer down, database busy; may succeed later
-  kDeadlineExceeded,   // a timeout; the outcome of the operation may be unknown
-  kDataLoss,           // corruption or tampering detected; an fsync failed
-  kInternal,           // a bug or an unexpected library failure
-  kCancelled,          // the operation was stopped on request
+  kInvalidArgument,     // the caller's input is wrong (user data, flags, file contents)
+  kNotFound,            // a named thing does not exist
+  kAlreadyExists,       // a thing with that identity exists (duplicate record, name)
+  kFailedPrecondition,  // the system is not in a state that allows this (paused, newer schema)
+  kPermissionDenied,    // file rights, a refused policy
+  kUnavailable,         // transient: disk full, peer down, database busy; may succeed later
+  kDeadlineExceeded,    // a timeout; the outcome of the operation may be unknown
+  kDataLoss,            // corruption or tampering detected; an fsync failed
+  kInternal,            // a bug or an unexpected library failure
+  kCancelled,           // the operation was stopped on request
 };
 
 // Returns a short lowercase name ("not_found") for messages and JSON.
@@ -57,23 +57,39 @@ class [[nodiscard]] Status {
   std::string message_;
 };
 
-inline Status OkStatus() { return Status(); }
-inline Status InvalidArgument(std::string m) { return {StatusCode::kInvalidArgument, std::move(m)}; }
-inline Status NotFound(std::string m) { return {StatusCode::kNotFound, std::move(m)}; }
-inline Status AlreadyExists(std::string m) { return {StatusCode::kAlreadyExists, std::move(m)}; }
+inline Status OkStatus() {
+  return Status();
+}
+inline Status InvalidArgument(std::string m) {
+  return {StatusCode::kInvalidArgument, std::move(m)};
+}
+inline Status NotFound(std::string m) {
+  return {StatusCode::kNotFound, std::move(m)};
+}
+inline Status AlreadyExists(std::string m) {
+  return {StatusCode::kAlreadyExists, std::move(m)};
+}
 inline Status FailedPrecondition(std::string m) {
   return {StatusCode::kFailedPrecondition, std::move(m)};
 }
 inline Status PermissionDenied(std::string m) {
   return {StatusCode::kPermissionDenied, std::move(m)};
 }
-inline Status Unavailable(std::string m) { return {StatusCode::kUnavailable, std::move(m)}; }
+inline Status Unavailable(std::string m) {
+  return {StatusCode::kUnavailable, std::move(m)};
+}
 inline Status DeadlineExceeded(std::string m) {
   return {StatusCode::kDeadlineExceeded, std::move(m)};
 }
-inline Status DataLoss(std::string m) { return {StatusCode::kDataLoss, std::move(m)}; }
-inline Status Internal(std::string m) { return {StatusCode::kInternal, std::move(m)}; }
-inline Status Cancelled(std::string m) { return {StatusCode::kCancelled, std::move(m)}; }
+inline Status DataLoss(std::string m) {
+  return {StatusCode::kDataLoss, std::move(m)};
+}
+inline Status Internal(std::string m) {
+  return {StatusCode::kInternal, std::move(m)};
+}
+inline Status Cancelled(std::string m) {
+  return {StatusCode::kCancelled, std::move(m)};
+}
 
 // Converts an errno value to a Status: ENOSPC/EDQUOT/EAGAIN/EINTR/EBUSY -> Unavailable,
 // ENOENT/ENOTDIR -> NotFound, EACCES/EPERM/EROFS -> PermissionDenied, EEXIST ->
@@ -85,7 +101,7 @@ Status ErrnoStatus(int err, std::string_view context);
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT: implicit by design
+  Result(T value) : v_(std::move(value)) {}        // NOLINT: implicit by design
   Result(Status status) : v_(std::move(status)) {  // NOLINT
     if (std::get<Status>(v_).ok()) v_ = Status(StatusCode::kInternal, "Result built from OK");
   }
