@@ -9,14 +9,14 @@
 //   W4  200 runs whose one step calls an adapter that sleeps 200 ms, 16 effects in flight
 //       (the effect executor, flow/executor.h): wall time and runs/s; serial would need 40 s
 //   reads  W2 again while 4 threads list runs (store::ListRuns, 20 rows) on the same
-//       Workspace, as API requests would: the list's latency p50/p99
+//       Workspace, each every 5 ms as API requests would arrive: the list's latency p50/p99
 //
 // W1 and W2 drive the engine in this process (one loop: start runs, Tick(), notice
 // completions), as DBOS does in its benchmark; W3 uses the real binary. Everything runs in
 // $KEEL_BENCH_DIR (default: bench-tmp/ beside this binary, on the repo's disk).
 // KEEL_BENCH_W3_CALLGRIND=FILE runs the restarted W3 worker under callgrind.
 // Flags: --w1-steps N --w2-runs N --w2-inflight N --w3-runs N --w3-wait-ms N --w3-batch N
-//        --w4-runs N --w4-sleep-ms N --w4-inflight N --readers N --fsyncs N
+//        --w4-runs N --w4-sleep-ms N --w4-inflight N --readers N --read-gap-ms N --fsyncs N
 //        --only w1,w2,w3,w4,reads (--help: what each does)
 #include <fcntl.h>
 #include <signal.h>
@@ -26,6 +26,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -64,7 +65,7 @@ double Secs(Clock::time_point a, Clock::time_point b) {
 double Pct(std::vector<double> v, double p) {
   if (v.empty()) return 0;
   std::sort(v.begin(), v.end());
-  size_t i = static_cast<size_t>(p * static_cast<double>(v.size() - 1) + 0.5);
+  size_t i = static_cast<size_t>(std::lround(p * static_cast<double>(v.size() - 1)));
   return v[std::min(i, v.size() - 1)];
 }
 
@@ -132,7 +133,7 @@ std::unique_ptr<EngineSet> NewWorkspace(const std::string& dir, const keel::Env&
   if (extra) reg.adapters[extra->name()] = extra;
   keel::flow::EngineOptions o;
   o.batch = batch;
-  o.effects = limits;
+  o.effects = std::move(limits);
   e->engine = std::make_unique<keel::flow::Engine>(e->ws.get(), reg, o);
   return e;
 }
@@ -182,17 +183,21 @@ struct ReadResult {
 
 // `readers` threads list the newest 20 runs back to back while W2 runs (0: none).
 W2Result RunW2(const std::string& dir, const keel::Env& env, int runs, int inflight,
-               int readers = 0, ReadResult* reads = nullptr) {
+               int readers = 0, ReadResult* reads = nullptr, int read_gap_ms = 0) {
   auto e = NewWorkspace(dir, env, 64);
   std::atomic<bool> stop{false};
   std::vector<std::vector<double>> read_lat(static_cast<size_t>(readers));
   std::vector<std::thread> threads;
+  threads.reserve(static_cast<size_t>(readers));
   for (int i = 0; i < readers; ++i) {
     threads.emplace_back([&, i] {
       while (!stop.load()) {
         auto a = Clock::now();
         Must(keel::store::ListRuns(*e->ws, "", 20, {}), "list runs");
         read_lat[static_cast<size_t>(i)].push_back(Secs(a, Clock::now()));
+        // Paced as requests arrive (0: back to back, which on 2 cores measures the CPU
+        // scheduler more than the reads).
+        if (read_gap_ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(read_gap_ms));
       }
     });
   }
@@ -321,6 +326,7 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& log,
     a.push_back(bin);
     a.insert(a.end(), args.begin(), args.end());
     std::vector<char*> argv;
+    argv.reserve(a.size() + 1);
     for (auto& s : a) argv.push_back(s.data());
     argv.push_back(nullptr);
     ::execvp(a[0].c_str(), argv.data());
@@ -431,7 +437,7 @@ std::string LoadAverage() {
 int main(int argc, char** argv) {
   int w1_steps = 1000, w2_runs = 2000, w2_inflight = 16, w3_runs = 10000, w3_wait_ms = 5000;
   int w3_batch = 1000, fsyncs = 2000;
-  int w4_runs = 200, w4_sleep_ms = 200, w4_inflight = 16, readers = 4;
+  int w4_runs = 200, w4_sleep_ms = 200, w4_inflight = 16, readers = 4, read_gap_ms = 5;
   std::string only = "w1,w2,w3,w4,reads";
   keel::bench::Flags flags("engine bench", "scripts/bench engine");
   flags.Int("--w1-steps", &w1_steps, 1, 100000000, "W1: sequential steps in the one run");
@@ -444,6 +450,8 @@ int main(int argc, char** argv) {
   flags.Int("--w4-sleep-ms", &w4_sleep_ms, 0, 100000, "W4: how long each action takes");
   flags.Int("--w4-inflight", &w4_inflight, 1, 256, "W4: effects in flight (1: serial)");
   flags.Int("--readers", &readers, 1, 64, "reads: threads listing runs during W2");
+  flags.Int("--read-gap-ms", &read_gap_ms, 0, 10000,
+            "reads: each thread's pause between lists (0: back to back)");
   flags.Int("--fsyncs", &fsyncs, 2, 100000000, "fsync probe calls per mode, half before W1");
   flags.Str("--only", &only, "LIST",
             "comma-separated workloads to run: w1, w2, w3, w4, reads (default: all)");
@@ -538,14 +546,16 @@ int main(int argc, char** argv) {
   }
   if (run("reads")) {
     ReadResult rr;
-    W2Result r = RunW2(root + "/reads", env, w2_runs, w2_inflight, readers, &rr);
+    W2Result r = RunW2(root + "/reads", env, w2_runs, w2_inflight, readers, &rr, read_gap_ms);
     std::printf("%-4s %-46s %9.0f wf/s %9.3f ms %9.3f ms (max %.3f ms, %lld lists)\n", "R",
-                ("run list (20) from " + std::to_string(readers) + " threads during W2").c_str(),
+                ("run list (20), " + std::to_string(readers) + " threads, every " +
+                 std::to_string(read_gap_ms) + " ms, during W2")
+                    .c_str(),
                 r.runs_per_s, rr.p50_ms, rr.p99_ms, rr.max_ms, static_cast<long long>(rr.reads));
     std::snprintf(buf, sizeof buf,
-                  " reads_threads=%d reads_p50_ms=%.3f reads_p99_ms=%.3f reads_max_ms=%.3f "
-                  "reads_w2_workflows_per_s=%.0f",
-                  readers, rr.p50_ms, rr.p99_ms, rr.max_ms, r.runs_per_s);
+                  " reads_threads=%d reads_gap_ms=%d reads_p50_ms=%.3f reads_p99_ms=%.3f "
+                  "reads_max_ms=%.3f reads_w2_workflows_per_s=%.0f",
+                  readers, read_gap_ms, rr.p50_ms, rr.p99_ms, rr.max_ms, r.runs_per_s);
     kv << buf;
   }
   std::string load_after = LoadAverage();

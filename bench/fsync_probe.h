@@ -17,6 +17,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -35,7 +36,8 @@ class FsyncProbe {
       if (lat_us.empty()) return 0;
       std::vector<double> v = lat_us;
       std::sort(v.begin(), v.end());
-      return v[std::min(v.size() - 1, static_cast<size_t>(p * (v.size() - 1) + 0.5))];
+      return v[std::min(v.size() - 1,
+                        static_cast<size_t>(std::lround(p * static_cast<double>(v.size() - 1))))];
     }
   };
 

@@ -79,6 +79,7 @@ Result<std::vector<WorkflowListing>> ValidateWorkflows(Runtime& rt,
   if (names.empty()) return ListWorkflows(rt);
   KEEL_ASSIGN_OR_RETURN(flow::Engine * e, rt.engine());
   std::vector<WorkflowListing> out;
+  out.reserve(names.size());
   for (const auto& n : names) out.push_back({n, e->Resolve(n)});
   return out;
 }

@@ -50,6 +50,7 @@ Result<std::vector<SnapshotListing>> ListSnapshots(Runtime& rt) {
   const std::string dir = rt.ws().snapshots_dir();
   KEEL_ASSIGN_OR_RETURN(auto names, store::ListSnapshots(rt.env().fs, dir));
   std::vector<SnapshotListing> out;
+  out.reserve(names.size());
   for (const auto& n : names) out.push_back({n, JoinPath(dir, n)});
   return out;
 }

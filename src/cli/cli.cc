@@ -36,13 +36,11 @@ int ExitCodeFor(const Status& s) {
     case StatusCode::kOk:
       return 0;
     case StatusCode::kInvalidArgument:
-      return 65;
     case StatusCode::kAlreadyExists:
       return 65;
     case StatusCode::kNotFound:
       return 66;
     case StatusCode::kUnavailable:
-      return 75;
     case StatusCode::kDeadlineExceeded:
       return 75;
     case StatusCode::kPermissionDenied:

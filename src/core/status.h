@@ -135,10 +135,13 @@ class [[nodiscard]] Result {
     if (!keel_status_.ok()) return keel_status_; \
   } while (0)
 
-// KEEL_ASSIGN_OR_RETURN(auto x, MakeX()); returns the error if MakeX() failed.
+// KEEL_ASSIGN_OR_RETURN(auto x, MakeX()); returns the error if MakeX() failed. `lhs` is a
+// declaration or an lvalue and `tmp` a name: neither can be parenthesized.
+// NOLINTBEGIN(bugprone-macro-parentheses)
 #define KEEL_ASSIGN_OR_RETURN(lhs, expr) \
   KEEL_ASSIGN_OR_RETURN_IMPL_(KEEL_CONCAT_(keel_result_, __LINE__), lhs, expr)
 #define KEEL_ASSIGN_OR_RETURN_IMPL_(tmp, lhs, expr) \
   auto tmp = (expr);                                \
   if (!tmp.ok()) return tmp.status();               \
   lhs = std::move(tmp).value()
+// NOLINTEND(bugprone-macro-parentheses)
