@@ -221,7 +221,7 @@ Status Engine::Impl::SubmitAll(std::vector<Io>* io) {
       for (size_t j = i; j < fresh.size(); ++j) Forget(*fresh[j]);
       return s;
     }
-    Submit(std::move(fresh[i]));
+    Submit(fresh[i]);
   }
   return OkStatus();
 }
@@ -231,7 +231,7 @@ void Engine::Impl::Forget(const Effect& fx) {
   if (--lane_claims[fx.lane] <= 0) lane_claims.erase(fx.lane);
 }
 
-void Engine::Impl::Submit(std::shared_ptr<Effect> fx) {
+void Engine::Impl::Submit(const std::shared_ptr<Effect>& fx) {
   {
     std::lock_guard<std::mutex> l(done->mu);
     ++done->outstanding;

@@ -245,7 +245,7 @@ struct Engine::Impl {
                           int pc, bool compensation, const json& out);
   Status SubmitAll(std::vector<Io>* io);
   void Forget(const Effect& fx);
-  void Submit(std::shared_ptr<Effect> fx);
+  void Submit(const std::shared_ptr<Effect>& fx);
   Status RecordDone(TickStats* stats);
   Status RenewLeases();
   Status ReclaimOwnLeases();

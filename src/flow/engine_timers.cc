@@ -68,9 +68,8 @@ Result<bool> Engine::Impl::Due(store::Txn& txn, Run& r, State& st, const Workflo
       return true;
     }
     if (a->deadline_us && now >= a->deadline_us) {
-      if (!s.on_timeout.empty()) {
-        a->status = ItemStatus::kExpired;
-      } else if (!s.default_decision.empty()) {
+      // An `on_timeout:` branch wins over a default decision; with neither it expires.
+      if (s.on_timeout.empty() && !s.default_decision.empty()) {
         a->status = s.default_decision == "approve" ? ItemStatus::kApproved : ItemStatus::kRejected;
         a->decision = CanonicalJson(json{{"by", "default"}, {"reason", "timed out"}});
       } else {

@@ -931,7 +931,7 @@ class Evaluator {
       }
       case Kind::kMember: {
         KEEL_ASSIGN_OR_RETURN(Val base, Eval(n.kids[0]));
-        return Child(std::move(base), n.name);
+        return Child(base, n.name);
       }
       case Kind::kIndex:
         return EvalIndex(n);
@@ -964,7 +964,7 @@ class Evaluator {
   }
 
  private:
-  static Val Child(Val base, const std::string& key) {
+  static Val Child(const Val& base, const std::string& key) {
     const json& b = base.get();
     if (!b.is_object()) return Val::Borrow(NullJson());
     auto it = b.find(key);
@@ -978,7 +978,7 @@ class Evaluator {
     KEEL_ASSIGN_OR_RETURN(Val key, Eval(n.kids[1]));
     const json& k = key.get();
     if (k.is_null()) return Val::Borrow(NullJson());
-    if (k.is_string()) return Child(std::move(base), k.get<std::string>());
+    if (k.is_string()) return Child(base, k.get<std::string>());
     bool whole =
         IsInt(k) || (k.is_number_float() && std::floor(k.get<double>()) == k.get<double>() &&
                      std::fabs(k.get<double>()) < 9e15);

@@ -132,10 +132,11 @@ void FindUrls(std::string_view t, std::vector<ExtractedFact>* out, Claimed* clai
     // Trailing punctuation belongs to the sentence; a ')' only to the URL if it opened one.
     while (j > i + start_len) {
       char c = t[j - 1];
-      if (c == '.' || c == ',' || c == ';' || c == ':' || c == '!' || c == '?' || c == '\'') {
-        --j;
-      } else if (c == ')' && std::count(t.begin() + i, t.begin() + j, '(') <
-                                 std::count(t.begin() + i, t.begin() + j, ')')) {
+      bool punct =
+          c == '.' || c == ',' || c == ';' || c == ':' || c == '!' || c == '?' || c == '\'';
+      bool unopened = c == ')' && std::count(t.begin() + i, t.begin() + j, '(') <
+                                      std::count(t.begin() + i, t.begin() + j, ')');
+      if (punct || unopened) {
         --j;
       } else {
         break;
@@ -404,7 +405,8 @@ long double ReadAmount(std::string_view t, size_t i, size_t* end) {
   // count when it differs from the separators before it.
   int decimal = -1;
   if (!seps.empty()) {
-    auto [last, n] = seps.back();
+    const auto last = seps.back().first;
+    const auto n = seps.back().second;
     bool other_before =
         std::any_of(seps.begin(), seps.end() - 1, [&](const auto& s) { return s.first != last; });
     if (n != 3 || other_before) decimal = static_cast<int>(seps.size()) - 1;
@@ -606,10 +608,10 @@ std::vector<Word> SplitWords(std::string_view t) {
     } else {
       while (j < t.size()) {
         unsigned char d = static_cast<unsigned char>(t[j]);
-        if (IsAlnum(d)) {
-          ++j;
-        } else if ((d == '\'' || d == '-') && j + 1 < t.size() &&
-                   IsAlpha(static_cast<unsigned char>(t[j + 1]))) {
+        // Letters and digits, and an apostrophe or hyphen inside a word ("don't", "e-mail").
+        bool joiner = (d == '\'' || d == '-') && j + 1 < t.size() &&
+                      IsAlpha(static_cast<unsigned char>(t[j + 1]));
+        if (IsAlnum(d) || joiner) {
           ++j;
         } else {
           break;

@@ -7,9 +7,8 @@ namespace {
 int64_t LineAt(std::string_view text, size_t offset) {
   int64_t line = 1;
   for (size_t i = 0; i < offset && i < text.size(); ++i) {
-    if (text[i] == '\n') {
-      ++line;
-    } else if (text[i] == '\r' && (i + 1 >= text.size() || text[i + 1] != '\n')) {
+    // A line ends at \n, or at a \r not followed by \n (a \r\n counts once).
+    if (text[i] == '\n' || (text[i] == '\r' && (i + 1 >= text.size() || text[i + 1] != '\n'))) {
       ++line;
     }
   }

@@ -24,7 +24,7 @@ FieldSpec Enum(std::string name, std::vector<std::string> allowed, std::string d
   return f;
 }
 FieldSpec Ref(std::string name, std::string ref_type) {
-  FieldSpec f = F(name, FieldType::kRef, "id of the related " + ref_type);
+  FieldSpec f = F(std::move(name), FieldType::kRef, "id of the related " + ref_type);
   f.ref_type = std::move(ref_type);
   return f;
 }

@@ -223,6 +223,7 @@ Result<std::vector<std::string>> ListSnapshots(FileSystem* fs, const std::string
   }
   std::sort(found.begin(), found.end());
   std::vector<std::string> out;
+  out.reserve(found.size());
   for (auto& f : found) out.push_back(f.second);
   return out;
 }

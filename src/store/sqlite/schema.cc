@@ -452,6 +452,11 @@ DROP TABLE memory_decisions;
 ALTER TABLE memory_decisions_v7 RENAME TO memory_decisions;
 CREATE INDEX memory_decisions_subject ON memory_decisions(subject, time_us);
 )sql"},
+      // 8: `keel runs` without a status filter (the API's run list) walks 20 entries of an
+      // index in (created_us, id) order instead of scanning and sorting every run.
+      {8, R"sql(
+CREATE INDEX runs_created ON runs(created_us, id);
+)sql"},
   };
   return m;
 }

@@ -580,6 +580,23 @@ Status CheckV7(Workspace& ws, int) {
   return OkStatus();
 }
 
+// ---- Version 8: an index for the unfiltered run list --------------------------------
+
+Status FillV8(Workspace&, FillState&) {
+  return OkStatus();  // an index only: the runs of earlier versions are what it orders
+}
+
+Status CheckV8(Workspace& ws, int) {
+  KEEL_ASSIGN_OR_RETURN(auto runs, ListRuns(ws, "", 1000, {}));
+  for (size_t i = 1; i < runs.size(); ++i) {
+    FIXTURE_EXPECT(
+        runs[i - 1].created_us > runs[i].created_us ||
+            (runs[i - 1].created_us == runs[i].created_us && runs[i - 1].id > runs[i].id),
+        "the run list newest first");
+  }
+  return OkStatus();
+}
+
 struct Step {
   int version;
   std::function<Status(Workspace&, FillState&)> fill;
@@ -590,7 +607,7 @@ struct Step {
 const std::vector<Step>& Steps() {
   static const std::vector<Step> steps = {
       {1, FillV1, CheckV1}, {2, FillV2, CheckV2}, {3, FillV3, CheckV3}, {4, FillV4, CheckV4},
-      {5, FillV5, CheckV5}, {6, FillV6, CheckV6}, {7, FillV7, CheckV7},
+      {5, FillV5, CheckV5}, {6, FillV6, CheckV6}, {7, FillV7, CheckV7}, {8, FillV8, CheckV8},
   };
   return steps;
 }
