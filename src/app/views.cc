@@ -205,10 +205,22 @@ json Verify(const store::VerifyReport& r) {
           {"artifact_rows_checked", r.artifact_rows_checked},
           {"checkpoints_checked", r.checkpoints_checked},
           {"last_checkpoint_size", r.last_checkpoint_size},
+          {"state_images", r.state_images},
+          {"state_rows_checked", r.state_rows_checked},
           {"integrity_check", r.integrity},
           {"problems", r.problems},
           {"notes", r.notes},
           {"seconds", r.seconds}};
+}
+
+json Repair(const store::RepairReport& r) {
+  return {{"ok", r.verify.ok()},
+          {"path", r.dst_dir},
+          {"damage", r.damage},
+          {"rows", r.rows},
+          {"artifacts", r.artifacts_copied},
+          {"notes", r.notes},
+          {"verify", Verify(r.verify)}};
 }
 
 json Snapshot(const store::SnapshotResult& r) {

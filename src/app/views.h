@@ -16,6 +16,7 @@
 #include "store/checkpoint.h"
 #include "store/ledger.h"
 #include "store/records.h"
+#include "store/repair.h"
 #include "store/runs.h"
 #include "store/snapshot.h"
 #include "store/vault.h"
@@ -82,6 +83,9 @@ json Adapter(const std::string& name, const AdapterEntry& e, bool paused);
 json LedgerEntry(const store::LedgerEntry& e);
 json Record(const store::Record& r);
 json Verify(const store::VerifyReport& r);
+// keel verify --repair-from-ledger: what was wrong, what was rebuilt, the new workspace's
+// verify report.
+json Repair(const store::RepairReport& r);
 json Snapshot(const store::SnapshotResult& r);
 json SnapshotListing(const std::string& name, const std::string& path);
 json Restored(const store::RestoreResult& r);

@@ -36,6 +36,12 @@ Result<store::VerifyReport> Verify(const std::string& workspace_dir,
   return store::VerifyWorkspace(workspace_dir, opts, env);
 }
 
+Result<store::RepairReport> RepairFromLedger(const std::string& workspace_dir,
+                                             const std::string& dest_dir, const Env& env) {
+  if (dest_dir.empty()) return InvalidArgument("--repair-from-ledger needs a new folder");
+  return store::RepairFromLedger(workspace_dir, dest_dir, env);
+}
+
 Result<store::CheckpointInfo> TakeCheckpoint(Runtime& rt) {
   return store::Checkpoint(rt.ws());
 }

@@ -13,6 +13,7 @@
 #include "core/status.h"
 #include "store/checkpoint.h"
 #include "store/ledger.h"
+#include "store/repair.h"
 #include "store/snapshot.h"
 #include "store/verify.h"
 #include "store/workspace.h"
@@ -43,6 +44,10 @@ Result<std::vector<store::LedgerEntry>> QueryLedger(Runtime& rt, const LedgerReq
 
 Result<store::VerifyReport> Verify(const std::string& workspace_dir,
                                    const store::VerifyOptions& opts, const Env& env);
+// Rebuilds the state tables of the workspace in `workspace_dir` from its ledger into the
+// new folder `dest_dir` and verifies the result (store/repair.h).
+Result<store::RepairReport> RepairFromLedger(const std::string& workspace_dir,
+                                             const std::string& dest_dir, const Env& env);
 Result<store::CheckpointInfo> TakeCheckpoint(Runtime& rt);
 
 Result<store::SnapshotResult> TakeSnapshot(Runtime& rt, int keep);

@@ -25,7 +25,7 @@ void PutStr(std::string* out, const std::string& s) {
 }  // namespace
 
 void EncodeEntry(const LedgerEntry& e, std::string* out) {
-  out->append("keel.ledger.v1\n");
+  out->append(e.state.empty() ? "keel.ledger.v1\n" : "keel.ledger.v2\n");
   PutU64(out, static_cast<uint64_t>(e.seq));
   PutU64(out, static_cast<uint64_t>(e.time_us));
   PutStr(out, e.actor);
@@ -36,6 +36,7 @@ void EncodeEntry(const LedgerEntry& e, std::string* out) {
   PutStr(out, e.payload);
   PutU32(out, static_cast<uint32_t>(e.artifacts.size()));
   for (const Digest& d : e.artifacts) out->append(reinterpret_cast<const char*>(d.data()), 32);
+  if (!e.state.empty()) PutStr(out, e.state);
   out->append(reinterpret_cast<const char*>(e.prev_hash.data()), 32);
 }
 

@@ -39,6 +39,10 @@ struct LedgerEntry {
   std::string step_id;
   std::string payload;
   std::vector<Digest> artifacts;
+  // The images of the state-table rows its transaction changed since the entry before it
+  // (store/state.h); empty when it changed none. An entry with images is hashed with the
+  // v2 encoding, one without with v1 (docs/ledger-format.md).
+  std::string state;
   Digest prev_hash{};
   Digest hash{};
 };

@@ -25,10 +25,7 @@ constexpr char kManifestFormat[] = "keel.snapshot";
 constexpr char kTmpPrefix[] = ".tmp-";
 constexpr uint64_t kMaxManifestBytes = 256ull << 20;
 
-struct FileDigest {
-  std::string sha256;
-  uint64_t size = 0;
-};
+}  // namespace
 
 // Streams `src` to `dst` (created with `mode`, synced), hashing on the way; with `dst` empty
 // only hashes.
@@ -67,6 +64,8 @@ Result<FileDigest> CopyHashing(FileSystem* fs, const std::string& src, const std
   return d;
 }
 
+namespace {
+
 // The bits a copied file gets: owner-only, read-only if it was (docs/architecture.md,
 // "Permissions"). Snapshots of older keel versions recorded 0644 for keel.yaml and the
 // database; a restore tightens them.
@@ -86,9 +85,16 @@ struct ChainSummary {
 
 // Recomputes every entry's hash and link in `db` (a snapshot's or restored database).
 Result<ChainSummary> CheckChain(sql::Db* db, const std::string& what) {
-  KEEL_ASSIGN_OR_RETURN(auto st, db->Prepare("SELECT seq, time_us, actor, kind, subject, run_id, "
-                                             "step_id, payload, artifacts, prev_hash, hash FROM "
-                                             "ledger ORDER BY seq"));
+  // Databases before schema 9 have no state column (their entries carry no images).
+  auto with_state = db->Prepare(
+      "SELECT seq, time_us, actor, kind, subject, run_id, step_id, payload, artifacts, "
+      "prev_hash, hash, state FROM ledger ORDER BY seq");
+  const bool has_state = with_state.ok();
+  KEEL_ASSIGN_OR_RETURN(auto st, has_state ? std::move(with_state)
+                                           : db->Prepare("SELECT seq, time_us, actor, kind, "
+                                                         "subject, run_id, step_id, payload, "
+                                                         "artifacts, prev_hash, hash FROM ledger "
+                                                         "ORDER BY seq"));
   ChainSummary sum;
   std::string scratch;
   LedgerEntry e;
@@ -106,6 +112,7 @@ Result<ChainSummary> CheckChain(sql::Db* db, const std::string& what) {
     auto arts = st->BlobView(8);
     auto prev = st->BlobView(9);
     auto hash = st->BlobView(10);
+    e.state = has_state ? std::string(st->BlobView(11)) : std::string();
     std::string at = what + ": ledger entry " + std::to_string(e.seq);
     if (e.seq != sum.size + 1) return DataLoss(at + " follows entry " + std::to_string(sum.size));
     if (arts.size() % 32 != 0 || prev.size() != 32 || hash.size() != 32) {

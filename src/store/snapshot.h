@@ -77,4 +77,13 @@ struct RestoreResult {
 Result<RestoreResult> RestoreSnapshot(const std::string& snapshot_dir, const std::string& dest_dir,
                                       const Env& env);
 
+// INTERNAL to src/store (snapshots, repair): streams `src` to `dst` (created with `mode`,
+// synced), hashing on the way; with `dst` empty only hashes.
+struct FileDigest {
+  std::string sha256;  // lowercase hex
+  uint64_t size = 0;
+};
+Result<FileDigest> CopyHashing(FileSystem* fs, const std::string& src, const std::string& dst,
+                               int mode);
+
 }  // namespace keel::store

@@ -4,6 +4,8 @@
 
 #include "core/testing_util.h"
 #include "store/sqlite/testing_tamper.h"
+#include "store/state.h"
+#include "store/testing_state_tamper.h"
 
 namespace keel::testing {
 namespace {
@@ -25,6 +27,19 @@ TEST(TamperSlow, ThousandsOfMutations) {
   EXPECT_EQ(structural.detected_changed, structural.trials);
   for (const auto& m : flips.misses) ADD_FAILURE() << "undetected: " << m;
   for (const auto& m : structural.misses) ADD_FAILURE() << "undetected: " << m;
+}
+
+// The long variant of StateTamper.SeededRandomEditsAreAllReported: thousands of seeded
+// random edits of the state tables, each reported with its table.
+TEST(TamperSlow, ThousandsOfStateTableEdits) {
+  TempDir tmp;
+  auto r = store::testing::RunStateTamperTrials(tmp.Sub("ws"), 77, 3000);
+  ASSERT_TRUE(r.ok()) << r.status().ToString();
+  std::printf("state tamper: %d edits applied, %d refused by constraints, %zu tables\n", r->applied,
+              r->refused, r->tables.size());
+  EXPECT_GE(r->applied, 2000);
+  EXPECT_EQ(r->tables.size(), store::StateTables().size());
+  for (const auto& m : r->missed) ADD_FAILURE() << "undetected: " << m;
 }
 
 }  // namespace

@@ -15,7 +15,9 @@
 #include "store/checkpoint.h"
 #include "store/merkle.h"
 #include "store/sqlite/database.h"
+#include "store/sqlite/fts.h"
 #include "store/sqlite/sql.h"
+#include "store/state.h"
 #include "store/workspace.h"
 
 namespace keel::store {
@@ -50,6 +52,24 @@ struct DigestHasher {
   }
 };
 
+// The last image the ledger holds for a row: what the row must be.
+struct Expected {
+  int64_t seq = 0;  // the entry that wrote it
+  Digest digest{};  // SHA-256 of the image's values (a put)
+  bool put = true;
+  bool seen = false;
+};
+using ExpectedRows = std::unordered_map<std::string, Expected>;  // table '\0' key -> image
+
+// "table\0key": the map key of a row.
+std::string RowKey(std::string_view table, std::string_view key) {
+  std::string k;
+  k.reserve(table.size() + 1 + key.size());
+  k.append(table).push_back('\0');
+  k.append(key);
+  return k;
+}
+
 struct PutEntry {
   int64_t seq;
   int64_t time_us;
@@ -76,6 +96,8 @@ struct RangeScan {
   std::unordered_map<Digest, int64_t, DigestHasher> referenced;  // -> first seq
   std::vector<PutEntry> puts;
   std::vector<std::pair<int64_t, std::string>> checkpoint_entries;
+  ExpectedRows images;  // the last image per row within this range
+  int64_t image_count = 0;
   std::string error;
 
   void Problem(int64_t seq, std::string why) {
@@ -88,7 +110,7 @@ struct RangeScan {
   void Run(sql::Db* db) {
     auto st = db->Prepare(
         "SELECT seq, time_us, actor, kind, subject, run_id, step_id, payload, artifacts, "
-        "prev_hash, hash FROM ledger WHERE seq >= ? AND seq <= ? ORDER BY seq");
+        "prev_hash, hash, state FROM ledger WHERE seq >= ? AND seq <= ? ORDER BY seq");
     if (!st.ok()) {
       error = st.status().message();
       return;
@@ -99,6 +121,8 @@ struct RangeScan {
     MerkleTreeBuilder tree;
     std::string buf;
     buf.reserve(4096);
+    std::vector<StateWrite> writes;
+    std::string why;
     size_t w = 0;
     auto take_roots = [&] {
       int64_t size = offset + static_cast<int64_t>(tree.size());
@@ -120,8 +144,9 @@ struct RangeScan {
       int64_t seq = q.Int(0);
       bool types_ok = q.Type(0) == sql::ColType::kInteger && q.Type(1) == sql::ColType::kInteger;
       for (int c = 2; c <= 7; ++c) types_ok = types_ok && q.Type(c) == sql::ColType::kText;
-      for (int c = 8; c <= 10; ++c) types_ok = types_ok && q.Type(c) == sql::ColType::kBlob;
+      for (int c = 8; c <= 11; ++c) types_ok = types_ok && q.Type(c) == sql::ColType::kBlob;
       if (!types_ok) Problem(seq, "a column holds a value of the wrong type");
+      std::string_view state = q.BlobView(11);
       if (seq != expected) {
         Problem(expected, seq > expected ? "entries " + std::to_string(expected) + ".." +
                                                std::to_string(seq - 1) + " are missing"
@@ -129,7 +154,7 @@ struct RangeScan {
       }
       expected = seq + 1;
       buf.clear();
-      buf.append("keel.ledger.v1\n", 15);
+      buf.append(state.empty() ? "keel.ledger.v1\n" : "keel.ledger.v2\n", 15);
       PutU64(&buf, static_cast<uint64_t>(seq));
       PutU64(&buf, static_cast<uint64_t>(q.Int(1)));
       std::string_view kind = q.TextView(3);
@@ -140,6 +165,7 @@ struct RangeScan {
       if (arts.size() % 32 != 0) Problem(seq, "its artifact list is damaged");
       PutU32(&buf, static_cast<uint32_t>(arts.size() / 32));
       buf.append(arts.data(), arts.size() - arts.size() % 32);
+      if (!state.empty()) PutStr(&buf, state);
       std::string_view p = q.BlobView(9), hv = q.BlobView(10);
       Digest prev_col{};
       if (p.size() != 32) {
@@ -168,6 +194,19 @@ struct RangeScan {
         Digest d;
         std::memcpy(d.data(), arts.data() + i, 32);
         referenced.try_emplace(d, seq);
+      }
+      if (!state.empty()) {
+        if (!ParseState(state, &writes, &why)) {
+          Problem(seq, why);
+        } else {
+          for (const StateWrite& sw : writes) {
+            Expected& e = images[RowKey(sw.table, sw.key)];
+            e.seq = seq;
+            e.put = sw.put;
+            if (sw.put) e.digest = h.Plain(sw.values);
+            ++image_count;
+          }
+        }
       }
       if (kind == "artifact.put") {
         std::string subject(q.TextView(4));
@@ -227,6 +266,7 @@ class Verifier {
     }
     ScanLedger();
     CheckCheckpoints();
+    if (opts_.state) CheckState();
     if (opts_.artifacts) CheckArtifacts();
     if (opts_.integrity_check) IntegrityCheck();
     db->Exec("COMMIT").IgnoreError();
@@ -306,6 +346,10 @@ class Verifier {
     if (t.joinable()) t.join();
 
     r_.entries_checked = a.count + b.count;
+    // The later range's images win: they were written after.
+    images_ = std::move(a.images);
+    for (auto& [k, e] : b.images) images_[k] = e;
+    b.images.clear();
     roots_ = std::move(a.roots);
     for (const auto& [size, partial] : b.roots) {
       MerkleHasher h;
@@ -346,6 +390,7 @@ class Verifier {
                 std::to_string(std::max(part->last_seq, part->lo - 1)) + ": " + part->error);
       }
       for (const auto& [d, seq] : part->referenced) referenced_.try_emplace(d, seq);
+      r_.state_images += part->image_count;
       for (auto& p : part->puts) puts_.push_back(std::move(p));
       for (auto& c : part->checkpoint_entries) checkpoint_entries_.push_back(std::move(c));
     }
@@ -594,6 +639,165 @@ class Verifier {
     }
   }
 
+  // How a person names a row: its id (records, facts, decisions are keyed by an internal
+  // number), else its key values joined by '/'.
+  static std::string RowName(const StateTable& t, std::string_view values) {
+    std::vector<StateValue> v;
+    if (!ParseValues(values, &v) || v.empty()) return "(damaged key)";
+    if (t.key_cols == 1 && std::string_view(t.cols[0].name) == "n" && v.size() > 1 &&
+        std::string_view(t.cols[1].name) == "id" && v[1].type == 't') {
+      return std::string(v[1].bytes.substr(0, 120)) + " (n " + ValueText(v[0]) + ")";
+    }
+    std::string out;
+    for (int k = 0; k < t.key_cols && k < static_cast<int>(v.size()); ++k) {
+      if (k) out += '/';
+      out += v[static_cast<size_t>(k)].type == 't'
+                 ? std::string(v[static_cast<size_t>(k)].bytes.substr(0, 120))
+                 : ValueText(v[static_cast<size_t>(k)]);
+    }
+    return out;
+  }
+
+  // "ledger entry 12 (record.changed)", and the image it holds for the row, if readable.
+  std::string EntryName(int64_t seq, const StateTable& t, std::string_view key,
+                        std::string* image) {
+    std::string name = "ledger entry " + std::to_string(seq);
+    auto st = ws_.db()->Prepare("SELECT kind, state FROM ledger WHERE seq = ?");
+    if (!st.ok()) return name;
+    (*st)->Bind(1, seq);
+    auto row = (*st)->Step();
+    if (!row.ok() || !*row) return name;
+    name += " (" + (*st)->Text(0) + ")";
+    std::vector<StateWrite> writes;
+    std::string why;
+    if (image && ParseState((*st)->BlobView(1), &writes, &why)) {
+      for (const StateWrite& w : writes) {
+        if (w.table == t.name && w.key == key) *image = std::string(w.values);
+      }
+    }
+    return name;
+  }
+
+  // What differs between a row and its image: "email is 'a' where ... wrote 'b'".
+  static std::string Difference(const StateTable& t, std::string_view row, std::string_view image,
+                                const std::string& entry) {
+    std::vector<StateValue> a, b;
+    if (!ParseValues(row, &a) || !ParseValues(image, &b) || a.size() != b.size()) {
+      return "differs from " + entry;
+    }
+    std::string out;
+    int shown = 0;
+    for (size_t i = 0; i < a.size() && i < t.cols.size(); ++i) {
+      if (a[i].raw == b[i].raw) continue;
+      if (shown++ == 3) {
+        out += ", and more";
+        break;
+      }
+      if (!out.empty()) out += "; ";
+      out += std::string(t.cols[i].name) + " is " + ValueText(a[i]) + " where " + entry +
+             " wrote " + ValueText(b[i]);
+    }
+    return out.empty() ? "differs from " + entry : out;
+  }
+
+  void CheckState() {
+    sql::Db* db = ws_.db();
+    auto since = db->Prepare("SELECT value FROM meta WHERE key = ?");
+    if (since.ok()) {
+      (*since)->Bind(1, std::string(kStateImagesSinceKey));
+      auto row = (*since)->Step();
+      if (row.ok() && !*row) {
+        Problem("the database has no " + std::string(kStateImagesSinceKey) +
+                " mark: its state was never attested (open it once with a write command)");
+      }
+    }
+    constexpr int kPerTable = 20;
+    MerkleHasher h;
+    std::string buf;
+    for (const StateTable& t : StateTables()) {
+      auto st = db->Prepare(SelectCoveredSql(t, ""));
+      if (!st.ok()) {
+        Problem(std::string("the ") + t.name + " table cannot be read: " + st.status().message());
+        continue;
+      }
+      sql::Stmt& q = **st;
+      int64_t bad = 0;
+      auto report = [&](const std::string& what) {
+        if (++bad <= kPerTable) Problem(what);
+      };
+      for (;;) {
+        auto row = q.Step();
+        if (!row.ok()) {
+          Problem(std::string("the ") + t.name +
+                  " table cannot be read: " + row.status().message());
+          break;
+        }
+        if (!*row) break;
+        ++r_.state_rows_checked;
+        buf.assign(t.name).push_back('\0');
+        const size_t base = buf.size();
+        size_t key_len = PutRowValues(t, q, &buf);
+        std::string_view values = std::string_view(buf).substr(base);
+        auto it = images_.find(buf.substr(0, base + key_len));
+        std::string what = std::string(t.name) + " " + RowName(t, values) + ": ";
+        if (it == images_.end()) {
+          report(what + "the row is on no ledger entry (added behind keel's back)");
+          continue;
+        }
+        Expected& e = it->second;
+        e.seen = true;
+        if (!e.put) {
+          report(what + "the row exists but " +
+                 EntryName(e.seq, t, values.substr(0, key_len), nullptr) + " deleted it");
+        } else if (h.Plain(values) != e.digest) {
+          std::string image;
+          std::string entry = EntryName(e.seq, t, values.substr(0, key_len), &image);
+          report(what + Difference(t, values, image, entry));
+        }
+      }
+      // Rows the ledger says exist that the table lacks.
+      const std::string prefix = std::string(t.name) + '\0';
+      for (const auto& [k, e] : images_) {
+        if (e.seen || !e.put || k.compare(0, prefix.size(), prefix) != 0) continue;
+        std::string_view key = std::string_view(k).substr(prefix.size());
+        std::string image;
+        std::string entry = EntryName(e.seq, t, key, &image);
+        report(std::string(t.name) + " " + RowName(t, image.empty() ? key : image) +
+               ": the row is missing (deleted behind keel's back; " + entry + " wrote it)");
+      }
+      if (bad > kPerTable) {
+        Problem("… and " + std::to_string(bad - kPerTable) + " more rows of " + t.name +
+                " that do not match the ledger");
+      }
+    }
+    // Images of a table keel does not know: a ledger written by a newer keel, or damage.
+    for (const auto& [k, e] : images_) {
+      std::string_view table = std::string_view(k).substr(0, k.find('\0'));
+      if (FindStateTable(table) == nullptr) {
+        Problem("ledger entry " + std::to_string(e.seq) + " holds an image of table " +
+                std::string(table) + ", which this keel does not know");
+        break;
+      }
+    }
+    CheckFactIndex();
+  }
+
+  // The full-text index must hold exactly the facts that are not superseded (the rows of
+  // facts are checked above; the index is derived from them). Its tokens are not compared:
+  // an edit there can only change which verified facts a recall finds, and
+  // --repair-from-ledger rebuilds it.
+  void CheckFactIndex() {
+    auto diff = sql::FtsIndexedRowsMismatch(ws_.db(), 5);
+    if (!diff.ok()) {
+      Problem("the full-text index of facts cannot be read: " + diff.status().message());
+      return;
+    }
+    for (const auto& [n, why] : *diff) {
+      Problem("facts_fts row " + std::to_string(n) + ": " + why +
+              " (rebuild it with `keel verify --repair-from-ledger`)");
+    }
+  }
+
   void IntegrityCheck() {
     auto check = sql::IntegrityCheck(ws_.db());
     if (!check.ok()) {
@@ -614,6 +818,7 @@ class Verifier {
   std::unordered_map<Digest, int64_t, DigestHasher> referenced_;  // -> first seq
   std::vector<PutEntry> puts_;
   std::vector<std::pair<int64_t, std::string>> checkpoint_entries_;
+  ExpectedRows images_;
 };
 
 }  // namespace

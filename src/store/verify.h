@@ -9,6 +9,10 @@
 // - signed checkpoints (table and checkpoints.log): signature by the workspace key, Merkle
 //   root recomputed over the first tree_size entries, tree_size not beyond the ledger's end
 //   (a truncated tail or an older database put back), table and log agreeing;
+// - the state tables (store/state.h): every row of a covered table equals the last image
+//   the ledger holds for it, every row the ledger says exists is there, and the full-text
+//   index holds exactly the active facts; a difference names the table, the row and the
+//   ledger entry it contradicts;
 // - SQLite's own integrity check (store/sqlite/database.h).
 //
 // The database is opened read-only and read in one read transaction (a consistent snapshot
@@ -32,6 +36,7 @@ namespace keel::store {
 struct VerifyOptions {
   bool integrity_check = true;  // SQLite's integrity check: O(database size)
   bool artifacts = true;        // re-hash artifact files: O(total artifact bytes)
+  bool state = true;            // every state-table row against its last image in the ledger
 };
 
 struct VerifyReport {
@@ -43,6 +48,8 @@ struct VerifyReport {
   int64_t artifact_rows_checked = 0;
   int64_t checkpoints_checked = 0;  // distinct checkpoints (table and log together)
   int64_t last_checkpoint_size = 0;
+  int64_t state_images = 0;           // row images in the ledger
+  int64_t state_rows_checked = 0;     // rows of the state tables compared with them
   std::string integrity = "skipped";  // "ok", or SQLite's first complaint
   // Empty when everything verified. problems[0] is the most important finding: the first bad
   // entry if there is one.

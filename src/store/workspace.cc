@@ -11,6 +11,8 @@
 #include "store/sqlite/database.h"
 #include "store/sqlite/schema.h"
 #include "store/sqlite/sql.h"
+#include "store/sqlite/state_capture.h"
+#include "store/state.h"
 
 namespace keel::store {
 namespace {
@@ -161,7 +163,9 @@ Status Workspace::Init(const std::string& dir_in, const InitOptions& opts, const
     KEEL_RETURN_IF_ERROR(sql::ApplyConnectionSettings(db.get(), false));
     KEEL_RETURN_IF_ERROR(Migrate(db.get()));
     KEEL_RETURN_IF_ERROR(db->Begin());
-    auto st = db->Prepare("INSERT INTO meta(key, value) VALUES ('workspace_id', ?)");
+    // A new workspace has no rows to attest: the images start with its first entry.
+    auto st = db->Prepare("INSERT INTO meta(key, value) VALUES ('workspace_id', ?), ('" +
+                          std::string(kStateImagesSinceKey) + "', '1')");
     if (!st.ok()) return st.status();
     (*st)->Bind(1, id);
     Status s = (*st)->Run();
@@ -243,6 +247,19 @@ Result<std::unique_ptr<Workspace>> Workspace::Open(const std::string& dir_in,
   } else {
     auto m = Migrate(ws->db_.get());
     if (!m.ok()) return m.WithContext("opening workspace " + dir);
+    // A test holding the schema at an older version (ScopedSchemaVersionLimit) writes as
+    // the keel of that version did: without images.
+    if (CurrentSchemaVersion() < kFirstStateImageSchema) return ws;
+    auto capture = sql::StateCapture::Install(ws->db_.get());
+    if (!capture.ok()) return capture.status().WithContext("opening workspace " + dir);
+    ws->capture_ = std::move(*capture);
+    auto since = ws->db_->QueryInt("SELECT COUNT(*) FROM meta WHERE key = '" +
+                                   std::string(kStateImagesSinceKey) + "'");
+    if (!since.ok()) return since.status().WithContext("opening workspace " + dir);
+    if (*since == 0) {
+      Status b = ws->WriteStateBaseline();
+      if (!b.ok()) return b.WithContext("opening workspace " + dir + ": attesting its state");
+    }
   }
   return ws;
 }
@@ -411,10 +428,20 @@ Status Workspace::WriteImpl(const std::function<Status(Txn&)>& fn, bool pipeline
   Txn txn(this, env_.clock->NowMicros());
   // Reads inside `fn` on this thread see the transaction (store::Reader).
   txn_thread_.store(std::this_thread::get_id());
+  txn_ = &txn;
   Status s = fn(txn);
+  if (s.ok()) s = txn.Flush(/*with_images=*/true);
+  if (s.ok() && capture_ && !capture_->empty()) {
+    // Nothing happens off the ledger: a change to a state table with no entry after it is
+    // a bug in the code that made it, refused before it can commit.
+    s = Internal("a write changed " + capture_->TouchedTables() +
+                 " without a ledger entry after the change");
+  }
+  txn_ = nullptr;
   txn_thread_.store(std::thread::id());
   tail_cache_.valid = false;  // until this transaction's outcome is known
   if (!s.ok()) {
+    if (capture_) capture_->Clear();
     db_->Rollback();
     if (db_->poisoned()) StopWrites(s);
     return s;
@@ -485,6 +512,15 @@ Result<LedgerEntry> Txn::Append(const NewEntry& in) {
     }
     e.artifacts.push_back(d);
   }
+  e.seq = 0;
+  e.time_us = now_us_;
+  e.actor = in.actor;
+  e.kind = in.kind;
+  e.subject = in.subject;
+  e.run_id = in.run_id;
+  e.step_id = in.step_id;
+  e.payload = payload;
+  KEEL_RETURN_IF_ERROR(Flush(/*with_images=*/false));
   sql::Db* db = ws_->db();
   const Workspace::TailCache& cached = ws_->tail_cache_;
   if (!have_tail_ && cached.valid && cached.data_version == db->DataVersion()) {
@@ -510,23 +546,43 @@ Result<LedgerEntry> Txn::Append(const NewEntry& in) {
     have_tail_ = true;
   }
   e.seq = tail_seq_ + 1;
-  e.time_us = now_us_;
-  e.actor = in.actor;
-  e.kind = in.kind;
-  e.subject = in.subject;
-  e.run_id = in.run_id;
-  e.step_id = in.step_id;
-  e.payload = payload;
+  pending_ = std::move(e);
+  return *pending_;
+}
+
+Result<LedgerEntry> Txn::AppendImages(const NewEntry& entry, std::string state) {
+  KEEL_RETURN_IF_ERROR(Append(entry).status());
+  pending_->state = std::move(state);
+  LedgerEntry e = *pending_;
+  // Written now: rows changed by this transaction go on a later entry, not these images.
+  KEEL_RETURN_IF_ERROR(Flush(/*with_images=*/false));
+  return e;
+}
+
+Status Txn::Flush(bool with_images) {
+  if (!pending_) return OkStatus();
+  LedgerEntry& e = *pending_;
+  sql::StateCapture* capture = ws_->capture_.get();
+  if (with_images && capture != nullptr && !capture->empty()) {
+    StateBuilder images;
+    KEEL_RETURN_IF_ERROR(capture->Take(&images));
+    e.state = images.Finish();
+  }
   e.prev_hash = tail_hash_;
   e.hash = ComputeEntryHash(e, &scratch_);
-
   std::string arts;
   arts.reserve(32 * e.artifacts.size());
   for (const Digest& d : e.artifacts) arts.append(reinterpret_cast<const char*>(d.data()), 32);
-  KEEL_ASSIGN_OR_RETURN(auto* ins,
-                        db->Cached("INSERT INTO ledger(seq, time_us, actor, kind, subject, run_id, "
-                                   "step_id, payload, artifacts, prev_hash, hash) VALUES "
-                                   "(?,?,?,?,?,?,?,?,?,?,?)"));
+  // Without images the column keeps its default: a database held at an older schema by a
+  // test has no state column.
+  KEEL_ASSIGN_OR_RETURN(
+      auto* ins,
+      ws_->db()->Cached(e.state.empty() ? "INSERT INTO ledger(seq, time_us, actor, kind, subject, "
+                                          "run_id, step_id, payload, artifacts, prev_hash, hash) "
+                                          "VALUES (?,?,?,?,?,?,?,?,?,?,?)"
+                                        : "INSERT INTO ledger(seq, time_us, actor, kind, subject, "
+                                          "run_id, step_id, payload, artifacts, prev_hash, hash, "
+                                          "state) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"));
   ins->Bind(1, e.seq)
       .Bind(2, e.time_us)
       .Bind(3, e.actor)
@@ -538,12 +594,66 @@ Result<LedgerEntry> Txn::Append(const NewEntry& in) {
       .BindBlob(9, arts)
       .BindBlob(10, e.prev_hash.data(), 32)
       .BindBlob(11, e.hash.data(), 32);
-  KEEL_RETURN_IF_ERROR(ins->Run());
+  if (!e.state.empty()) ins->BindBlob(12, e.state);
+  Status s = ins->Run();
   ins->Reset();
+  KEEL_RETURN_IF_ERROR(s);
   tail_seq_ = e.seq;
   tail_hash_ = e.hash;
   ++appended_;
-  return e;
+  pending_.reset();
+  return OkStatus();
+}
+
+Status Workspace::FlushForRead() {
+  if (!InWriteOnThisThread()) return OkStatus();
+  std::lock_guard<std::recursive_mutex> lock(mu_);
+  return txn_ != nullptr ? txn_->Flush(/*with_images=*/true) : OkStatus();
+}
+
+Status Workspace::WriteStateBaseline() {
+  return Write([&](Txn& txn) {
+    // Rows are grouped into entries of at most kRows images (about 1 MB for typical rows).
+    constexpr int kRows = 1000;
+    int64_t first = 0, total = 0;
+    StateBuilder images;
+    int in_chunk = 0;
+    auto emit = [&]() -> Status {
+      if (images.empty()) return OkStatus();
+      nlohmann::json payload = {{"rows", in_chunk}};
+      KEEL_ASSIGN_OR_RETURN(
+          LedgerEntry e,
+          txn.AppendImages({"system", "state.baseline", "", "", "", CanonicalJson(payload), {}},
+                           images.Finish()));
+      if (first == 0) first = e.seq;
+      in_chunk = 0;
+      return OkStatus();
+    };
+    for (const StateTable& t : StateTables()) {
+      std::string order = "ORDER BY ";
+      for (int k = 0; k < t.key_cols; ++k) (order += k ? ", " : "") += t.cols[k].name;
+      KEEL_ASSIGN_OR_RETURN(auto st, db_->Prepare(SelectCoveredSql(t, order)));
+      for (;;) {
+        KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
+        if (!row) break;
+        images.Begin(t.name, true, t.key_cols, static_cast<int>(t.cols.size()));
+        PutRowValues(t, *st, images.values());
+        images.End();
+        ++total;
+        if (++in_chunk == kRows) KEEL_RETURN_IF_ERROR(emit());
+      }
+    }
+    KEEL_RETURN_IF_ERROR(emit());
+    if (first == 0) {
+      // Nothing to attest: the images start with the next entry.
+      KEEL_ASSIGN_OR_RETURN(first, db_->QueryInt("SELECT COALESCE(MAX(seq), 0) + 1 FROM ledger"));
+    }
+    KEEL_ASSIGN_OR_RETURN(auto* m, db_->Cached("INSERT INTO meta(key, value) VALUES (?, ?)"));
+    m->Bind(1, std::string(kStateImagesSinceKey)).Bind(2, std::to_string(first));
+    Status s = m->Run();
+    m->Reset();
+    return s;
+  });
 }
 
 namespace {
@@ -567,11 +677,18 @@ LedgerEntry ReadEntry(const sql::Stmt& st) {
   if (prev.size() == 32) std::copy(prev.begin(), prev.end(), e.prev_hash.begin());
   auto h = st.BlobView(10);
   if (h.size() == 32) std::copy(h.begin(), h.end(), e.hash.begin());
+  if (st.Type(11) == sql::ColType::kBlob) e.state = std::string(st.BlobView(11));
   return e;
 }
-constexpr char kEntryColumns[] =
-    "SELECT seq, time_us, actor, kind, subject, run_id, step_id, payload, artifacts, prev_hash, "
-    "hash FROM ledger";
+// The ledger's columns in ReadEntry's order; a database held at a schema before images
+// (tests) reads an empty state.
+const char* EntryColumns() {
+  return CurrentSchemaVersion() >= kFirstStateImageSchema
+             ? "SELECT seq, time_us, actor, kind, subject, run_id, step_id, payload, artifacts, "
+               "prev_hash, hash, state FROM ledger"
+             : "SELECT seq, time_us, actor, kind, subject, run_id, step_id, payload, artifacts, "
+               "prev_hash, hash, x'' FROM ledger";
+}
 }  // namespace
 
 namespace {
@@ -579,7 +696,7 @@ namespace {
 Result<std::unique_ptr<sql::Stmt>> PrepareLedgerQuery(sql::Db* db, const LedgerQuery& q,
                                                       const char* prefix) {
   std::string sql = prefix;
-  sql += kEntryColumns;
+  sql += EntryColumns();
   sql += " WHERE seq > ?";
   // The indexes on subject and run_id are partial (non-empty values; a run's entries about
   // itself only under subject, see schema.cc): SQLite uses a partial index only when the
@@ -623,6 +740,7 @@ Result<std::unique_ptr<sql::Stmt>> PrepareLedgerQuery(sql::Db* db, const LedgerQ
 }  // namespace
 
 Result<std::vector<LedgerEntry>> Workspace::QueryLedger(const LedgerQuery& q) {
+  KEEL_RETURN_IF_ERROR(FlushForRead());
   Reader rd(*this);
   KEEL_ASSIGN_OR_RETURN(auto st, PrepareLedgerQuery(rd.db(), q, ""));
   std::vector<LedgerEntry> out;
@@ -642,9 +760,10 @@ Result<std::string> Workspace::ExplainLedgerQuery(const LedgerQuery& q) {
 
 Status Workspace::ScanLedger(int64_t from_seq,
                              const std::function<Status(const LedgerEntry&)>& fn) {
+  KEEL_RETURN_IF_ERROR(FlushForRead());
   Reader rd(*this);
   KEEL_ASSIGN_OR_RETURN(
-      auto st, rd.db()->Prepare(std::string(kEntryColumns) + " WHERE seq >= ? ORDER BY seq"));
+      auto st, rd.db()->Prepare(std::string(EntryColumns()) + " WHERE seq >= ? ORDER BY seq"));
   st->Bind(1, from_seq);
   for (;;) {
     KEEL_ASSIGN_OR_RETURN(bool row, st->Step());
@@ -655,6 +774,7 @@ Status Workspace::ScanLedger(int64_t from_seq,
 }
 
 Result<int64_t> Workspace::LedgerSize() {
+  KEEL_RETURN_IF_ERROR(FlushForRead());
   Reader rd(*this);
   return rd.db()->QueryInt("SELECT COALESCE(MAX(seq), 0) FROM ledger");
 }

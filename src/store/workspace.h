@@ -43,7 +43,8 @@ namespace keel::store {
 
 namespace sql {
 class Db;
-}
+class StateCapture;
+}  // namespace sql
 struct CheckpointState;  // store/checkpoint.h
 
 // The settings this layer reads from keel.yaml. Upper layers read their own sections from
@@ -84,10 +85,21 @@ class Workspace;
 // A write transaction. Obtained only inside Workspace::Write; invalid after it returns.
 class Txn {
  public:
-  // Appends one ledger entry; returns it with seq, time and hashes filled in.
+  // Appends one ledger entry; returns it with seq and time filled in. Entries are written
+  // to the ledger table one behind: when the next entry is appended, when the ledger is
+  // read inside this transaction, or at commit, so that the last entry of the transaction
+  // carries the images of every state row the transaction changed (store/state.h; a read
+  // of the ledger inside the transaction puts those changed so far on the entry it
+  // writes). Its state, prev_hash and hash are known only then: read it back after the
+  // commit for them.
   // InvalidArgument: empty actor/kind, payload not a JSON object or over kMaxPayloadBytes,
   // an artifact reference that is not 64 lowercase hex, text containing NUL.
   Result<LedgerEntry> Append(const NewEntry& entry);
+  // INTERNAL to src/store: appends an entry that carries the images `state` (a StateBuilder
+  // blob) written by the caller rather than captured (store/state.h): the state baseline
+  // of a migrated workspace, the rows a repair could not restore. Rows this transaction
+  // changed itself go on a later entry.
+  Result<LedgerEntry> AppendImages(const NewEntry& entry, std::string state);
   // Time of this transaction (one Clock reading, shared by all its entries).
   int64_t now_us() const { return now_us_; }
   Workspace& workspace() { return *ws_; }
@@ -99,7 +111,11 @@ class Txn {
  private:
   friend class Workspace;
   Txn(Workspace* ws, int64_t now_us) : ws_(ws), now_us_(now_us) {}
+  // Writes the entry Append holds back; `with_images`: with the images of the rows changed
+  // since the previous entry with images. No-op when none is held.
+  Status Flush(bool with_images);
   Workspace* ws_;
+  std::optional<LedgerEntry> pending_;
   int64_t now_us_;
   bool have_tail_ = false;
   int64_t appended_ = 0;  // entries appended by this transaction
@@ -230,6 +246,14 @@ class Workspace {
   bool read_only_ = false;
   std::recursive_mutex mu_;
   std::unique_ptr<sql::Db> db_;
+  std::unique_ptr<sql::StateCapture> capture_;  // null when read-only
+  Txn* txn_ = nullptr;                          // the open transaction (guarded by mu_)
+  // Inside this thread's Write: writes the entry the transaction holds back, so that a
+  // read of the ledger sees it. Callers must not hold a Reader on the write connection.
+  Status FlushForRead();
+  // After a migration to schema 9: the images of every row that existed before, in
+  // state.baseline entries (docs/ledger-format.md, "State images").
+  Status WriteStateBaseline();
   std::string sqlite_vfs_;                     // the readers open with the writer's VFS
   std::atomic<std::thread::id> txn_thread_{};  // the thread inside Write, if any
   std::atomic<bool> pipelined_once_{false};    // a pipelined commit has returned

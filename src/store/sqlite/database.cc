@@ -75,4 +75,18 @@ Status BackupDatabase(const std::string& src_path, const std::string& dst_path) 
   return dst->Exec("PRAGMA journal_mode = DELETE");
 }
 
+Status AttachDatabase(Db* db, const std::string& path, const std::string& alias) {
+  KEEL_ASSIGN_OR_RETURN(auto st, db->Prepare("ATTACH DATABASE ? AS " + alias));
+  st->Bind(1, path);
+  return st->Run();
+}
+
+Status DetachDatabase(Db* db, const std::string& alias) {
+  return db->Exec("DETACH DATABASE " + alias);
+}
+
+Status DeferForeignKeys(Db* db) {
+  return db->Exec("PRAGMA defer_foreign_keys = ON");
+}
+
 }  // namespace keel::store::sql

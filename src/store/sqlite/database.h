@@ -46,4 +46,11 @@ Result<std::string> IntegrityCheck(Db* db);
 // so the copy is one committed state even while others write. Does not fsync `dst_path`.
 Status BackupDatabase(const std::string& src_path, const std::string& dst_path);
 
+// Repair (store/repair.cc): attaches the database at `path` as `alias`, to be read with
+// `alias.table` in the same transactions, and defers foreign-key checks of the open
+// transaction to its commit (rows are rebuilt in any order).
+Status AttachDatabase(Db* db, const std::string& path, const std::string& alias);
+Status DetachDatabase(Db* db, const std::string& alias);
+Status DeferForeignKeys(Db* db);
+
 }  // namespace keel::store::sql

@@ -68,4 +68,26 @@ int64_t FtsIndexBytes(Db* db) {
   return bytes.ok() ? *bytes : -1;
 }
 
+Status FtsRebuildFacts(Db* db, const std::string& schema) {
+  KEEL_RETURN_IF_ERROR(
+      db->Exec("INSERT INTO " + schema + ".facts_fts(facts_fts) VALUES ('rebuild')"));
+  return db->Exec("INSERT INTO " + schema +
+                  ".facts_fts(facts_fts, rowid, subject, text) SELECT 'delete', n, subject, "
+                  "text FROM " +
+                  schema + ".facts WHERE superseded_by IS NOT NULL");
+}
+
+Result<std::vector<std::pair<int64_t, std::string>>> FtsIndexedRowsMismatch(Db* db, int limit) {
+  // facts_fts_docsize holds one row per indexed document (FTS5's shadow table).
+  KEEL_ASSIGN_OR_RETURN(
+      auto st,
+      db->Prepare("SELECT id, 'indexed but not an active fact' FROM facts_fts_docsize WHERE id "
+                  "NOT IN (SELECT n FROM facts WHERE superseded_by IS NULL) UNION ALL SELECT n, "
+                  "'an active fact missing from the index' FROM facts WHERE superseded_by IS "
+                  "NULL AND n NOT IN (SELECT id FROM facts_fts_docsize) LIMIT ?"));
+  st->Bind(1, static_cast<int64_t>(limit));
+  return CollectRows<std::pair<int64_t, std::string>>(
+      st.get(), [](const Stmt& s) { return std::make_pair(s.Int(0), s.Text(1)); });
+}
+
 }  // namespace keel::store::sql

@@ -15,6 +15,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/status.h"
@@ -41,6 +42,15 @@ Status FtsUnindexFact(Db* db, int64_t n, const std::string& subject, const std::
 Result<std::vector<int64_t>> FtsMatchFacts(Db* db, const std::vector<SearchTerm>& terms,
                                            TermJoin join, const std::string& subject, int limit,
                                            int64_t min_row);
+
+// Rebuilds the index of `schema`'s facts from the facts themselves (repair): every fact
+// that is not superseded, as keel keeps it.
+Status FtsRebuildFacts(Db* db, const std::string& schema);
+
+// Up to `limit` differences between the index's rows and the facts that are not superseded,
+// as (fact number, "indexed but not an active fact" | "an active fact missing from the
+// index"). The index's tokens are not compared.
+Result<std::vector<std::pair<int64_t, std::string>>> FtsIndexedRowsMismatch(Db* db, int limit);
 
 // Bytes of the index's shadow tables (dbstat), or -1 when SQLite was built without dbstat.
 int64_t FtsIndexBytes(Db* db);

@@ -457,6 +457,13 @@ CREATE INDEX memory_decisions_subject ON memory_decisions(subject, time_us);
       {8, R"sql(
 CREATE INDEX runs_created ON runs(created_us, id);
 )sql"},
+      // 9: each entry carries the images of the state rows its transaction changed
+      // (docs/ledger-format.md, "State images"); empty for entries that changed none and for
+      // every entry before this version. Opening a migrated workspace attests the rows it
+      // already holds in state.baseline entries.
+      {9, R"sql(
+ALTER TABLE ledger ADD COLUMN state BLOB NOT NULL DEFAULT x'';
+)sql"},
   };
   return m;
 }

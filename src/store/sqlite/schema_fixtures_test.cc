@@ -20,6 +20,7 @@
 #include "store/sqlite/schema.h"
 #include "store/sqlite/sql.h"
 #include "store/sqlite/testing_schema_fixtures.h"
+#include "store/state.h"
 #include "store/verify.h"
 #include "store/workspace.h"
 
@@ -104,6 +105,7 @@ TEST(SchemaFixtures, EveryFixtureMigratesToTheFreshSchemaAndKeepsItsRows) {
         << " create now: was a released migration edited?";
     Tail old_tail = RawTail(db_path);
     ASSERT_GT(old_tail.seq, 1);
+    int64_t baseline = 0;
 
     // 2. Opened by this build: migrated to exactly a new workspace's schema.
     Env env;
@@ -126,9 +128,20 @@ TEST(SchemaFixtures, EveryFixtureMigratesToTheFreshSchemaAndKeepsItsRows) {
                 return OkStatus();
               })
               .ok());
-      EXPECT_EQ(added.seq, old_tail.seq + 1);
-      EXPECT_EQ(std::string(reinterpret_cast<const char*>(added.prev_hash.data()), 32),
+      // A fixture from before state images gets state.baseline entries first.
+      LedgerQuery tail_q;
+      tail_q.after_seq = old_tail.seq;
+      auto since = (*ws)->QueryLedger(tail_q);
+      ASSERT_TRUE(since.ok() && !since->empty());
+      EXPECT_EQ(std::string(reinterpret_cast<const char*>(since->front().prev_hash.data()), 32),
                 old_tail.hash);
+      for (size_t i = 0; i + 1 < since->size(); ++i) {
+        EXPECT_EQ((*since)[i].kind, "state.baseline");
+        EXPECT_LT(v, kFirstStateImageSchema);
+      }
+      baseline = static_cast<int64_t>(since->size()) - 1;
+      EXPECT_EQ(added.seq, old_tail.seq + 1 + baseline);
+      EXPECT_EQ(since->back().kind, "note.added");
 
       // 4. Every row the fixture held reads back through the store API.
       Status rows = CheckSchemaFixtureRows(**ws, v);
@@ -160,8 +173,8 @@ TEST(SchemaFixtures, EveryFixtureMigratesToTheFreshSchemaAndKeepsItsRows) {
     // 6. A second open finds nothing to migrate and changes nothing.
     auto again = Workspace::Open(dir, WorkspaceOpenOptions{}, env);
     ASSERT_TRUE(again.ok()) << again.status().ToString();
-    EXPECT_EQ(*(*again)->LedgerSize(), old_tail.seq + 2)
-        << "the fixture check's secret.used entry and the appended note";
+    EXPECT_EQ(*(*again)->LedgerSize(), old_tail.seq + 2 + baseline)
+        << "the state baseline, the fixture check's secret.used entry and the appended note";
   }
 }
 

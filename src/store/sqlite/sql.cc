@@ -107,6 +107,12 @@ Stmt& Stmt::BindNull(int i) {
   return *this;
 }
 
+Stmt& Stmt::BindDouble(int i, double v) {
+  int rc = sqlite3_bind_double(stmt_, i, v);
+  if (rc != SQLITE_OK && bind_error_.ok()) bind_error_ = Convert(db_, rc, "bind", nullptr);
+  return *this;
+}
+
 Result<bool> Stmt::Step() {
   if (!bind_error_.ok()) return bind_error_;
   int rc = sqlite3_step(stmt_);
@@ -135,6 +141,10 @@ void Stmt::Reset() {
 
 int64_t Stmt::Int(int col) const {
   return sqlite3_column_int64(stmt_, col);
+}
+
+double Stmt::Double(int col) const {
+  return sqlite3_column_double(stmt_, col);
 }
 
 std::string Stmt::Text(int col) const {

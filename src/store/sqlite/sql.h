@@ -60,6 +60,7 @@ class Stmt {
   Stmt& BindBlob(int i, std::string_view bytes);
   Stmt& BindBlob(int i, const void* p, size_t n);
   Stmt& BindNull(int i);
+  Stmt& BindDouble(int i, double v);
 
   // Advances to the next row. Returns true if a row is available, false when done.
   Result<bool> Step();
@@ -73,6 +74,7 @@ class Stmt {
   void Reset();
 
   int64_t Int(int col) const;
+  double Double(int col) const;
   std::string Text(int col) const;
   std::string_view TextView(int col) const;  // valid until the next Step/Reset
   std::string_view BlobView(int col) const;  // valid until the next Step/Reset
