@@ -26,8 +26,13 @@
 #include "core/json.h"
 #include "core/random.h"
 #include "durable_acks.h"
+#include "flow/engine.h"
+#include "flow/workflow.h"
 #include "fsync_probe.h"
+#include "store/artifacts.h"
 #include "store/checkpoint.h"
+#include "store/facts.h"
+#include "store/records.h"
 #include "store/verify.h"
 #include "store/workspace.h"
 
@@ -73,16 +78,103 @@ std::unique_ptr<keel::store::Workspace> NewWorkspace(const std::string& dir, con
   return std::move(*ws);
 }
 
+// The workspace `keel verify` is measured on for its state check: `n` ledger entries of
+// which n/10 create records, n/5 add facts, n/100 put artifacts (about 1 KiB each) and
+// the rest are W2-style runs (3 no-op steps each, through the engine).
+struct StateMix {
+  int64_t records = 0, facts = 0, artifacts = 0, runs = 0, entries = 0;
+};
+
+StateMix BuildStateWorkspace(const std::string& dir, const keel::Env& env, int64_t n) {
+  StateMix mix;
+  auto ws = NewWorkspace(dir, env);
+  auto batches = [&](int64_t count, const char* what,
+                     const std::function<keel::Status(keel::store::Txn&, int64_t)>& one) {
+    for (int64_t i = 0; i < count; i += 1000) {
+      Check(ws->Write([&](keel::store::Txn& txn) -> keel::Status {
+        for (int64_t j = i; j < std::min(count, i + 1000); ++j) KEEL_RETURN_IF_ERROR(one(txn, j));
+        return keel::OkStatus();
+      }),
+            what);
+    }
+  };
+  std::vector<std::string> ids;
+  batches(n / 10, "records", [&](keel::store::Txn& txn, int64_t i) -> keel::Status {
+    std::string k = std::to_string(i);
+    KEEL_ASSIGN_OR_RETURN(auto r, keel::store::CreateRecord(txn, "lead",
+                                                            {{"name", "Lead " + k},
+                                                             {"email", "lead" + k + "@example.com"},
+                                                             {"company", "Company " + k}}));
+    ids.push_back(r.id);
+    ++mix.records;
+    return keel::OkStatus();
+  });
+  std::vector<std::string> arts;
+  batches(n / 100, "artifacts", [&](keel::store::Txn& txn, int64_t i) -> keel::Status {
+    std::string body = "page " + std::to_string(i) + "\n" + std::string(1000, 'x');
+    keel::store::PutArtifactOptions o;
+    o.media_type = "text/plain";
+    KEEL_ASSIGN_OR_RETURN(auto a, keel::store::PutArtifact(txn, body, o));
+    arts.push_back(a.hash);
+    ++mix.artifacts;
+    return keel::OkStatus();
+  });
+  batches(n / 5, "facts", [&](keel::store::Txn& txn, int64_t i) -> keel::Status {
+    keel::store::FactRow f;
+    f.id = "fact_" + std::to_string(i);
+    f.subject = ids.empty() ? "lead" : ids[static_cast<size_t>(i) % ids.size()];
+    f.text = "works at Company " + std::to_string(i) + " as head of operations";
+    f.norm = f.text;
+    f.agent = "research";
+    f.source_artifact = arts.empty() ? "" : arts[static_cast<size_t>(i) % arts.size()];
+    f.created_us = f.valid_from_us = txn.now_us();
+    KEEL_ASSIGN_OR_RETURN(
+        auto e, txn.Append({"agent:research", "memory.fact.added", f.subject, "", "", "{}", {}}));
+    f.ledger_seq = e.seq;
+    KEEL_RETURN_IF_ERROR(keel::store::InsertFact(txn, &f));
+    ++mix.facts;
+    return keel::OkStatus();
+  });
+  keel::flow::Registry reg;
+  keel::flow::EngineOptions eo;
+  eo.batch = 64;
+  keel::flow::Engine engine(ws.get(), reg, eo);
+  std::string yaml = "name: w2\nsteps:\n";
+  for (int i = 0; i < 3; ++i) yaml += "  - id: s" + std::to_string(i) + "\n    noop: true\n";
+  auto wf = keel::flow::ParseWorkflow(yaml, "w2.yaml");
+  Check(wf.status(), "parse w2");
+  for (;;) {
+    auto size = ws->LedgerSize();
+    Check(size.status(), "ledger size");
+    mix.entries = *size;
+    if (*size >= n) break;
+    Check(ws->Write([&](keel::store::Txn& txn) -> keel::Status {
+      for (int i = 0; i < 256; ++i) {
+        KEEL_RETURN_IF_ERROR(engine.StartInTxn(txn, **wf, nlohmann::json::object()).status());
+      }
+      return keel::OkStatus();
+    }),
+          "start runs");
+    mix.runs += 256;
+    Check(engine.RunUntilIdle().status(), "run");
+  }
+  return mix;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   int single = 5000, rounds = 50, batched = 200000, verify_n = 1000000, warmup = 1500;
+  int state_n = 1000000;
   keel::bench::Flags flags("ledger bench", "scripts/bench ledger");
   flags.Int("--single", &single, 1, 100000000, "single appends, serial and streamed");
   flags.Int("--rounds", &rounds, 1, 100000000, "rounds alternating fsync probe and serial appends");
   flags.Int("--warmup", &warmup, 0, 100000000, "appends before measuring (the WAL's working size)");
   flags.Int("--batched", &batched, 1000, 100000000, "batched appends, 1,000 per transaction");
   flags.Int("--verify", &verify_n, 0, 100000000, "entries for keel verify (plus the first)");
+  flags.Int("--state", &state_n, 0, 100000000,
+            "entries of the workspace whose state tables keel verify checks (0: skip): a "
+            "tenth records, a fifth facts, a hundredth artifacts, the rest W2 runs");
   flags.Parse(argc, argv);
   if (single < rounds) flags.Fail("--single must be at least --rounds");
   const char* base_env = std::getenv("KEEL_BENCH_DIR");
@@ -230,6 +322,32 @@ int main(int argc, char** argv) {
   Check(r.status(), "verify");
   if (!r->ok()) Die("verify found problems: " + r->problems[0]);
   double verify_full_rate = r->entries_checked / r->seconds;
+
+  // 4. verify of a business's workspace: the state tables against the ledger's images.
+  StateMix mix;
+  keel::store::VerifyReport sq, sf, sn;
+  if (state_n > 0) {
+    auto b0 = Clock::now();
+    mix = BuildStateWorkspace(dir + "/state", env, state_n);
+    double build_s = Since(b0);
+    std::printf(
+        "state workspace: %lld entries (%lld records, %lld facts, %lld artifacts, %lld "
+        "runs) built in %.1f s\n",
+        static_cast<long long>(mix.entries), static_cast<long long>(mix.records),
+        static_cast<long long>(mix.facts), static_cast<long long>(mix.artifacts),
+        static_cast<long long>(mix.runs), build_s);
+    keel::store::VerifyOptions no_state = quick;
+    no_state.state = false;
+    auto run = [&](const keel::store::VerifyOptions& o, const char* what) {
+      auto v = keel::store::VerifyWorkspace(dir + "/state", o, env);
+      Check(v.status(), what);
+      if (!v->ok()) Die(std::string(what) + " found problems: " + v->problems[0]);
+      return *v;
+    };
+    sn = run(no_state, "verify without state");
+    sq = run(quick, "verify with state");
+    sf = run(keel::store::VerifyOptions{}, "verify with state and integrity check");
+  }
   double load[3] = {0, 0, 0};
   if (getloadavg(load, 3) < 1) load[0] = -1;
 
@@ -250,6 +368,14 @@ int main(int argc, char** argv) {
               static_cast<long long>(q->entries_checked), q->seconds, verify_cpu);
   std::printf("%-44s %14.0f   (%.2f s, %lld checkpoints)\n", "verify + PRAGMA integrity_check",
               verify_full_rate, r->seconds, static_cast<long long>(r->checkpoints_checked));
+  if (state_n > 0) {
+    std::printf(
+        "%-44s %14.2f s (%lld entries, %lld state rows, %lld images)\n",
+        "keel verify with the state check", sq.seconds, static_cast<long long>(sq.entries_checked),
+        static_cast<long long>(sq.state_rows_checked), static_cast<long long>(sq.state_images));
+    std::printf("%-44s %14.2f s\n", "  + PRAGMA integrity_check", sf.seconds);
+    std::printf("%-44s %14.2f s\n", "  without the state check", sn.seconds);
+  }
   std::printf("single appends / fsync rate (faster of the two modes): %.2f serial, %.2f streamed\n",
               single_rate / fsync_rate, streamed_rate / fsync_rate);
   std::printf("load average during the run: %.1f (other processes share the 2 cores)\n", load[0]);
@@ -258,10 +384,13 @@ int main(int argc, char** argv) {
       "batched_appends_per_s=%.0f verify_entries_per_s=%.0f "
       "verify_full_entries_per_s=%.0f batched_appends_per_cpu_s=%.0f "
       "verify_cpu_s_per_1m=%.2f batched_retouch_appends_per_s=%.0f "
-      "streamed_appends_per_s=%.0f streamed_vs_fsync=%.2f streamed_commits_per_fsync=%.2f\n",
+      "streamed_appends_per_s=%.0f streamed_vs_fsync=%.2f streamed_commits_per_fsync=%.2f "
+      "state_verify_s=%.2f state_verify_full_s=%.2f state_verify_without_s=%.2f "
+      "state_rows=%lld\n",
       fsync_rate, single_rate, single_rate / fsync_rate, batched_rate, verify_rate,
       verify_full_rate, batched_cpu_rate, verify_cpu * 1e6 / q->entries_checked, retouch_rate,
-      streamed_rate, streamed_rate / fsync_rate, streamed_per_sync);
+      streamed_rate, streamed_rate / fsync_rate, streamed_per_sync, sq.seconds, sf.seconds,
+      sn.seconds, static_cast<long long>(sq.state_rows_checked));
   if (std::getenv("KEEL_BENCH_KEEP") == nullptr) {
     std::filesystem::remove_all(dir);
   } else {
