@@ -244,15 +244,19 @@ void PutBlobValue(std::string* out, std::string_view v) {
   out->append(v);
 }
 
+void PutDigestOf(std::string_view encoded, std::string* out) {
+  thread_local MerkleHasher hasher;
+  Digest d = hasher.Plain(encoded);
+  out->push_back('h');
+  out->append(reinterpret_cast<const char*>(d.data()), 32);
+}
+
 void PutColumnValue(const sql::Stmt& st, int col, Cover cover, std::string* out) {
   if (cover == Cover::kDigest) {
     thread_local std::string tmp;
     tmp.clear();
     PutColumnValue(st, col, Cover::kValue, &tmp);
-    thread_local MerkleHasher hasher;
-    Digest d = hasher.Plain(tmp);
-    out->push_back('h');
-    out->append(reinterpret_cast<const char*>(d.data()), 32);
+    PutDigestOf(tmp, out);
     return;
   }
   switch (st.Type(col)) {

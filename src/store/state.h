@@ -85,6 +85,8 @@ void PutIntValue(std::string* out, int64_t v);
 void PutRealValue(std::string* out, double v);
 void PutTextValue(std::string* out, std::string_view v);
 void PutBlobValue(std::string* out, std::string_view v);
+// Appends the 'h' value: SHA-256 of `encoded` (a value's own encoding).
+void PutDigestOf(std::string_view encoded, std::string* out);
 // Encodes column `col` of the current row of `st` as `cover` says.
 void PutColumnValue(const sql::Stmt& st, int col, Cover cover, std::string* out);
 

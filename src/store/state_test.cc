@@ -7,6 +7,7 @@
 #include <set>
 
 #include "core/testing_util.h"
+#include "store/artifacts.h"
 #include "store/records.h"
 #include "store/repair.h"
 #include "store/runs.h"
@@ -312,5 +313,28 @@ TEST(Repair, RebuildsEditedRowsFromTheLedger) {
   EXPECT_FALSE(std::filesystem::exists(tmp.Sub("other")));
 }
 
+}  // namespace
+}  // namespace keel::store
+
+namespace keel::store {
+namespace {
+TEST(StateImages, SeveralRowsInOneTransaction) {
+  Fixture f;
+  ASSERT_TRUE(f.ws->Write([](Txn& txn) -> Status {
+                    for (int i = 0; i < 3; ++i) {
+                      PutArtifactOptions o;
+                      o.media_type = "text/plain";
+                      KEEL_RETURN_IF_ERROR(
+                          PutArtifact(txn, "body " + std::to_string(i), o).status());
+                      KEEL_RETURN_IF_ERROR(
+                          txn.Append({"operator", "test.entry", "", "", "", "{}", {}}).status());
+                    }
+                    return OkStatus();
+                  })
+                  .ok());
+  VerifyReport r = f.Verify();
+  EXPECT_TRUE(r.ok()) << Joined(r.problems);
+  EXPECT_EQ(r.state_images, 3);
+}
 }  // namespace
 }  // namespace keel::store

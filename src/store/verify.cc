@@ -71,29 +71,29 @@ struct Expected {
 // drawn at random for each verify, so that no edit can be crafted to collide with another
 // row's (the image digests themselves are SHA-256). Fixed-size keys keep the map free of a
 // string per row, which at a million rows was a fifth of verify's time.
-struct RowId {
+struct RowRef {
   uint64_t a = 0, b = 0;
-  bool operator==(const RowId& o) const { return a == o.a && b == o.b; }
+  bool operator==(const RowRef& o) const { return a == o.a && b == o.b; }
 };
-struct RowIdHash {
-  size_t operator()(const RowId& r) const { return static_cast<size_t>(r.a); }
+struct RowRefHash {
+  size_t operator()(const RowRef& r) const { return static_cast<size_t>(r.a); }
 };
-using ExpectedRows = std::unordered_map<RowId, Expected, RowIdHash>;
+using ExpectedRows = std::unordered_map<RowRef, Expected, RowRefHash>;
 
-class RowIds {
+class RowRefs {
  public:
-  RowIds() {
+  RowRefs() {
     if (sodium_init() < 0) std::abort();  // libsodium cannot run at all on this machine
     randombytes_buf(key_, sizeof key_);
   }
-  RowId Of(int table, std::string_view key) const {
+  RowRef Of(int table, std::string_view key) const {
     thread_local std::string buf;
     buf.assign(1, static_cast<char>(table));
     buf.append(key);
     unsigned char out[crypto_shorthash_siphashx24_BYTES];
     crypto_shorthash_siphashx24(out, reinterpret_cast<const unsigned char*>(buf.data()), buf.size(),
                                 key_);
-    RowId r;
+    RowRef r;
     std::memcpy(&r.a, out, 8);
     std::memcpy(&r.b, out + 8, 8);
     return r;
@@ -129,7 +129,7 @@ struct RangeScan {
   std::unordered_map<Digest, int64_t, DigestHasher> referenced;  // -> first seq
   std::vector<PutEntry> puts;
   std::vector<std::pair<int64_t, std::string>> checkpoint_entries;
-  const RowIds* ids = nullptr;
+  const RowRefs* ids = nullptr;
   ExpectedRows images;  // the last image per row within this range
   int64_t image_count = 0;
   int64_t unknown_table_seq = 0;  // the first image of a table this keel does not know
@@ -722,7 +722,7 @@ class Verifier {
   }
 
   // "ledger entry 12 (record.changed)", and the image it holds for the row, if readable.
-  std::string EntryName(sql::Db* db, int64_t seq, const StateTable& t, const RowId& id,
+  std::string EntryName(sql::Db* db, int64_t seq, const StateTable& t, const RowRef& id,
                         std::string* image) {
     std::string name = "ledger entry " + std::to_string(seq);
     auto st = db->Prepare("SELECT kind, state FROM ledger WHERE seq = ?");
@@ -800,7 +800,7 @@ class Verifier {
         buf.clear();
         size_t key_len = PutRowValues(t, q, &buf);
         std::string_view values = buf;
-        const RowId id = ids_.Of(table, values.substr(0, key_len));
+        const RowRef id = ids_.Of(table, values.substr(0, key_len));
         auto it = images_.find(id);
         auto what = [&] { return std::string(t.name) + " " + RowName(t, values) + ": "; };
         if (it == images_.end()) {
@@ -939,7 +939,7 @@ class Verifier {
   std::unordered_map<Digest, int64_t, DigestHasher> referenced_;  // -> first seq
   std::vector<PutEntry> puts_;
   std::vector<std::pair<int64_t, std::string>> checkpoint_entries_;
-  RowIds ids_;
+  RowRefs ids_;
   ExpectedRows images_;
   int64_t unknown_table_seq_ = 0;
   std::string unknown_table_;

@@ -122,6 +122,7 @@ Result<bool> Stmt::Step() {
     return false;
   }
   // sqlite3_step returns the extended code when extended codes are enabled.
+  if (failures_ != nullptr) ++*failures_;
   Status s = Convert(db_, rc, "sql", poisoned_);
   sqlite3_reset(stmt_);
   return s;
@@ -572,7 +573,7 @@ Result<std::unique_ptr<Stmt>> Db::Prepare(std::string_view sql) {
   int rc = sqlite3_prepare_v3(db_, sql.data(), static_cast<int>(sql.size()),
                               SQLITE_PREPARE_PERSISTENT, &stmt, nullptr);
   if (rc != SQLITE_OK) return Error(rc, "preparing SQL");
-  return std::make_unique<Stmt>(db_, stmt, &poisoned_);
+  return std::make_unique<Stmt>(db_, stmt, &poisoned_, &statement_failures_);
 }
 
 void Db::ResetStatements() {
@@ -610,7 +611,10 @@ Status Db::Exec(std::string_view sql) {
   char* err = nullptr;
   int rc = sqlite3_exec(db_, s.c_str(), nullptr, nullptr, &err);
   sqlite3_free(err);
-  if (rc != SQLITE_OK) return Error(rc, "sql");
+  if (rc != SQLITE_OK) {
+    ++statement_failures_;
+    return Error(rc, "sql");
+  }
   return OkStatus();
 }
 

@@ -48,8 +48,8 @@ enum class ColType { kInteger, kFloat, kText, kBlob, kNull };
 
 class Stmt {
  public:
-  Stmt(sqlite3* db, sqlite3_stmt* stmt, std::atomic<bool>* poisoned)
-      : db_(db), stmt_(stmt), poisoned_(poisoned) {}
+  Stmt(sqlite3* db, sqlite3_stmt* stmt, std::atomic<bool>* poisoned, uint64_t* failures = nullptr)
+      : db_(db), stmt_(stmt), poisoned_(poisoned), failures_(failures) {}
   ~Stmt();
   Stmt(const Stmt&) = delete;
   Stmt& operator=(const Stmt&) = delete;
@@ -85,6 +85,7 @@ class Stmt {
   sqlite3* db_;
   sqlite3_stmt* stmt_;
   std::atomic<bool>* poisoned_;
+  uint64_t* failures_;  // the Db's count of failed statements, or null
   Status bind_error_;
   int64_t changes_ = 0;
 };
@@ -210,6 +211,9 @@ class Db {
   bool poisoned() const { return poisoned_.load(); }
   const std::string& path() const { return path_; }
   sqlite3* raw() { return db_; }  // for the backup API and tests inside src/store/sqlite/
+  // Statements (and Exec calls) that failed on this connection so far. A failed statement
+  // is rolled back by SQLite while its transaction goes on (StateCapture relies on this).
+  uint64_t statement_failures() const { return statement_failures_; }
 
   // Converts the last SQLite error (result code `rc`) into a Status with `context`.
   Status Error(int rc, std::string_view context);
@@ -235,6 +239,7 @@ class Db {
   sqlite3* db_;
   std::string path_;
   std::atomic<bool> poisoned_{false};
+  uint64_t statement_failures_ = 0;
   struct Cache;
   std::unique_ptr<Cache> cache_;
   class Checkpointer;

@@ -1,52 +1,40 @@
+#define SQLITE_ENABLE_PREUPDATE_HOOK 1
 #include "store/sqlite/state_capture.h"
 
 #include <sqlite3.h>
 
-#include <vector>
+#include <cstring>
+#include <set>
 
 #include "store/sqlite/sql.h"
 #include "store/state.h"
 
 namespace keel::store::sql {
-
-struct StateCaptureAccess {
-  static void Call(sqlite3_context* ctx, int argc, sqlite3_value** argv) {
-    auto* self = static_cast<StateCapture*>(sqlite3_user_data(ctx));
-    if (argc < 2) {
-      sqlite3_result_error(ctx, "keel_state_touch needs a table and a key", -1);
-      return;
-    }
-    std::string key;
-    for (int i = 1; i < argc; ++i) {
-      sqlite3_value* v = argv[i];
-      switch (sqlite3_value_type(v)) {
-        case SQLITE_INTEGER:
-          PutIntValue(&key, sqlite3_value_int64(v));
-          break;
-        case SQLITE_FLOAT:
-          PutRealValue(&key, sqlite3_value_double(v));
-          break;
-        case SQLITE_TEXT:
-          PutTextValue(&key, std::string_view(reinterpret_cast<const char*>(sqlite3_value_text(v)),
-                                              static_cast<size_t>(sqlite3_value_bytes(v))));
-          break;
-        case SQLITE_BLOB:
-          PutBlobValue(&key, std::string_view(static_cast<const char*>(sqlite3_value_blob(v)),
-                                              static_cast<size_t>(sqlite3_value_bytes(v))));
-          break;
-        default:
-          PutNullValue(&key);
-      }
-    }
-    self->touched_.emplace(static_cast<int>(sqlite3_value_int(argv[0])), std::move(key));
-    sqlite3_result_null(ctx);
-  }
-};
-
 namespace {
 
-// The lookups of one row by key, per table; the texts live for the process (Db::Cached
-// keys statements by address).
+void PutValue(std::string* out, sqlite3_value* v) {
+  switch (sqlite3_value_type(v)) {
+    case SQLITE_INTEGER:
+      PutIntValue(out, sqlite3_value_int64(v));
+      break;
+    case SQLITE_FLOAT:
+      PutRealValue(out, sqlite3_value_double(v));
+      break;
+    case SQLITE_TEXT:
+      PutTextValue(out, std::string_view(reinterpret_cast<const char*>(sqlite3_value_text(v)),
+                                         static_cast<size_t>(sqlite3_value_bytes(v))));
+      break;
+    case SQLITE_BLOB:
+      PutBlobValue(out, std::string_view(static_cast<const char*>(sqlite3_value_blob(v)),
+                                         static_cast<size_t>(sqlite3_value_bytes(v))));
+      break;
+    default:
+      PutNullValue(out);
+  }
+}
+
+// The lookups of one row by key, per table (the read-back after a failed statement); the
+// texts live for the process (Db::Cached keys statements by address).
 const std::vector<std::string>& LookupSql() {
   static const std::vector<std::string> q = [] {
     std::vector<std::string> out;
@@ -63,83 +51,124 @@ const std::vector<std::string>& LookupSql() {
   return q;
 }
 
-std::string TriggerSql(const StateTable& t, int index) {
-  auto keys = [&](const char* row) {
-    std::string s = "keel_state_touch(" + std::to_string(index);
-    for (int k = 0; k < t.key_cols; ++k) {
-      ((s += ", ") += row) += t.cols[static_cast<size_t>(k)].name;
-    }
-    return s + ")";
-  };
-  std::string cols;
-  for (const StateColumn& c : t.cols) {
-    if (!cols.empty()) cols += ", ";
-    cols += c.name;
-  }
-  const std::string n = t.name;
-  return "CREATE TEMP TRIGGER keel_state_" + n + "_ins AFTER INSERT ON main." + n +
-         " BEGIN SELECT " + keys("NEW.") + "; END;\n" + "CREATE TEMP TRIGGER keel_state_" + n +
-         "_del AFTER DELETE ON main." + n + " BEGIN SELECT " + keys("OLD.") + "; END;\n" +
-         "CREATE TEMP TRIGGER keel_state_" + n + "_upd AFTER UPDATE OF " + cols + " ON main." + n +
-         " BEGIN SELECT " + keys("OLD.") + ", " + keys("NEW.") + "; END;\n";
-}
-
 }  // namespace
+
+struct StateCaptureHook {
+  // Encodes the covered values of the old (`old_row`) or new row.
+  static bool Values(sqlite3* db, const StateTable& t, const std::vector<int>& cids, bool old_row,
+                     std::string* out, size_t* key_len) {
+    for (size_t i = 0; i < cids.size(); ++i) {
+      sqlite3_value* v = nullptr;
+      int rc =
+          old_row ? sqlite3_preupdate_old(db, cids[i], &v) : sqlite3_preupdate_new(db, cids[i], &v);
+      if (rc != SQLITE_OK || v == nullptr) return false;
+      if (t.cols[i].cover == Cover::kDigest) {
+        std::string tmp;
+        PutValue(&tmp, v);
+        PutDigestOf(tmp, out);  // as PutColumnValue makes it
+      } else {
+        PutValue(out, v);
+      }
+      if (static_cast<int>(i) + 1 == t.key_cols) *key_len = out->size();
+    }
+    return true;
+  }
+
+  static void Call(void* self_v, sqlite3* db, int op, const char* schema, const char* name,
+                   sqlite3_int64, sqlite3_int64) {
+    if (std::strcmp(schema, "main") != 0) return;
+    auto* self = static_cast<StateCapture*>(self_v);
+    const int index = StateTableIndex(name);
+    if (index < 0) return;
+    const StateTable& t = StateTables()[static_cast<size_t>(index)];
+    const std::vector<int>& cids = self->cids_[static_cast<size_t>(index)];
+    if (self->rows_.empty()) self->failures_at_first_ = self->db_->statement_failures();
+    std::string old_v, new_v;
+    size_t old_key = 0, new_key = 0;
+    if (op != SQLITE_INSERT && !Values(db, t, cids, true, &old_v, &old_key)) return;
+    if (op != SQLITE_DELETE && !Values(db, t, cids, false, &new_v, &new_key)) return;
+    if (op == SQLITE_UPDATE && old_v == new_v) return;  // only bookkeeping columns changed
+    if (op != SQLITE_INSERT &&
+        (op == SQLITE_DELETE || old_v.compare(0, old_key, new_v, 0, new_key) != 0)) {
+      // A deleted row, or an update that changed the key: the old key's tombstone.
+      std::string key = old_v.substr(0, old_key);
+      self->rows_[{index, key}] = StateCapture::Image{false, key};
+    }
+    if (op != SQLITE_DELETE) {
+      // The key first: the right side of `=` is evaluated before the left.
+      std::pair<int, std::string> key(index, new_v.substr(0, new_key));
+      self->rows_[std::move(key)] = StateCapture::Image{true, std::move(new_v)};
+    }
+  }
+};
 
 Result<std::unique_ptr<StateCapture>> StateCapture::Install(Db* db) {
   std::unique_ptr<StateCapture> c(new StateCapture(db));
-  int rc =
-      sqlite3_create_function_v2(db->raw(), "keel_state_touch", -1, SQLITE_UTF8 | SQLITE_DIRECTONLY,
-                                 c.get(), &StateCaptureAccess::Call, nullptr, nullptr, nullptr);
-  if (rc != SQLITE_OK) return db->Error(rc, "registering keel_state_touch");
-  std::string sql;
-  const auto& tables = StateTables();
-  for (size_t i = 0; i < tables.size(); ++i) sql += TriggerSql(tables[i], static_cast<int>(i));
-  KEEL_RETURN_IF_ERROR(db->Exec(sql));
+  for (const StateTable& t : StateTables()) {
+    KEEL_ASSIGN_OR_RETURN(auto info, db->Prepare("SELECT name, cid FROM pragma_table_info(?)"));
+    info->Bind(1, std::string(t.name));
+    std::map<std::string, int> cid;
+    for (;;) {
+      KEEL_ASSIGN_OR_RETURN(bool row, info->Step());
+      if (!row) break;
+      cid[info->Text(0)] = static_cast<int>(info->Int(1));
+    }
+    std::vector<int> cols;
+    for (const StateColumn& col : t.cols) {
+      auto it = cid.find(col.name);
+      if (it == cid.end()) {
+        return Internal(std::string("table ") + t.name + " has no column " + col.name);
+      }
+      cols.push_back(it->second);
+    }
+    c->cids_.push_back(std::move(cols));
+  }
+  sqlite3_preupdate_hook(db->raw(), &StateCaptureHook::Call, c.get());
   return c;
 }
 
 StateCapture::~StateCapture() {
-  // The triggers are temporary (gone with the connection); the function must not call a
-  // destroyed object if the connection outlives this.
-  sqlite3_create_function_v2(db_->raw(), "keel_state_touch", -1, SQLITE_UTF8, nullptr, nullptr,
-                             nullptr, nullptr, nullptr);
+  sqlite3_preupdate_hook(db_->raw(), nullptr, nullptr);
 }
 
 Status StateCapture::Take(StateBuilder* out) {
   const auto& tables = StateTables();
-  const auto& lookups = LookupSql();
+  // A statement failed after the hook saw rows: some of those changes were rolled back.
+  // Read every captured row back instead.
+  const bool read_back = db_->statement_failures() != failures_at_first_;
   std::vector<StateValue> key;
   Status s;
-  for (const auto& [index, key_bytes] : touched_) {
-    const StateTable& t = tables[static_cast<size_t>(index)];
-    auto st = db_->Cached(lookups[static_cast<size_t>(index)].c_str());
+  for (auto& [k, img] : rows_) {
+    const StateTable& t = tables[static_cast<size_t>(k.first)];
+    if (!read_back) {
+      out->Begin(t.name, img.put, t.key_cols,
+                 img.put ? static_cast<int>(t.cols.size()) : t.key_cols);
+      out->values()->append(img.values);
+      out->End();
+      continue;
+    }
+    auto st = db_->Cached(LookupSql()[static_cast<size_t>(k.first)].c_str());
     if (!st.ok()) {
       s = st.status();
       break;
     }
     Stmt* q = *st;
-    if (!ParseValues(key_bytes, &key) || static_cast<int>(key.size()) != t.key_cols) {
-      s = Internal(std::string("a touched row of ") + t.name + " has a damaged key");
+    if (!ParseValues(k.second, &key) || static_cast<int>(key.size()) != t.key_cols) {
+      s = Internal(std::string("a changed row of ") + t.name + " has a damaged key");
       break;
     }
-    for (size_t k = 0; k < key.size(); ++k) {
-      int i = static_cast<int>(k) + 1;
-      switch (key[k].type) {
-        case 'i':
-          q->Bind(i, key[k].i);
-          break;
-        case 'f':
-          q->BindDouble(i, key[k].f);
-          break;
-        case 't':
-          q->Bind(i, key[k].bytes);
-          break;
-        case 'b':
-          q->BindBlob(i, key[k].bytes);
-          break;
-        default:
-          q->BindNull(i);
+    for (size_t i = 0; i < key.size(); ++i) {
+      int at = static_cast<int>(i) + 1;
+      if (key[i].type == 'i') {
+        q->Bind(at, key[i].i);
+      } else if (key[i].type == 'f') {
+        q->BindDouble(at, key[i].f);
+      } else if (key[i].type == 't') {
+        q->Bind(at, key[i].bytes);
+      } else if (key[i].type == 'b') {
+        q->BindBlob(at, key[i].bytes);
+      } else {
+        q->BindNull(at);
       }
     }
     auto row = q->Step();
@@ -153,19 +182,18 @@ Status StateCapture::Take(StateBuilder* out) {
       PutRowValues(t, *q, out->values());
     } else {
       out->Begin(t.name, false, t.key_cols, t.key_cols);
-      out->values()->append(key_bytes);
+      out->values()->append(k.second);
     }
     out->End();
     q->Reset();
   }
-  touched_.clear();
+  rows_.clear();
   return s;
 }
 
 std::string StateCapture::TouchedTables() const {
   std::set<std::string> names;
-  for (const auto& [index, key] : touched_)
-    names.insert(StateTables()[static_cast<size_t>(index)].name);
+  for (const auto& [k, img] : rows_) names.insert(StateTables()[static_cast<size_t>(k.first)].name);
   std::string out;
   for (const auto& n : names) {
     if (!out.empty()) out += ", ";

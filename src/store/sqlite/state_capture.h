@@ -1,19 +1,24 @@
-// INTERNAL to src/store: which rows of the state tables a write transaction touched, so
-// that its ledger entries can carry their images (store/state.h).
+// INTERNAL to src/store: the images of the state-table rows a write transaction changed,
+// for its ledger entries (store/state.h).
 //
-// SQLite: a temporary trigger per covered table and operation (they live in the write
-// connection only, not in the file) calls keel_state_touch(table, key...) for each row
-// inserted, deleted, or updated in a covered column (UPDATE OF lists exactly those, so a
-// lease renewal fires nothing). A PostgreSQL backend would do the same with its own
-// triggers or RETURNING clauses.
+// SQLite: the connection's preupdate hook sees every row inserted, updated or deleted, with
+// its old and new values, before the change is made. For a covered table it encodes the
+// row's new image (or a tombstone) at once, keeping the latest per row; an update that
+// changes no covered column (a lease renewal) is ignored. No statement runs for it.
+//
+// A statement that fails after the hook saw its rows is rolled back by SQLite while the
+// transaction goes on (a foreign key checked at the statement's end). When any statement
+// failed since the first captured change, Take reads every captured row back instead of
+// trusting the hook. A PostgreSQL backend would capture with triggers or RETURNING.
 //
 // Thread-safety: as its Db (one thread at a time). Errors: those of the SQL layer.
 #pragma once
 
+#include <map>
 #include <memory>
-#include <set>
 #include <string>
 #include <utility>
+#include <vector>
 
 #include "core/status.h"
 
@@ -27,25 +32,30 @@ class Db;
 
 class StateCapture {
  public:
-  // Registers the function and creates the triggers on `db` (which must outlive this).
+  // Maps each covered table's columns on `db` (which must outlive this) and sets the hook.
   static Result<std::unique_ptr<StateCapture>> Install(Db* db);
   ~StateCapture();
 
-  bool empty() const { return touched_.empty(); }
-  // Appends the current image of every touched row (or its tombstone when it no longer
-  // exists) to `out`, in (table, key) order, and forgets them.
+  bool empty() const { return rows_.empty(); }
+  // Appends the image of every changed row (or its tombstone) to `out`, in (table, key)
+  // order, and forgets them.
   Status Take(StateBuilder* out);
-  // Forgets the touched rows (the transaction rolled back).
-  void Clear() { touched_.clear(); }
-  // The names of the tables with touched rows ("runs, steps"), for error messages.
+  // Forgets the changed rows (the transaction rolled back).
+  void Clear() { rows_.clear(); }
+  // The names of the tables with changed rows ("runs, steps"), for error messages.
   std::string TouchedTables() const;
 
  private:
   explicit StateCapture(Db* db) : db_(db) {}
-  static void Touch(void* self, int table, std::string key);
-  friend struct StateCaptureAccess;
+  friend struct StateCaptureHook;
+  struct Image {
+    bool put = true;
+    std::string values;  // all covered values for a put, the key for a tombstone
+  };
   Db* db_;
-  std::set<std::pair<int, std::string>> touched_;  // (table index, encoded key)
+  std::vector<std::vector<int>> cids_;  // per covered table: column index of each covered col
+  std::map<std::pair<int, std::string>, Image> rows_;  // (table, encoded key) -> image
+  uint64_t failures_at_first_ = 0;  // db_->statement_failures() at the first change
 };
 
 }  // namespace keel::store::sql
