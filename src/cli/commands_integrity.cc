@@ -77,9 +77,11 @@ void RegisterIntegrityCommands(CLI::App& app, Context* ctx) {
                     "workspace itself is only read), then verify DIR. For a database edited "
                     "behind keel's back when no snapshot predates the edit")
         ->type_name("DIR");
-    cmd->callback(Run(ctx, [ctx, o]() -> Status {
+    cmd->callback(Run(ctx, [ctx, o, cmd]() -> Status {
       KEEL_ASSIGN_OR_RETURN(std::string dir, ctx->WorkspaceDir());
-      if (!o->repair.empty()) return RepairCommand(ctx, dir, o->repair, o->json);
+      if (cmd->count("--repair-from-ledger") > 0) {
+        return RepairCommand(ctx, dir, o->repair, o->json);
+      }
       store::VerifyOptions vo;
       vo.integrity_check = !o->no_integrity;
       vo.artifacts = !o->no_artifacts;

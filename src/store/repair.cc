@@ -34,29 +34,6 @@ struct Lost {
   std::vector<std::string> rows;  // "secrets SMTP_PASSWORD"
 };
 
-Status BindValue(sql::Stmt* st, int i, const StateValue& v) {
-  switch (v.type) {
-    case 'i':
-      st->Bind(i, v.i);
-      break;
-    case 'f':
-      st->BindDouble(i, v.f);
-      break;
-    case 't':
-      st->Bind(i, v.bytes);
-      break;
-    case 'b':
-      st->BindBlob(i, v.bytes);
-      break;
-    case 'n':
-      st->BindNull(i);
-      break;
-    default:
-      return Internal("a digest cannot be bound");
-  }
-  return OkStatus();
-}
-
 std::string KeyWhere(const StateTable& t, const char* alias) {
   std::string w;
   for (int k = 0; k < t.key_cols; ++k) {
@@ -182,7 +159,7 @@ Status Rebuild(sql::Db* db, RepairReport* out, Lost* lost) {
       bool ok = true;
       if (digests) {
         for (int k = 0; k < t.key_cols; ++k) {
-          KEEL_RETURN_IF_ERROR(BindValue(old_row.get(), k + 1, vals[static_cast<size_t>(k)]));
+          KEEL_RETURN_IF_ERROR(BindStateValue(old_row.get(), k + 1, vals[static_cast<size_t>(k)]));
         }
         KEEL_ASSIGN_OR_RETURN(bool found, old_row->Step());
         std::string enc;
@@ -226,7 +203,7 @@ Status Rebuild(sql::Db* db, RepairReport* out, Lost* lost) {
       }
       for (size_t i = 0; i < t.cols.size(); ++i) {
         if (t.cols[i].cover == Cover::kDigest) continue;
-        KEEL_RETURN_IF_ERROR(BindValue(ins.get(), static_cast<int>(i) + 1, vals[i]));
+        KEEL_RETURN_IF_ERROR(BindStateValue(ins.get(), static_cast<int>(i) + 1, vals[i]));
       }
       Status s = ins->Run();
       ins->Reset();
@@ -288,7 +265,7 @@ Result<RepairReport> RepairFromLedger(const std::string& src_in, const std::stri
   }
   if (fs->Exists(dst)) {
     auto names = fs->ListDir(dst);
-    if (!names.ok()) return FailedPrecondition(dst + " exists and is not a folder");
+    if (!names.ok()) return InvalidArgument(dst + " exists and is not a folder");
     if (!names->empty()) {
       return AlreadyExists(dst + " is not empty; name a new folder for the repaired workspace");
     }

@@ -299,6 +299,28 @@ bool ParseValues(std::string_view values, std::vector<StateValue>* out) {
   return true;
 }
 
+Status BindStateValue(sql::Stmt* st, int i, const StateValue& v) {
+  switch (v.type) {
+    case 'i':
+      st->Bind(i, v.i);
+      return OkStatus();
+    case 'f':
+      st->BindDouble(i, v.f);
+      return OkStatus();
+    case 't':
+      st->Bind(i, v.bytes);
+      return OkStatus();
+    case 'b':
+      st->BindBlob(i, v.bytes);
+      return OkStatus();
+    case 'n':
+      st->BindNull(i);
+      return OkStatus();
+    default:
+      return Internal("a digest has no SQL value to bind");
+  }
+}
+
 std::string ValueText(const StateValue& v) {
   static const char* kHex = "0123456789abcdef";
   auto hex = [&](std::string_view b, size_t max) {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "core/hash.h"
+#include "core/status.h"
 
 namespace keel::store {
 
@@ -100,6 +101,9 @@ struct StateValue {
 };
 // Decodes every value in `values`; false if the bytes are not a sequence of values.
 bool ParseValues(std::string_view values, std::vector<StateValue>* out);
+// Binds a decoded value as parameter `i` of `st`. Internal for a digest ('h'), which has
+// no SQL value.
+Status BindStateValue(sql::Stmt* st, int i, const StateValue& v);
 // The SQL literal-free text a person reads for a value: numbers, 'text', x'hex', NULL,
 // #digest.
 std::string ValueText(const StateValue& v);

@@ -512,7 +512,6 @@ Result<LedgerEntry> Txn::Append(const NewEntry& in) {
     }
     e.artifacts.push_back(d);
   }
-  e.seq = 0;
   e.time_us = now_us_;
   e.actor = in.actor;
   e.kind = in.kind;

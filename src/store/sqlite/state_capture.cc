@@ -157,20 +157,10 @@ Status StateCapture::Take(StateBuilder* out) {
       s = Internal(std::string("a changed row of ") + t.name + " has a damaged key");
       break;
     }
-    for (size_t i = 0; i < key.size(); ++i) {
-      int at = static_cast<int>(i) + 1;
-      if (key[i].type == 'i') {
-        q->Bind(at, key[i].i);
-      } else if (key[i].type == 'f') {
-        q->BindDouble(at, key[i].f);
-      } else if (key[i].type == 't') {
-        q->Bind(at, key[i].bytes);
-      } else if (key[i].type == 'b') {
-        q->BindBlob(at, key[i].bytes);
-      } else {
-        q->BindNull(at);
-      }
+    for (size_t i = 0; i < key.size() && s.ok(); ++i) {
+      s = BindStateValue(q, static_cast<int>(i) + 1, key[i]);
     }
+    if (!s.ok()) break;
     auto row = q->Step();
     if (!row.ok()) {
       q->Reset();
