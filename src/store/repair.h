@@ -13,8 +13,9 @@
 //
 // Thread-safety: a free function; opens its own connections. The damaged workspace is only
 // read. Errors: NotFound (no workspace at `src_dir`), AlreadyExists (`dst_dir` is not empty),
-// InvalidArgument (`dst_dir` is a file, or inside the workspace), FailedPrecondition (the ledger itself is damaged: restore a snapshot instead), and the
-// store's I/O errors; a failure leaves `dst_dir` removed if this call created it.
+// InvalidArgument (`dst_dir` is a file, or inside the workspace), FailedPrecondition (the ledger
+// itself is damaged: restore a snapshot instead), and the store's I/O errors; a failure leaves
+// `dst_dir` removed if this call created it.
 #pragma once
 
 #include <cstdint>
