@@ -3,26 +3,6 @@
 #include "store/merkle.h"
 
 namespace keel::store {
-namespace {
-
-void PutU32(std::string* out, uint32_t v) {
-  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-               static_cast<char>(v)};
-  out->append(b, 4);
-}
-
-void PutU64(std::string* out, uint64_t v) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (56 - 8 * i));
-  out->append(b, 8);
-}
-
-void PutStr(std::string* out, const std::string& s) {
-  PutU32(out, static_cast<uint32_t>(s.size()));
-  out->append(s);
-}
-
-}  // namespace
 
 void EncodeEntry(const LedgerEntry& e, std::string* out) {
   out->append(e.state.empty() ? "keel.ledger.v1\n" : "keel.ledger.v2\n");

@@ -47,6 +47,23 @@ struct LedgerEntry {
   Digest hash{};
 };
 
+// The big-endian primitives of keel's canonical encodings (ledger entries here, state
+// images in store/state.h): u32be, u64be, and a string as u32be(length) + bytes.
+inline void PutU32(std::string* out, uint32_t v) {
+  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+               static_cast<char>(v)};
+  out->append(b, 4);
+}
+inline void PutU64(std::string* out, uint64_t v) {
+  char b[8];
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (56 - 8 * i));
+  out->append(b, 8);
+}
+inline void PutStr(std::string* out, std::string_view s) {
+  PutU32(out, static_cast<uint32_t>(s.size()));
+  out->append(s);
+}
+
 // Appends the canonical encoding of `e` (all fields but `hash`) to `out`.
 void EncodeEntry(const LedgerEntry& e, std::string* out);
 // SHA-256 of the canonical encoding. `scratch` is reused between calls to avoid allocation.

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "store/ledger.h"
 #include "store/merkle.h"
 #include "store/sqlite/sql.h"
 
@@ -12,18 +13,6 @@ std::vector<StateColumn> Cols(std::initializer_list<const char*> names) {
   std::vector<StateColumn> out;
   for (const char* n : names) out.push_back({n, Cover::kValue});
   return out;
-}
-
-void PutU32(std::string* out, uint32_t v) {
-  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-               static_cast<char>(v)};
-  out->append(b, 4);
-}
-
-void PutU64(std::string* out, uint64_t v) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (56 - 8 * i));
-  out->append(b, 8);
 }
 
 uint64_t GetU64(const char* p) {

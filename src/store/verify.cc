@@ -16,6 +16,7 @@
 
 #include "store/artifacts.h"
 #include "store/checkpoint.h"
+#include "store/ledger.h"
 #include "store/merkle.h"
 #include "store/sqlite/database.h"
 #include "store/sqlite/fts.h"
@@ -32,23 +33,6 @@ constexpr int64_t kPerTable = 20;
 // Below this many entries one thread scans everything; above, two threads each scan a range
 // on their own connection.
 constexpr int64_t kParallelFrom = 8192;
-
-inline void PutU32(std::string* out, uint32_t v) {
-  char b[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
-               static_cast<char>(v)};
-  out->append(b, 4);
-}
-
-inline void PutU64(std::string* out, uint64_t v) {
-  char b[8];
-  for (int i = 0; i < 8; ++i) b[i] = static_cast<char>(v >> (56 - 8 * i));
-  out->append(b, 8);
-}
-
-inline void PutStr(std::string* out, std::string_view s) {
-  PutU32(out, static_cast<uint32_t>(s.size()));
-  out->append(s);
-}
 
 struct DigestHasher {
   size_t operator()(const Digest& d) const {
