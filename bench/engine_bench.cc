@@ -568,7 +568,12 @@ int main(int argc, char** argv) {
   std::printf("load average at end: %s\n", load_after.c_str());
   auto first = [](const std::string& s) { return s.substr(0, s.find(' ')); };
   kv << " load1_start=" << first(load_before) << " load1_end=" << first(load_after);
-  std::filesystem::remove_all(root);
+  // KEEL_BENCH_KEEP=1 keeps the workspaces to look at (docs/benchmarks.md).
+  if (std::getenv("KEEL_BENCH_KEEP") == nullptr) {
+    std::filesystem::remove_all(root);
+  } else {
+    std::printf("kept: %s\n", root.c_str());
+  }
   std::cout << kv.str() << std::endl;
   return 0;
 }

@@ -1,6 +1,7 @@
 #include "store/state.h"
 
 #include <cstring>
+#include <unordered_map>
 
 #include "store/ledger.h"
 #include "store/merkle.h"
@@ -183,11 +184,15 @@ const StateTable* FindStateTable(std::string_view name) {
 }
 
 int StateTableIndex(std::string_view name) {
-  const auto& all = StateTables();
-  for (size_t i = 0; i < all.size(); ++i) {
-    if (name == all[i].name) return static_cast<int>(i);
-  }
-  return -1;
+  // Asked for every row the write connection changes (the capture hook): one hash lookup.
+  static const std::unordered_map<std::string_view, int> index = [] {
+    std::unordered_map<std::string_view, int> m;
+    const auto& all = StateTables();
+    for (size_t i = 0; i < all.size(); ++i) m.emplace(all[i].name, static_cast<int>(i));
+    return m;
+  }();
+  auto it = index.find(name);
+  return it == index.end() ? -1 : it->second;
 }
 
 const std::vector<UncoveredTable>& UncoveredTables() {

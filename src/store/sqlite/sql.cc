@@ -407,7 +407,20 @@ class Db::Syncer {
   std::thread thread_;
 };
 
+namespace {
+
+// Process-wide settings, made before SQLite initializes (a later call is refused by SQLite
+// and changes nothing). Memory statistics are off: keel reads none, and keeping them takes
+// a global mutex on every allocation SQLite makes, which showed in every write.
+void ConfigureSqliteOnce() {
+  static std::once_flag once;
+  std::call_once(once, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+}
+
+}  // namespace
+
 Result<std::unique_ptr<Db>> Db::Open(const std::string& path, const OpenOptions& opts) {
+  ConfigureSqliteOnce();
   sqlite3* db = nullptr;
   int flags = SQLITE_OPEN_NOMUTEX;
   flags |= opts.read_only ? SQLITE_OPEN_READONLY : SQLITE_OPEN_READWRITE;

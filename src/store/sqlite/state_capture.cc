@@ -21,7 +21,8 @@ void PutValue(std::string* out, sqlite3_value* v) {
       PutRealValue(out, sqlite3_value_double(v));
       break;
     case SQLITE_TEXT:
-      PutTextValue(out, std::string_view(reinterpret_cast<const char*>(sqlite3_value_text(v)),
+      // The bytes as stored (UTF-8): sqlite3_value_text would copy them to add a NUL.
+      PutTextValue(out, std::string_view(static_cast<const char*>(sqlite3_value_blob(v)),
                                          static_cast<size_t>(sqlite3_value_bytes(v))));
       break;
     case SQLITE_BLOB:
@@ -51,13 +52,41 @@ const std::vector<std::string>& LookupSql() {
   return q;
 }
 
+// Whether two column values are the same stored value (whether their encodings match).
+bool SameValue(sqlite3_value* a, sqlite3_value* b) {
+  const int type = sqlite3_value_type(a);
+  if (type != sqlite3_value_type(b)) return false;
+  switch (type) {
+    case SQLITE_INTEGER:
+      return sqlite3_value_int64(a) == sqlite3_value_int64(b);
+    case SQLITE_FLOAT: {
+      const double x = sqlite3_value_double(a), y = sqlite3_value_double(b);
+      return std::memcmp(&x, &y, sizeof x) == 0;  // bit for bit, as PutRealValue encodes
+    }
+    case SQLITE_TEXT:
+    case SQLITE_BLOB: {
+      const void* x = sqlite3_value_blob(a);  // a text's stored bytes, as PutValue reads them
+      const int n = sqlite3_value_bytes(a);
+      const void* y = sqlite3_value_blob(b);
+      return n == sqlite3_value_bytes(b) &&
+             (n == 0 || std::memcmp(x, y, static_cast<size_t>(n)) == 0);
+    }
+    default:
+      return true;
+  }
+}
+
 }  // namespace
 
+// The hook runs for every row the write connection changes, so it does only what the
+// image needs: the new row is encoded into a reused buffer while an update's values are
+// compared with the old row's (the update is dropped when no covered column changed); the
+// old row is encoded only for a tombstone's key.
 struct StateCaptureHook {
-  // Encodes the covered values of the old (`old_row`) or new row.
-  static bool Values(sqlite3* db, const StateTable& t, const std::vector<int>& cids, bool old_row,
-                     std::string* out, size_t* key_len) {
-    for (size_t i = 0; i < cids.size(); ++i) {
+  // Appends the covered values [from, to) of the old (`old_row`) or new row to `out`.
+  static bool Put(sqlite3* db, const StateTable& t, const std::vector<int>& cids, size_t from,
+                  size_t to, bool old_row, std::string* out) {
+    for (size_t i = from; i < to; ++i) {
       sqlite3_value* v = nullptr;
       int rc =
           old_row ? sqlite3_preupdate_old(db, cids[i], &v) : sqlite3_preupdate_new(db, cids[i], &v);
@@ -69,9 +98,39 @@ struct StateCaptureHook {
       } else {
         PutValue(out, v);
       }
-      if (static_cast<int>(i) + 1 == t.key_cols) *key_len = out->size();
     }
     return true;
+  }
+
+  // Appends every covered value of the new row of an update to `out`, comparing each with
+  // the old row's as it goes: false (and `out` unusable) when none changed. `key_len` gets
+  // the length of the key part, `key_changed` whether a key column changed; `ok` is
+  // cleared on an error.
+  static bool PutChanged(sqlite3* db, const StateTable& t, const std::vector<int>& cids,
+                         std::string* out, size_t* key_len, bool* key_changed, bool* ok) {
+    bool changed = false;
+    for (size_t i = 0; i < cids.size(); ++i) {
+      sqlite3_value* o = nullptr;
+      sqlite3_value* n = nullptr;
+      if (sqlite3_preupdate_old(db, cids[i], &o) != SQLITE_OK ||
+          sqlite3_preupdate_new(db, cids[i], &n) != SQLITE_OK || o == nullptr || n == nullptr) {
+        *ok = false;
+        return false;
+      }
+      if (!SameValue(o, n)) {
+        changed = true;
+        if (static_cast<int>(i) < t.key_cols) *key_changed = true;
+      }
+      if (t.cols[i].cover == Cover::kDigest) {
+        std::string tmp;
+        PutValue(&tmp, n);
+        PutDigestOf(tmp, out);  // as PutColumnValue makes it
+      } else {
+        PutValue(out, n);
+      }
+      if (static_cast<int>(i) + 1 == t.key_cols) *key_len = out->size();
+    }
+    return changed;
   }
 
   static void Call(void* self_v, sqlite3* db, int op, const char* schema, const char* name,
@@ -82,23 +141,37 @@ struct StateCaptureHook {
     if (index < 0) return;
     const StateTable& t = StateTables()[static_cast<size_t>(index)];
     const std::vector<int>& cids = self->cids_[static_cast<size_t>(index)];
+    const auto key_cols = static_cast<size_t>(t.key_cols);
+    std::string& buf = self->scratch_;
+    buf.clear();
+    size_t key_len = 0;
+    bool key_changed = false;
+    if (op == SQLITE_UPDATE) {
+      bool ok = true;
+      if (!PutChanged(db, t, cids, &buf, &key_len, &key_changed, &ok)) {
+        if (ok) return;  // only bookkeeping columns changed
+        return self->Failed(t);
+      }
+    } else if (op == SQLITE_INSERT) {
+      if (!Put(db, t, cids, 0, key_cols, /*old_row=*/false, &buf)) return self->Failed(t);
+      key_len = buf.size();
+      if (!Put(db, t, cids, key_cols, cids.size(), /*old_row=*/false, &buf)) {
+        return self->Failed(t);
+      }
+    }
     if (self->rows_.empty()) self->failures_at_first_ = self->db_->statement_failures();
-    std::string old_v, new_v;
-    size_t old_key = 0, new_key = 0;
-    if (op != SQLITE_INSERT && !Values(db, t, cids, true, &old_v, &old_key)) return;
-    if (op != SQLITE_DELETE && !Values(db, t, cids, false, &new_v, &new_key)) return;
-    if (op == SQLITE_UPDATE && old_v == new_v) return;  // only bookkeeping columns changed
-    if (op != SQLITE_INSERT &&
-        (op == SQLITE_DELETE || old_v.compare(0, old_key, new_v, 0, new_key) != 0)) {
+    if (op == SQLITE_DELETE || key_changed) {
       // A deleted row, or an update that changed the key: the old key's tombstone.
-      std::string key = old_v.substr(0, old_key);
-      self->rows_[{index, key}] = StateCapture::Image{false, key};
+      std::string old_key;
+      if (!Put(db, t, cids, 0, key_cols, /*old_row=*/true, &old_key)) return self->Failed(t);
+      StateCapture::Image& img = self->rows_[{index, old_key}];
+      img.put = false;
+      img.values = std::move(old_key);
     }
-    if (op != SQLITE_DELETE) {
-      // The key first: the right side of `=` is evaluated before the left.
-      std::pair<int, std::string> key(index, new_v.substr(0, new_key));
-      self->rows_[std::move(key)] = StateCapture::Image{true, std::move(new_v)};
-    }
+    if (op == SQLITE_DELETE) return;
+    auto it = self->rows_.try_emplace({index, buf.substr(0, key_len)}).first;
+    it->second.put = true;
+    it->second.values.assign(buf);  // a row changed again keeps its buffer
   }
 };
 
@@ -131,7 +204,16 @@ StateCapture::~StateCapture() {
   sqlite3_preupdate_hook(db_->raw(), nullptr, nullptr);
 }
 
+void StateCapture::Failed(const StateTable& t) {
+  if (failed_.empty()) failed_ = t.name;
+}
+
 Status StateCapture::Take(StateBuilder* out) {
+  if (!failed_.empty()) {
+    std::string table = std::move(failed_);
+    Clear();
+    return Internal("could not read a changed row of " + table + " to record its image");
+  }
   const auto& tables = StateTables();
   // A statement failed after the hook saw rows: some of those changes were rolled back.
   // Read every captured row back instead.

@@ -11,7 +11,9 @@
 // failed since the first captured change, Take reads every captured row back instead of
 // trusting the hook. A PostgreSQL backend would capture with triggers or RETURNING.
 //
-// Thread-safety: as its Db (one thread at a time). Errors: those of the SQL layer.
+// Thread-safety: as its Db (one thread at a time). Errors: those of the SQL layer; Internal
+// from Take when the hook could not read a changed row (SQLite out of memory), so the
+// transaction fails rather than commit without that row's image.
 #pragma once
 
 #include <map>
@@ -24,7 +26,8 @@
 
 namespace keel::store {
 class StateBuilder;
-}
+struct StateTable;
+}  // namespace keel::store
 
 namespace keel::store::sql {
 
@@ -36,17 +39,21 @@ class StateCapture {
   static Result<std::unique_ptr<StateCapture>> Install(Db* db);
   ~StateCapture();
 
-  bool empty() const { return rows_.empty(); }
+  bool empty() const { return rows_.empty() && failed_.empty(); }
   // Appends the image of every changed row (or its tombstone) to `out`, in (table, key)
   // order, and forgets them.
   Status Take(StateBuilder* out);
   // Forgets the changed rows (the transaction rolled back).
-  void Clear() { rows_.clear(); }
+  void Clear() {
+    rows_.clear();
+    failed_.clear();
+  }
   // The names of the tables with changed rows ("runs, steps"), for error messages.
   std::string TouchedTables() const;
 
  private:
   explicit StateCapture(Db* db) : db_(db) {}
+  void Failed(const StateTable& t);  // the hook could not read a row: Take fails
   friend struct StateCaptureHook;
   struct Image {
     bool put = true;
@@ -56,6 +63,8 @@ class StateCapture {
   std::vector<std::vector<int>> cids_;  // per covered table: column index of each covered col
   std::map<std::pair<int, std::string>, Image> rows_;  // (table, encoded key) -> image
   uint64_t failures_at_first_ = 0;  // db_->statement_failures() at the first change
+  std::string failed_;   // the table of a row the hook could not read (SQLite out of memory)
+  std::string scratch_;  // the hook's encoding buffer, kept between calls
 };
 
 }  // namespace keel::store::sql
