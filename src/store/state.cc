@@ -334,7 +334,10 @@ std::string ValueText(const StateValue& v) {
     case 'f': {
       char b[32];
       std::snprintf(b, sizeof b, "%.17g", v.f);
-      return b;
+      std::string out = b;
+      // A REAL reads as one even when whole (1.0), so it never looks like the integer 1.
+      if (out.find_first_of(".eEn") == std::string::npos) out += ".0";
+      return out;
     }
     case 't': {
       std::string s(v.bytes.substr(0, 80));

@@ -235,6 +235,44 @@ TEST(StateImages, BookkeepingColumnsAreLeftOut) {
   EXPECT_EQ(r.problems[0].rfind("schedules wf: cron is '* * * * *'", 0), 0u) << r.problems[0];
 }
 
+// A REAL column holding a whole number: SQLite stores 1.0 as the integer 1 in the row's
+// record, which the capture sees, and reads it back as the REAL 1.0. The image records what
+// a reader gets, so the row verifies; an edit of the value is still reported.
+TEST(StateImages, WholeNumbersInRealColumnsVerify) {
+  Fixture f;
+  auto add = [&](const char* confidence) {
+    return f.ws->Write([&](Txn& txn) -> Status {
+      KEEL_RETURN_IF_ERROR(txn.db()->Exec(
+          std::string("INSERT INTO facts(n, id, subject, text, norm, confidence, scope, "
+                      "valid_from_us, agent, created_us, ledger_seq) VALUES (1, 'fact_1', "
+                      "'lead_1', 'Ana runs a bakery', 'ana runs a bakery', ") +
+          confidence + ", 'long', 1, 'researcher', 1, 1)"));
+      KEEL_RETURN_IF_ERROR(txn.db()->Exec(
+          "INSERT INTO facts_fts(rowid, subject, text) VALUES (1, 'lead_1', 'Ana runs a bakery')"));
+      return txn.Append({"operator", "memory.fact.added", "lead_1", "", "", "{}", {}}).status();
+    });
+  };
+  ASSERT_TRUE(add("1.0").ok());
+  EXPECT_TRUE(f.Verify().ok()) << Joined(f.Verify().problems);
+  // An update from a fraction to a whole number, and one that changes nothing but the type
+  // SQLite hands the capture (1 for 1.0): both verify.
+  for (const char* q : {"UPDATE facts SET confidence = 0.5", "UPDATE facts SET confidence = 1",
+                        "UPDATE facts SET confidence = 1.0"}) {
+    ASSERT_TRUE(
+        f.ws->Write([&](Txn& txn) -> Status {
+              KEEL_RETURN_IF_ERROR(txn.db()->Exec(q));
+              return txn.Append({"operator", "fact.edited", "lead_1", "", "", "{}", {}}).status();
+            })
+            .ok())
+        << q;
+    EXPECT_TRUE(f.Verify().ok()) << q << "\n" << Joined(f.Verify().problems);
+  }
+  f.Sql("UPDATE facts SET confidence = 0.25");
+  VerifyReport r = f.Verify();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.problems[0].find("confidence is 0.25"), std::string::npos) << r.problems[0];
+}
+
 // Hundreds of seeded random edits (update a covered column, insert a row, delete a row) on
 // every covered table: each one is reported, naming its table. The long variant is in
 // tamper_slowtest.cc.

@@ -12,10 +12,17 @@
 namespace keel::store::sql {
 namespace {
 
-void PutValue(std::string* out, sqlite3_value* v) {
+// Encodes `v` as a SELECT of the column returns it. `real`: the column is declared REAL,
+// where SQLite stores a whole number as an integer in the record (which the hook sees) and
+// turns it back into a REAL when the column is read.
+void PutValue(std::string* out, sqlite3_value* v, bool real) {
   switch (sqlite3_value_type(v)) {
     case SQLITE_INTEGER:
-      PutIntValue(out, sqlite3_value_int64(v));
+      if (real) {
+        PutRealValue(out, static_cast<double>(sqlite3_value_int64(v)));
+      } else {
+        PutIntValue(out, sqlite3_value_int64(v));
+      }
       break;
     case SQLITE_FLOAT:
       PutRealValue(out, sqlite3_value_double(v));
@@ -53,9 +60,15 @@ const std::vector<std::string>& LookupSql() {
 }
 
 // Whether two column values are the same stored value (whether their encodings match).
-bool SameValue(sqlite3_value* a, sqlite3_value* b) {
-  const int type = sqlite3_value_type(a);
-  if (type != sqlite3_value_type(b)) return false;
+bool SameValue(sqlite3_value* a, sqlite3_value* b, bool real) {
+  int type = sqlite3_value_type(a);
+  const int type_b = sqlite3_value_type(b);
+  if (real && (type == SQLITE_INTEGER || type == SQLITE_FLOAT) &&
+      (type_b == SQLITE_INTEGER || type_b == SQLITE_FLOAT)) {
+    type = SQLITE_FLOAT;  // both read back as REAL (PutValue)
+  } else if (type != type_b) {
+    return false;
+  }
   switch (type) {
     case SQLITE_INTEGER:
       return sqlite3_value_int64(a) == sqlite3_value_int64(b);
@@ -84,19 +97,19 @@ bool SameValue(sqlite3_value* a, sqlite3_value* b) {
 // old row is encoded only for a tombstone's key.
 struct StateCaptureHook {
   // Appends the covered values [from, to) of the old (`old_row`) or new row to `out`.
-  static bool Put(sqlite3* db, const StateTable& t, const std::vector<int>& cids, size_t from,
-                  size_t to, bool old_row, std::string* out) {
+  static bool Put(sqlite3* db, const StateTable& t, const std::vector<StateCapture::Col>& cids,
+                  size_t from, size_t to, bool old_row, std::string* out) {
     for (size_t i = from; i < to; ++i) {
       sqlite3_value* v = nullptr;
-      int rc =
-          old_row ? sqlite3_preupdate_old(db, cids[i], &v) : sqlite3_preupdate_new(db, cids[i], &v);
+      int rc = old_row ? sqlite3_preupdate_old(db, cids[i].cid, &v)
+                       : sqlite3_preupdate_new(db, cids[i].cid, &v);
       if (rc != SQLITE_OK || v == nullptr) return false;
       if (t.cols[i].cover == Cover::kDigest) {
         std::string tmp;
-        PutValue(&tmp, v);
+        PutValue(&tmp, v, cids[i].real);
         PutDigestOf(tmp, out);  // as PutColumnValue makes it
       } else {
-        PutValue(out, v);
+        PutValue(out, v, cids[i].real);
       }
     }
     return true;
@@ -106,27 +119,28 @@ struct StateCaptureHook {
   // the old row's as it goes: false (and `out` unusable) when none changed. `key_len` gets
   // the length of the key part, `key_changed` whether a key column changed; `ok` is
   // cleared on an error.
-  static bool PutChanged(sqlite3* db, const StateTable& t, const std::vector<int>& cids,
-                         std::string* out, size_t* key_len, bool* key_changed, bool* ok) {
+  static bool PutChanged(sqlite3* db, const StateTable& t,
+                         const std::vector<StateCapture::Col>& cids, std::string* out,
+                         size_t* key_len, bool* key_changed, bool* ok) {
     bool changed = false;
     for (size_t i = 0; i < cids.size(); ++i) {
       sqlite3_value* o = nullptr;
       sqlite3_value* n = nullptr;
-      if (sqlite3_preupdate_old(db, cids[i], &o) != SQLITE_OK ||
-          sqlite3_preupdate_new(db, cids[i], &n) != SQLITE_OK || o == nullptr || n == nullptr) {
+      if (sqlite3_preupdate_old(db, cids[i].cid, &o) != SQLITE_OK ||
+          sqlite3_preupdate_new(db, cids[i].cid, &n) != SQLITE_OK || o == nullptr || n == nullptr) {
         *ok = false;
         return false;
       }
-      if (!SameValue(o, n)) {
+      if (!SameValue(o, n, cids[i].real)) {
         changed = true;
         if (static_cast<int>(i) < t.key_cols) *key_changed = true;
       }
       if (t.cols[i].cover == Cover::kDigest) {
         std::string tmp;
-        PutValue(&tmp, n);
+        PutValue(&tmp, n, cids[i].real);
         PutDigestOf(tmp, out);  // as PutColumnValue makes it
       } else {
-        PutValue(out, n);
+        PutValue(out, n, cids[i].real);
       }
       if (static_cast<int>(i) + 1 == t.key_cols) *key_len = out->size();
     }
@@ -140,7 +154,7 @@ struct StateCaptureHook {
     const int index = StateTableIndex(name);
     if (index < 0) return;
     const StateTable& t = StateTables()[static_cast<size_t>(index)];
-    const std::vector<int>& cids = self->cids_[static_cast<size_t>(index)];
+    const std::vector<StateCapture::Col>& cids = self->cols_[static_cast<size_t>(index)];
     const auto key_cols = static_cast<size_t>(t.key_cols);
     std::string& buf = self->scratch_;
     buf.clear();
@@ -178,15 +192,16 @@ struct StateCaptureHook {
 Result<std::unique_ptr<StateCapture>> StateCapture::Install(Db* db) {
   std::unique_ptr<StateCapture> c(new StateCapture(db));
   for (const StateTable& t : StateTables()) {
-    KEEL_ASSIGN_OR_RETURN(auto info, db->Prepare("SELECT name, cid FROM pragma_table_info(?)"));
+    KEEL_ASSIGN_OR_RETURN(auto info,
+                          db->Prepare("SELECT name, cid, upper(type) FROM pragma_table_info(?)"));
     info->Bind(1, std::string(t.name));
-    std::map<std::string, int> cid;
+    std::map<std::string, Col> cid;
     for (;;) {
       KEEL_ASSIGN_OR_RETURN(bool row, info->Step());
       if (!row) break;
-      cid[info->Text(0)] = static_cast<int>(info->Int(1));
+      cid[info->Text(0)] = Col{static_cast<int>(info->Int(1)), info->Text(2) == "REAL"};
     }
-    std::vector<int> cols;
+    std::vector<Col> cols;
     for (const StateColumn& col : t.cols) {
       auto it = cid.find(col.name);
       if (it == cid.end()) {
@@ -194,7 +209,7 @@ Result<std::unique_ptr<StateCapture>> StateCapture::Install(Db* db) {
       }
       cols.push_back(it->second);
     }
-    c->cids_.push_back(std::move(cols));
+    c->cols_.push_back(std::move(cols));
   }
   sqlite3_preupdate_hook(db->raw(), &StateCaptureHook::Call, c.get());
   return c;

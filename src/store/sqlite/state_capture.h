@@ -60,7 +60,11 @@ class StateCapture {
     std::string values;  // all covered values for a put, the key for a tombstone
   };
   Db* db_;
-  std::vector<std::vector<int>> cids_;  // per covered table: column index of each covered col
+  struct Col {
+    int cid = 0;        // the column's index in its table
+    bool real = false;  // declared REAL (the keel schema's tables are STRICT)
+  };
+  std::vector<std::vector<Col>> cols_;  // per covered table, its covered columns in order
   std::map<std::pair<int, std::string>, Image> rows_;  // (table, encoded key) -> image
   uint64_t failures_at_first_ = 0;  // db_->statement_failures() at the first change
   std::string failed_;   // the table of a row the hook could not read (SQLite out of memory)
