@@ -11,6 +11,7 @@
 #include "store/records.h"
 #include "store/repair.h"
 #include "store/runs.h"
+#include "store/sqlite/fts.h"
 #include "store/sqlite/sql.h"
 #include "store/sqlite/testing_schema_fixtures.h"
 #include "store/testing_state_tamper.h"
@@ -247,8 +248,7 @@ TEST(StateImages, WholeNumbersInRealColumnsVerify) {
                       "valid_from_us, agent, created_us, ledger_seq) VALUES (1, 'fact_1', "
                       "'lead_1', 'Ana runs a bakery', 'ana runs a bakery', ") +
           confidence + ", 'long', 1, 'researcher', 1, 1)"));
-      KEEL_RETURN_IF_ERROR(txn.db()->Exec(
-          "INSERT INTO facts_fts(rowid, subject, text) VALUES (1, 'lead_1', 'Ana runs a bakery')"));
+      KEEL_RETURN_IF_ERROR(sql::FtsIndexFact(txn.db(), 1, "lead_1", "Ana runs a bakery"));
       return txn.Append({"operator", "memory.fact.added", "lead_1", "", "", "{}", {}}).status();
     });
   };
