@@ -152,13 +152,14 @@ Status Workspace::Init(const std::string& dir_in, const InitOptions& opts, const
     o.create = true;
     KEEL_ASSIGN_OR_RETURN(auto db, sql::Db::Open(JoinPath(dir, kDbFile), o));
     // Page size and auto_vacuum must be chosen before the first table exists.
-    // 1 KiB pages: a durable commit writes every page it touches to the WAL and waits for
-    // the fsync, and a workflow step touches four (run, journal row, ledger entry, its
-    // index), a single ledger append two. With 4 KiB pages a step's commit wrote 16 KiB;
-    // with 1 KiB it writes 4 KiB, and on the disks we measured (docs/benchmarks.md,
-    // "Page size") that made single appends about 15 % and workflow steps about 30 %
-    // faster. Bulk work pays a little: memory ingest about 20 % slower, recall about 5 %.
-    // Workspaces created before keep their 4 KiB pages (SQLite fixes it per file).
+    // 4 KiB pages (SQLite's default). A durable commit writes every page it touches to the
+    // WAL and waits for the fsync. Before the ledger carried row images, a workflow step
+    // touched four small rows and 1 KiB pages made its commit about 30 % faster. A step's
+    // entry now carries the images of the rows it changed, and a batch's last entry all of
+    // them (several KiB): with 1 KiB pages those spill into chains of overflow pages, and
+    // 4 KiB pages made W2 about 18 % and W1 about 12 % faster, bulk appends and memory
+    // ingest faster too (docs/benchmarks.md, "Page size"). Workspaces created with 1 KiB
+    // pages keep them (SQLite fixes the page size per file).
     KEEL_RETURN_IF_ERROR(sql::InitNewDatabase(db.get(), kPageSize));
     KEEL_RETURN_IF_ERROR(sql::ApplyConnectionSettings(db.get(), false));
     KEEL_RETURN_IF_ERROR(Migrate(db.get()));

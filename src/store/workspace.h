@@ -67,7 +67,7 @@ struct InitOptions {
 inline constexpr char kWorkflowsDir[] = "workflows";
 
 // The database page size of a new workspace (workspace.cc explains the choice).
-inline constexpr int kPageSize = 1024;
+inline constexpr int kPageSize = 4096;
 
 struct WorkspaceOpenOptions {
   bool read_only = false;  // for verify and listings; Write fails with FailedPrecondition
