@@ -96,21 +96,29 @@ bool SameValue(sqlite3_value* a, sqlite3_value* b, bool real) {
 // compared with the old row's (the update is dropped when no covered column changed); the
 // old row is encoded only for a tombstone's key.
 struct StateCaptureHook {
-  // Appends the covered values [from, to) of the old (`old_row`) or new row to `out`.
+  // Appends covered column `i` of `t` with value `v` as the image holds it.
+  static void PutColumn(const StateTable& t, const StateCapture::Col& c, size_t i, sqlite3_value* v,
+                        std::string* out) {
+    if (t.cols[i].cover == Cover::kDigest) {
+      std::string tmp;
+      PutValue(&tmp, v, c.real);
+      PutDigestOf(tmp, out);  // as PutColumnValue makes it
+    } else {
+      PutValue(out, v, c.real);
+    }
+  }
+
+  // Appends the first `n` covered values of the old (`old_row`) or new row to `out`;
+  // `key_len` (if set) gets the length of the key part.
   static bool Put(sqlite3* db, const StateTable& t, const std::vector<StateCapture::Col>& cids,
-                  size_t from, size_t to, bool old_row, std::string* out) {
-    for (size_t i = from; i < to; ++i) {
+                  size_t n, bool old_row, std::string* out, size_t* key_len = nullptr) {
+    for (size_t i = 0; i < n; ++i) {
       sqlite3_value* v = nullptr;
       int rc = old_row ? sqlite3_preupdate_old(db, cids[i].cid, &v)
                        : sqlite3_preupdate_new(db, cids[i].cid, &v);
       if (rc != SQLITE_OK || v == nullptr) return false;
-      if (t.cols[i].cover == Cover::kDigest) {
-        std::string tmp;
-        PutValue(&tmp, v, cids[i].real);
-        PutDigestOf(tmp, out);  // as PutColumnValue makes it
-      } else {
-        PutValue(out, v, cids[i].real);
-      }
+      PutColumn(t, cids[i], i, v, out);
+      if (key_len != nullptr && static_cast<int>(i) + 1 == t.key_cols) *key_len = out->size();
     }
     return true;
   }
@@ -135,13 +143,7 @@ struct StateCaptureHook {
         changed = true;
         if (static_cast<int>(i) < t.key_cols) *key_changed = true;
       }
-      if (t.cols[i].cover == Cover::kDigest) {
-        std::string tmp;
-        PutValue(&tmp, n, cids[i].real);
-        PutDigestOf(tmp, out);  // as PutColumnValue makes it
-      } else {
-        PutValue(out, n, cids[i].real);
-      }
+      PutColumn(t, cids[i], i, n, out);
       if (static_cast<int>(i) + 1 == t.key_cols) *key_len = out->size();
     }
     return changed;
@@ -166,18 +168,15 @@ struct StateCaptureHook {
         if (ok) return;  // only bookkeeping columns changed
         return self->Failed(t);
       }
-    } else if (op == SQLITE_INSERT) {
-      if (!Put(db, t, cids, 0, key_cols, /*old_row=*/false, &buf)) return self->Failed(t);
-      key_len = buf.size();
-      if (!Put(db, t, cids, key_cols, cids.size(), /*old_row=*/false, &buf)) {
-        return self->Failed(t);
-      }
+    } else if (op == SQLITE_INSERT &&
+               !Put(db, t, cids, cids.size(), /*old_row=*/false, &buf, &key_len)) {
+      return self->Failed(t);
     }
     if (self->rows_.empty()) self->failures_at_first_ = self->db_->statement_failures();
     if (op == SQLITE_DELETE || key_changed) {
       // A deleted row, or an update that changed the key: the old key's tombstone.
       std::string old_key;
-      if (!Put(db, t, cids, 0, key_cols, /*old_row=*/true, &old_key)) return self->Failed(t);
+      if (!Put(db, t, cids, key_cols, /*old_row=*/true, &old_key)) return self->Failed(t);
       StateCapture::Image& img = self->rows_[{index, old_key}];
       img.put = false;
       img.values = std::move(old_key);
