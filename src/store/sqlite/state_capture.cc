@@ -3,6 +3,7 @@
 
 #include <sqlite3.h>
 
+#include <cstdint>
 #include <cstring>
 #include <set>
 
@@ -73,8 +74,12 @@ bool SameValue(sqlite3_value* a, sqlite3_value* b, bool real) {
     case SQLITE_INTEGER:
       return sqlite3_value_int64(a) == sqlite3_value_int64(b);
     case SQLITE_FLOAT: {
+      // Bit for bit, as PutRealValue encodes (0.0 and -0.0 differ).
       const double x = sqlite3_value_double(a), y = sqlite3_value_double(b);
-      return std::memcmp(&x, &y, sizeof x) == 0;  // bit for bit, as PutRealValue encodes
+      uint64_t xb = 0, yb = 0;
+      std::memcpy(&xb, &x, sizeof xb);
+      std::memcpy(&yb, &y, sizeof yb);
+      return xb == yb;
     }
     case SQLITE_TEXT:
     case SQLITE_BLOB: {
