@@ -510,15 +510,19 @@ json RecordType(const store::RecordTypeSpec& t) {
     json jf = {{"name", f.name},
                {"type", std::string(store::FieldTypeName(f.type))},
                {"required", f.required},
+               {"personal", f.personal},
                {"help", f.help}};
     if (!f.allowed.empty()) jf["allowed"] = f.allowed;
     if (!f.ref_type.empty()) jf["ref_type"] = f.ref_type;
     if (!f.default_value.empty()) jf["default"] = f.default_value;
     fields.push_back(std::move(jf));
   }
-  return {{"type", t.type},     {"id_prefix", t.prefix + "_"},
-          {"help", t.help},     {"fields", std::move(fields)},
-          {"one_of", t.one_of}, {"rules", t.rules}};
+  json j = {{"type", t.type},     {"id_prefix", t.prefix + "_"},
+            {"help", t.help},     {"fields", std::move(fields)},
+            {"one_of", t.one_of}, {"rules", t.rules},
+            {"person", t.person}};
+  if (!t.retention.empty()) j["retention"] = t.retention;
+  return j;
 }
 
 json ImportReport(const store::ImportReport& r, bool dry_run) {

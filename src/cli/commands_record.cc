@@ -134,7 +134,7 @@ void PrintChange(const json& v) {
 
 void PrintType(const json& t) {
   std::cout << Str(t["type"]) << " (ids " << Str(t["id_prefix"]) << "…): " << Str(t["help"])
-            << "\n";
+            << (t["person"].get<bool>() ? " (a person)" : "") << "\n";
   for (const auto& f : t["fields"]) {
     std::string type = Str(f["type"]);
     if (f.contains("allowed")) {
@@ -149,6 +149,7 @@ void PrintType(const json& t) {
     line += Str(f["help"]);
     if (f["required"].get<bool>()) line += " (required)";
     if (f.contains("default")) line += " (default " + Str(f["default"]) + ")";
+    if (f["personal"].get<bool>()) line += " (personal)";
     std::cout << line << "\n";
   }
   for (const auto& g : t["one_of"]) {
@@ -157,6 +158,7 @@ void PrintType(const json& t) {
     std::cout << "  rule: needs " << names << "\n";
   }
   for (const auto& r : t["rules"]) std::cout << "  rule: " << Str(r) << "\n";
+  if (t.contains("retention")) std::cout << "  retention: " << Str(t["retention"]) << "\n";
 }
 
 // The import report (views::ImportReport) for a person: problems on stderr, the outcome on

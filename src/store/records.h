@@ -60,6 +60,10 @@ struct FieldSpec {
   std::string ref_type;              // kRef only
   std::string default_value;         // applied at creation when the field is not given
   std::string help;                  // one line for `keel record types` and docs
+  // Holds personal data: a person's identifiers (email, name, phone, title, personal site)
+  // or free text, which may name anyone. Declared per field, never guessed from values;
+  // privacy erasure, export and encryption follow these declarations (docs/privacy.md).
+  bool personal = false;
 };
 
 struct RecordTypeSpec {
@@ -71,6 +75,11 @@ struct RecordTypeSpec {
   std::vector<std::vector<std::string>> one_of;
   // Prose of the cross-field rules (checked in code), for help texts and docs.
   std::vector<std::string> rules;
+  // A record about one person (a data subject): what `keel privacy erase` and `export` take.
+  bool person = false;
+  // A legal duty to keep records of this type, in prose ("" for none): docs/privacy.md
+  // plans to keep such records through an erasure with their personal fields minimised.
+  std::string retention;
   const FieldSpec* Field(std::string_view name) const;
   std::string FieldList() const;  // "email, name, company, ..."
 };

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "core/testing_util.h"
 #include "store/artifacts.h"
@@ -49,6 +50,32 @@ LedgerQuery Kind(const std::string& kind) {
   LedgerQuery q;
   q.kind = kind;
   return q;
+}
+
+// Personal data is declared per field, not guessed (docs/privacy.md): a field that holds
+// an email, a phone number or free text is personal whatever record it is on, and so is a
+// person's name and title. A new type or field must say so to pass.
+TEST(RecordTypes, PersonalFieldsAreDeclared) {
+  std::set<std::string> persons;
+  for (const auto& t : RecordTypes()) {
+    if (t.person) persons.insert(t.type);
+    for (const auto& f : t.fields) {
+      const bool always =
+          f.type == FieldType::kEmail || f.type == FieldType::kPhone || f.type == FieldType::kText;
+      if (always || (t.person && (f.name == "name" || f.name == "title"))) {
+        EXPECT_TRUE(f.personal) << t.type << "." << f.name << " must be declared personal";
+      }
+      if (f.type == FieldType::kRef || f.type == FieldType::kEnum || f.type == FieldType::kMoney ||
+          f.type == FieldType::kDate) {
+        EXPECT_FALSE(f.personal) << t.type << "." << f.name << ": a " << FieldTypeName(f.type)
+                                 << " names no one";
+      }
+    }
+  }
+  // The people keel holds: whoever has an email or a phone of their own.
+  EXPECT_EQ(persons, (std::set<std::string>{"lead", "contact"}));
+  EXPECT_NE(FindRecordType("invoice")->retention.find("10 years"), std::string::npos);
+  EXPECT_TRUE(FindRecordType("lead")->retention.empty());
 }
 
 TEST(Records, CreateNormalisesAndWritesLedgerEntry) {

@@ -23,6 +23,19 @@ FieldSpec Enum(std::string name, std::vector<std::string> allowed, std::string d
   f.default_value = std::move(def);
   return f;
 }
+// A record type whose id prefix is its name.
+RecordTypeSpec Type(std::string type, std::string help) {
+  RecordTypeSpec t;
+  t.prefix = type;
+  t.type = std::move(type);
+  t.help = std::move(help);
+  return t;
+}
+// A personal field (FieldSpec::personal).
+FieldSpec P(FieldSpec f) {
+  f.personal = true;
+  return f;
+}
 FieldSpec Ref(std::string name, std::string ref_type) {
   FieldSpec f = F(std::move(name), FieldType::kRef, "id of the related " + ref_type);
   f.ref_type = std::move(ref_type);
@@ -33,47 +46,48 @@ std::vector<RecordTypeSpec> BuildTypes() {
   using T = FieldType;
   std::vector<RecordTypeSpec> v;
   {
-    RecordTypeSpec s{"lead", "lead", "a person or business that may buy; unique by email",
-                     {},     {},     {}};
-    s.fields = {F("email", T::kEmail, "work email; unique among leads"),
-                F("name", T::kString, "full name"),
+    RecordTypeSpec s = Type("lead", "a person or business that may buy; unique by email");
+    s.fields = {P(F("email", T::kEmail, "work email; unique among leads")),
+                P(F("name", T::kString, "full name")),
                 F("company", T::kString, "company name as written by the lead"),
-                F("title", T::kString, "job title"),
-                F("website", T::kUrl, "company or personal site"),
-                F("phone", T::kPhone, "phone number"),
+                P(F("title", T::kString, "job title")),
+                P(F("website", T::kUrl, "company or personal site")),
+                P(F("phone", T::kPhone, "phone number")),
                 F("source", T::kString, "where the lead came from (referral, form, list...)"),
                 Enum("status", {"new", "contacted", "qualified", "won", "lost"}, "new",
                      "where the lead stands"),
                 Ref("company_id", "company"),
-                F("notes", T::kText, "free text")};
+                P(F("notes", T::kText, "free text"))};
     s.one_of = {{"email", "name"}};
+    s.person = true;
     v.push_back(std::move(s));
   }
   {
-    RecordTypeSpec s{"contact", "contact", "a person you deal with; unique by email", {}, {}, {}};
-    s.fields = {F("email", T::kEmail, "email; unique among contacts"),
-                F("name", T::kString, "full name"),
-                F("title", T::kString, "job title"),
-                F("phone", T::kPhone, "phone number"),
+    RecordTypeSpec s = Type("contact", "a person you deal with; unique by email");
+    s.fields = {P(F("email", T::kEmail, "email; unique among contacts")),
+                P(F("name", T::kString, "full name")),
+                P(F("title", T::kString, "job title")),
+                P(F("phone", T::kPhone, "phone number")),
                 Ref("company_id", "company"),
                 Ref("lead_id", "lead"),
-                F("notes", T::kText, "free text")};
+                P(F("notes", T::kText, "free text"))};
     s.one_of = {{"email", "name"}};
+    s.person = true;
     v.push_back(std::move(s));
   }
   {
-    RecordTypeSpec s{"company", "company", "a customer or prospect organisation", {}, {}, {}};
+    RecordTypeSpec s = Type("company", "a customer or prospect organisation");
     s.fields = {
-        F("name", T::kString, "company name", true),
-        F("website", T::kUrl, "company site"),
+        F("name", T::kString, "company name", true), F("website", T::kUrl, "company site"),
         F("industry", T::kString, "industry"),
-        F("phone", T::kPhone, "main phone number"),
+        // A one-person company's number is its owner's.
+        P(F("phone", T::kPhone, "main phone number")),
         Enum("status", {"prospect", "customer", "partner", "former"}, "prospect", "relationship"),
-        F("notes", T::kText, "free text")};
+        P(F("notes", T::kText, "free text"))};
     v.push_back(std::move(s));
   }
   {
-    RecordTypeSpec s{"deal", "deal", "a sale in progress (open, won or lost)", {}, {}, {}};
+    RecordTypeSpec s = Type("deal", "a sale in progress (open, won or lost)");
     s.fields = {F("title", T::kString, "what is being sold", true),
                 F("value", T::kMoney, "expected amount (>= 0, up to 2 decimals)"),
                 F("currency", T::kCurrency, "ISO 4217 code (EUR, USD...)"),
@@ -81,13 +95,13 @@ std::vector<RecordTypeSpec> BuildTypes() {
                 Enum("status", {"open", "won", "lost"}, "open", "outcome"),
                 F("probability", T::kPercent, "chance to win, 0-100"),
                 F("expected_close", T::kDate, "expected closing day"),
-                F("next_action", T::kString, "the next step"),
+                P(F("next_action", T::kString, "the next step")),  // "call Ana"
                 F("next_action_at", T::kDate, "when the next step is due"),
-                F("lost_reason", T::kText, "why the deal was lost"),
+                P(F("lost_reason", T::kText, "why the deal was lost")),
                 Ref("lead_id", "lead"),
                 Ref("contact_id", "contact"),
                 Ref("company_id", "company"),
-                F("notes", T::kText, "free text")};
+                P(F("notes", T::kText, "free text"))};
     s.fields[3].default_value = "new";
     s.rules = {"value needs currency",
                "an open deal needs next_action_at (every open deal has a "
@@ -96,7 +110,7 @@ std::vector<RecordTypeSpec> BuildTypes() {
     v.push_back(std::move(s));
   }
   {
-    RecordTypeSpec s{"project", "project", "work delivered for a customer", {}, {}, {}};
+    RecordTypeSpec s = Type("project", "work delivered for a customer");
     s.fields = {
         F("name", T::kString, "project name", true),
         Enum("status", {"planned", "active", "paused", "done", "cancelled"}, "active", "progress"),
@@ -104,12 +118,12 @@ std::vector<RecordTypeSpec> BuildTypes() {
         Ref("deal_id", "deal"),
         F("start_date", T::kDate, "first day"),
         F("due_date", T::kDate, "deadline"),
-        F("notes", T::kText, "free text")};
+        P(F("notes", T::kText, "free text"))};
     s.rules = {"due_date is not before start_date"};
     v.push_back(std::move(s));
   }
   {
-    RecordTypeSpec s{"document", "document", "a proposal, contract or other file", {}, {}, {}};
+    RecordTypeSpec s = Type("document", "a proposal, contract or other file");
     s.fields = {F("title", T::kString, "document title", true),
                 Enum("kind", {"proposal", "contract", "brief", "report", "note", "other"}, "other",
                      "kind of document"),
@@ -118,11 +132,11 @@ std::vector<RecordTypeSpec> BuildTypes() {
                 Ref("deal_id", "deal"),
                 Ref("project_id", "project"),
                 Ref("company_id", "company"),
-                F("notes", T::kText, "free text")};
+                P(F("notes", T::kText, "free text"))};
     v.push_back(std::move(s));
   }
   {
-    RecordTypeSpec s{"invoice", "invoice", "a bill sent to a customer", {}, {}, {}};
+    RecordTypeSpec s = Type("invoice", "a bill sent to a customer");
     s.fields = {F("number", T::kString, "invoice number; unique among invoices", true),
                 F("amount", T::kMoney, "total (>= 0, up to 2 decimals)", true),
                 F("currency", T::kCurrency, "ISO 4217 code", true),
@@ -133,8 +147,9 @@ std::vector<RecordTypeSpec> BuildTypes() {
                 Ref("deal_id", "deal"),
                 Ref("company_id", "company"),
                 Ref("contact_id", "contact"),
-                F("notes", T::kText, "free text")};
+                P(F("notes", T::kText, "free text"))};
     s.rules = {"due_date is not before issue_date", "number is unique among invoices"};
+    s.retention = "tax and accounting records: 10 years";
     v.push_back(std::move(s));
   }
   return v;
